@@ -1,0 +1,890 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * weir configuration parser and validator (libinih does the INI syntax). */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <ini.h>
+
+/* ---- phase 1: collect (section, key, value, line) entries ------------------ */
+
+struct entry {
+	char *section;
+	char *key;
+	char *value;
+	int line;
+	bool used;
+};
+
+struct parse {
+	const char *file;
+	FILE *err;
+	int nerr;
+	/* reader state: libinih does not report line numbers, so our reader counts */
+	int line;
+	bool long_line;
+	const char *text;          /* in-memory source, or NULL */
+	size_t pos;
+	FILE *fp;
+	struct entry *e;
+	int ne, cap;
+};
+
+static void cfg_error(struct parse *p, int line, const char *section, const char *key,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+cfg_error(struct parse *p, int line, const char *section, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(p->err, "%s:%d: ", p->file, line);
+	if (section)
+		fprintf(p->err, "[%s] ", section);
+	if (key)
+		fprintf(p->err, "%s: ", key);
+	va_start(ap, fmt);
+	vfprintf(p->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->err);
+	p->nerr++;
+}
+
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	int i = 0;
+
+	if (p->text) {
+		if (p->text[p->pos] == '\0')
+			return NULL;
+		while (i < num - 1 && p->text[p->pos] != '\0') {
+			char c = p->text[p->pos++];
+			str[i++] = c;
+			if (c == '\n')
+				break;
+		}
+		str[i] = '\0';
+	} else if (!fgets(str, num, p->fp)) {
+		return NULL;
+	}
+	i = (int)strlen(str);
+	/* A chunk that filled the buffer without a newline is a line libinih would
+	 * split in two: refuse it rather than parse half a value. */
+	if (i == num - 1 && str[i - 1] != '\n') {
+		if (!p->long_line)
+			cfg_error(p, p->line + 1, NULL, NULL,
+				  "line longer than %d characters (use a continuation line)", num - 2);
+		p->long_line = true;
+		str[0] = '\0';
+		return str;
+	}
+	if (p->long_line) {         /* tail of an over-long line */
+		p->long_line = false;
+		p->line++;
+		str[0] = '\0';
+		return str;
+	}
+	p->line++;
+	return str;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	struct entry *last = p->ne ? &p->e[p->ne - 1] : NULL;
+
+	if (!name)           /* INI_CALL_HANDLER_ON_NEW_SECTION builds */
+		return 1;
+	/* libinih reports a continuation line as the same key again: append it. */
+	if (last && last->line == p->line - 1 && !strcmp(last->section, section) &&
+	    !strcmp(last->key, name)) {
+		size_t n = strlen(last->value) + strlen(value) + 2;
+		char *v = malloc(n);
+		if (!v)
+			return 0;
+		snprintf(v, n, "%s %s", last->value, value);
+		free(last->value);
+		last->value = v;
+		last->line = p->line;
+		return 1;
+	}
+	if (p->ne == p->cap) {
+		int cap = p->cap ? 2 * p->cap : 64;
+		struct entry *e = realloc(p->e, (size_t)cap * sizeof(*e));
+		if (!e)
+			return 0;
+		p->e = e;
+		p->cap = cap;
+	}
+	p->e[p->ne] = (struct entry){ strdup(section), strdup(name), strdup(value), p->line, false };
+	if (!p->e[p->ne].section || !p->e[p->ne].key || !p->e[p->ne].value)
+		return 0;
+	p->ne++;
+	return 1;
+}
+
+/* ---- small value parsers --------------------------------------------------- */
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int
+parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+weir_parse_duration(const char *s, int64_t *ns)
+{
+	static const struct { const char *u; int64_t mul; } units[] = {
+		{ "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000 },
+		{ "m", INT64_C(60000000000) }, { "h", INT64_C(3600000000000) },
+	};
+	char *end;
+	unsigned long long v;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end == '\0') {
+		if (v != 0)
+			return -1;  /* a bare number is ambiguous unless it is 0 */
+		*ns = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t n = strlen(units[i].u);
+		if (strncmp(end, units[i].u, n) != 0)
+			continue;
+		const char *t = end + n;
+		while (isspace((unsigned char)*t))
+			t++;
+		if (*t != '\0')
+			continue;
+		if (v > (unsigned long long)(WEIR_DUR_MAX / units[i].mul))
+			return -1;
+		*ns = (int64_t)v * units[i].mul;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+parse_bool(const char *s, bool *b)
+{
+	if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on") || !strcmp(s, "1"))
+		*b = true;
+	else if (!strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off") || !strcmp(s, "0"))
+		*b = false;
+	else
+		return -1;
+	return 0;
+}
+
+static bool
+valid_name(const char *s)
+{
+	if (!*s || strlen(s) >= WEIR_NAME_MAX)
+		return false;
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+/* ---- phase 2: validate per section ----------------------------------------- */
+
+#define E(ent, ...) cfg_error(p, (ent)->line, (ent)->section, (ent)->key, __VA_ARGS__)
+
+static int
+parse_cpu_list(struct parse *p, struct entry *en, struct weir_config *cfg)
+{
+	char buf[1024], *save = NULL, *tok;
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+
+	snprintf(buf, sizeof(buf), "%s", en->value);
+	cfg->ncpus = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int64_t a, b;
+		char *dash;
+
+		tok = trim(tok);
+		dash = strchr(tok, '-');
+		if (dash) {
+			*dash = '\0';
+			if (parse_i64(trim(tok), 0, WEIR_MAX_CPUS - 1, &a) ||
+			    parse_i64(trim(dash + 1), 0, WEIR_MAX_CPUS - 1, &b) || b < a) {
+				E(en, "bad CPU range '%s-%s' (expected auto, or a list like 0,2-5)", tok, dash + 1);
+				return -1;
+			}
+		} else if (parse_i64(tok, 0, WEIR_MAX_CPUS - 1, &a)) {
+			E(en, "bad CPU '%s' (expected auto, or a list like 0,2-5)", tok);
+			return -1;
+		} else {
+			b = a;
+		}
+		for (int64_t c = a; c <= b; c++) {
+			if (c >= ncpu) {
+				E(en, "CPU %" PRId64 " does not exist (this machine has %ld)", c, ncpu);
+				return -1;
+			}
+			if (cfg->ncpus == WEIR_MAX_CPUS) {
+				E(en, "too many CPUs");
+				return -1;
+			}
+			cfg->cpus[cfg->ncpus++] = (int)c;
+		}
+	}
+	if (cfg->ncpus == 0) {
+		E(en, "empty CPU list");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+do_dataplane(struct parse *p, struct entry *en, struct weir_config *cfg)
+{
+	const char *k = en->key;
+	char *v = en->value;
+	int64_t x;
+
+	if (!strcmp(k, "devices")) {
+		char buf[WEIR_MAX_DEVICES * WEIR_PATH_MAX], *save = NULL, *tok;
+		snprintf(buf, sizeof(buf), "%s", v);
+		cfg->ndevices = 0;
+		for (tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+			tok = trim(tok);
+			if (!*tok)
+				continue;
+			if (cfg->ndevices == WEIR_MAX_DEVICES) {
+				E(en, "more than %d devices", WEIR_MAX_DEVICES);
+				return;
+			}
+			if (strlen(tok) >= WEIR_PATH_MAX) {
+				E(en, "device string too long");
+				return;
+			}
+			snprintf(cfg->devices[cfg->ndevices++], WEIR_PATH_MAX, "%s", tok);
+		}
+		if (cfg->ndevices == 0)
+			E(en, "no device given");
+	} else if (!strcmp(k, "rx_cores")) {
+		if (parse_i64(v, 1, 64, &x))
+			E(en, "'%s' is not a number of cores in 1..64", v);
+		else
+			cfg->rx_cores = (int)x;
+	} else if (!strcmp(k, "workers")) {
+		if (parse_i64(v, 1, 128, &x))
+			E(en, "'%s' is not a number of workers in 1..128", v);
+		else
+			cfg->workers = (int)x;
+	} else if (!strcmp(k, "lcores")) {
+		if (!strcmp(v, "auto") || !*v)
+			cfg->ncpus = 0;
+		else
+			parse_cpu_list(p, en, cfg);
+	} else if (!strcmp(k, "hugepages")) {
+		bool b;
+		if (!strcmp(v, "auto"))
+			cfg->hugepages = WEIR_HP_AUTO;
+		else if (!parse_bool(v, &b))
+			cfg->hugepages = b ? WEIR_HP_ON : WEIR_HP_OFF;
+		else
+			E(en, "'%s': expected auto, on or off", v);
+	} else if (!strcmp(k, "backpressure")) {
+		if (!strcmp(v, "block"))
+			cfg->backpressure = WEIR_BP_BLOCK;
+		else if (!strcmp(v, "drop"))
+			cfg->backpressure = WEIR_BP_DROP;
+		else
+			E(en, "'%s': expected block or drop", v);
+	} else if (!strcmp(k, "exit_on_eos")) {
+		if (parse_bool(v, &cfg->exit_on_eos))
+			E(en, "'%s': expected true or false", v);
+	} else if (!strcmp(k, "eal_args")) {
+		if (strlen(v) >= sizeof(cfg->eal_args))
+			E(en, "too long");
+		else
+			snprintf(cfg->eal_args, sizeof(cfg->eal_args), "%s", v);
+	} else if (!strcmp(k, "idle_sleep")) {
+		if (!strcmp(v, "off"))
+			cfg->idle_sleep = 0;
+		else if (weir_parse_duration(v, &cfg->idle_sleep) || cfg->idle_sleep > 1000000000)
+			E(en, "'%s': expected off or a duration up to 1s, e.g. 20us", v);
+	} else if (!strcmp(k, "ring_size")) {
+		if (parse_i64(v, 64, 1 << 20, &x) || (x & (x - 1)))
+			E(en, "'%s': expected a power of two in 64..1048576", v);
+		else
+			cfg->ring_size = (unsigned)x;
+	} else {
+		E(en, "unknown key");
+	}
+}
+
+static void
+do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *have_port)
+{
+	const char *k = en->key;
+	char *v = en->value;
+	int64_t x;
+
+	if (!strcmp(k, "format")) {
+		if (strcmp(v, "wev"))
+			E(en, "unknown format '%s' (supported: wev)", v);
+		s->format = WEIR_FMT_WEV;
+	} else if (!strcmp(k, "udp_port")) {
+		if (parse_i64(v, 1, 65535, &x))
+			E(en, "'%s' is not a UDP port", v);
+		else {
+			s->udp_port = (uint16_t)x;
+			*have_port = true;
+		}
+	} else if (!strcmp(k, "schema_id")) {
+		if (parse_i64(v, 0, 65535, &x))
+			E(en, "'%s' is not a schema id in 0..65535", v);
+		else
+			s->schema_id = (uint16_t)x;
+	} else if (!strcmp(k, "fields")) {
+		char buf[2048], *save = NULL, *tok;
+		snprintf(buf, sizeof(buf), "%s", v);
+		s->nfields = 0;
+		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			char *colon, *name, *type;
+			tok = trim(tok);
+			if (!*tok)
+				continue;
+			colon = strchr(tok, ':');
+			if (!colon) {
+				E(en, "field '%s' has no type (expected name:i64|u64|f64)", tok);
+				return;
+			}
+			*colon = '\0';
+			name = trim(tok);
+			type = trim(colon + 1);
+			if (!valid_name(name) || !strcmp(name, "event_time") || !strcmp(name, "key")) {
+				E(en, "bad field name '%s'", name);
+				return;
+			}
+			for (int i = 0; i < s->nfields; i++)
+				if (!strcmp(s->field_name[i], name)) {
+					E(en, "field '%s' declared twice", name);
+					return;
+				}
+			if (s->nfields == WEIR_MAX_FIELDS) {
+				E(en, "more than %d fields", WEIR_MAX_FIELDS);
+				return;
+			}
+			if (!strcmp(type, "i64"))
+				s->field_type[s->nfields] = WEIR_F_I64;
+			else if (!strcmp(type, "u64"))
+				s->field_type[s->nfields] = WEIR_F_U64;
+			else if (!strcmp(type, "f64"))
+				s->field_type[s->nfields] = WEIR_F_F64;
+			else {
+				E(en, "field '%s': unknown type '%s' (i64, u64 or f64)", name, type);
+				return;
+			}
+			snprintf(s->field_name[s->nfields++], WEIR_NAME_MAX, "%s", name);
+		}
+	} else if (!strcmp(k, "watermark_delay")) {
+		if (weir_parse_duration(v, &s->watermark_delay))
+			E(en, "'%s' is not a duration (e.g. 50ms; units ns us ms s m h)", v);
+	} else if (!strcmp(k, "idle_timeout")) {
+		if (!strcmp(v, "off"))
+			s->idle_timeout = 0;
+		else if (weir_parse_duration(v, &s->idle_timeout) || s->idle_timeout == 0)
+			E(en, "'%s': expected off or a duration (e.g. 5s)", v);
+	} else {
+		E(en, "unknown key");
+	}
+}
+
+static int
+find_source(const struct weir_config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->nsources; i++)
+		if (!strcmp(cfg->sources[i].name, name))
+			return i;
+	return -1;
+}
+
+static int
+find_field(const struct weir_source_cfg *s, const char *name)
+{
+	for (int i = 0; i < s->nfields; i++)
+		if (!strcmp(s->field_name[i], name))
+			return i;
+	return -1;
+}
+
+static void
+parse_window(struct parse *p, struct entry *en, struct weir_query_cfg *q)
+{
+	char buf[256], *save = NULL, *kind, *a, *b, *extra;
+
+	snprintf(buf, sizeof(buf), "%s", en->value);
+	kind = strtok_r(buf, " \t", &save);
+	a = strtok_r(NULL, " \t", &save);
+	b = strtok_r(NULL, " \t", &save);
+	extra = strtok_r(NULL, " \t", &save);
+	if (!kind)
+		goto bad;
+	if (!strcmp(kind, "tumbling") && a && !b) {
+		q->window = WEIR_WIN_TUMBLING;
+		if (weir_parse_duration(a, &q->size) || q->size <= 0)
+			goto bad;
+		q->slide = q->size;
+	} else if (!strcmp(kind, "hopping") && a && b && !extra) {
+		q->window = WEIR_WIN_HOPPING;
+		if (weir_parse_duration(a, &q->size) || q->size <= 0 ||
+		    weir_parse_duration(b, &q->slide) || q->slide <= 0)
+			goto bad;
+		if (q->size % q->slide) {
+			E(en, "hopping size %s must be a multiple of the slide %s", a, b);
+			return;
+		}
+		if (q->size / q->slide > 1024) {
+			E(en, "hopping size/slide is %" PRId64 "; at most 1024 windows per record", q->size / q->slide);
+			return;
+		}
+	} else if (!strcmp(kind, "session") && a && !b) {
+		q->window = WEIR_WIN_SESSION;
+		if (weir_parse_duration(a, &q->size) || q->size <= 0)
+			goto bad;
+		q->slide = q->size;
+	} else {
+		goto bad;
+	}
+	return;
+bad:
+	E(en, "'%s': expected 'tumbling SIZE', 'hopping SIZE SLIDE' or 'session GAP' with positive durations",
+	  en->value);
+}
+
+static void
+parse_aggs(struct parse *p, struct entry *en, struct weir_query_cfg *q, const struct weir_source_cfg *s)
+{
+	static const char *const fnames[] = { "count", "sum", "min", "max", "avg", "first", "last" };
+	char buf[4096], *save = NULL, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", en->value);
+	q->naggs = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct weir_agg_cfg *a;
+		char *open, *close, *arg = NULL;
+		int fn = -1;
+
+		tok = trim(tok);
+		if (!*tok)
+			continue;
+		if (q->naggs == WEIR_MAX_AGGS) {
+			E(en, "more than %d aggregates", WEIR_MAX_AGGS);
+			return;
+		}
+		open = strchr(tok, '(');
+		if (open) {
+			close = strchr(open, ')');
+			if (!close || trim(close + 1)[0] != '\0') {
+				E(en, "'%s': expected fn(field)", tok);
+				return;
+			}
+			*open = '\0';
+			*close = '\0';
+			arg = trim(open + 1);
+		}
+		tok = trim(tok);
+		for (int i = 0; i < (int)(sizeof(fnames) / sizeof(fnames[0])); i++)
+			if (!strcmp(tok, fnames[i]))
+				fn = i;
+		if (fn < 0) {
+			E(en, "unknown aggregate '%s' (count, sum, min, max, avg, first, last)", tok);
+			return;
+		}
+		a = &q->aggs[q->naggs];
+		a->fn = (uint8_t)fn;
+		if (fn == WEIR_AGG_COUNT) {
+			if (arg && *arg && strcmp(arg, "*")) {
+				E(en, "count takes no field");
+				return;
+			}
+			a->field = -1;
+			a->type = WEIR_F_U64;
+			snprintf(a->name, sizeof(a->name), "count");
+		} else {
+			int f;
+			if (!arg || !*arg) {
+				E(en, "%s needs a field, e.g. %s(amount)", tok, tok);
+				return;
+			}
+			if (!s)
+				return;   /* the missing source is reported on 'from' */
+			f = find_field(s, arg);
+			if (f < 0) {
+				E(en, "source '%s' has no field '%s'", s->name, arg);
+				return;
+			}
+			a->field = (int8_t)f;
+			a->type = s->field_type[f];
+			snprintf(a->name, sizeof(a->name), "%s_%s", fnames[fn], arg);
+		}
+		for (int i = 0; i < q->naggs; i++)
+			if (!strcmp(q->aggs[i].name, a->name)) {
+				E(en, "aggregate '%s' listed twice", a->name);
+				return;
+			}
+		q->naggs++;
+	}
+	if (q->naggs == 0)
+		E(en, "no aggregates");
+}
+
+static void
+parse_sink(struct parse *p, struct entry *en, struct weir_query_cfg *q)
+{
+	const char *v = en->value;
+
+	if (!strcmp(v, "stdout")) {
+		q->sink = WEIR_SINK_STDOUT;
+	} else if (!strncmp(v, "file:", 5) && v[5]) {
+		q->sink = WEIR_SINK_FILE;
+		if (strlen(v + 5) >= sizeof(q->sink_path))
+			E(en, "path too long");
+		snprintf(q->sink_path, sizeof(q->sink_path), "%s", v + 5);
+	} else if (!strncmp(v, "udp:", 4)) {
+		const char *hp = v + 4, *colon = strrchr(hp, ':');
+		int64_t port;
+		size_t hl;
+
+		if (!colon || colon == hp || parse_i64(colon + 1, 1, 65535, &port)) {
+			E(en, "'%s': expected udp:HOST:PORT", v);
+			return;
+		}
+		hl = (size_t)(colon - hp);
+		if (hp[0] == '[' && hl > 2 && hp[hl - 1] == ']') {   /* [v6addr]:port */
+			hp++;
+			hl -= 2;
+		}
+		if (hl >= sizeof(q->sink_path)) {
+			E(en, "host too long");
+			return;
+		}
+		memcpy(q->sink_path, hp, hl);
+		q->sink_path[hl] = '\0';
+		q->sink_port = (uint16_t)port;
+		q->sink = WEIR_SINK_UDP;
+	} else {
+		E(en, "'%s': expected stdout, file:PATH or udp:HOST:PORT", v);
+	}
+}
+
+static struct entry *
+get(struct parse *p, const char *section, const char *key)
+{
+	struct entry *found = NULL;
+
+	for (int i = 0; i < p->ne; i++) {
+		if (strcmp(p->e[i].section, section) || strcmp(p->e[i].key, key))
+			continue;
+		if (found)
+			cfg_error(p, p->e[i].line, section, key, "duplicate key (first on line %d)", found->line);
+		found = &p->e[i];
+		found->used = true;
+	}
+	return found;
+}
+
+static int
+section_line(struct parse *p, const char *section)
+{
+	for (int i = 0; i < p->ne; i++)
+		if (!strcmp(p->e[i].section, section))
+			return p->e[i].line;
+	return p->line;
+}
+
+static void
+validate(struct parse *p, struct weir_config *cfg)
+{
+	static const char *const dp_keys[] = { "devices", "rx_cores", "workers", "lcores", "hugepages",
+		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size" };
+	static const char *const src_keys[] = { "format", "udp_port", "schema_id", "fields",
+		"watermark_delay", "idle_timeout" };
+	struct entry *en;
+	char sec[WEIR_NAME_MAX + 16];
+
+	/* defaults */
+	cfg->rx_cores = 1;
+	cfg->workers = 1;
+	cfg->exit_on_eos = false;
+	cfg->idle_sleep = 20000;
+	cfg->ring_size = 4096;
+
+	for (size_t i = 0; i < sizeof(dp_keys) / sizeof(dp_keys[0]); i++)
+		if ((en = get(p, "dataplane", dp_keys[i])))
+			do_dataplane(p, en, cfg);
+	if (cfg->ndevices == 0)
+		cfg_error(p, section_line(p, "dataplane"), "dataplane", "devices", "required: at least one DPDK device");
+
+	/* sources, in file order */
+	for (int i = 0; i < p->ne; i++) {
+		const char *name;
+		struct weir_source_cfg *s;
+		bool have_port = false;
+
+		if (strncmp(p->e[i].section, "source ", 7) || find_source(cfg, trim(p->e[i].section + 7)) >= 0)
+			continue;
+		name = trim(p->e[i].section + 7);
+		if (!valid_name(name)) {
+			cfg_error(p, p->e[i].line, p->e[i].section, NULL, "bad source name '%s'", name);
+			continue;
+		}
+		if (cfg->nsources == WEIR_MAX_SOURCES) {
+			cfg_error(p, p->e[i].line, p->e[i].section, NULL, "more than %d sources", WEIR_MAX_SOURCES);
+			break;
+		}
+		s = &cfg->sources[cfg->nsources++];
+		snprintf(s->name, sizeof(s->name), "%s", name);
+		s->line = p->e[i].line;
+		snprintf(sec, sizeof(sec), "source %s", name);
+		for (size_t k = 0; k < sizeof(src_keys) / sizeof(src_keys[0]); k++)
+			if ((en = get(p, p->e[i].section, src_keys[k])))
+				do_source(p, en, s, &have_port);
+		if (!have_port)
+			cfg_error(p, s->line, sec, "udp_port", "required");
+		s->record_size = (uint16_t)(16 + 8 * s->nfields);
+		for (int j = 0; j < cfg->nsources - 1; j++)
+			if (have_port && cfg->sources[j].udp_port == s->udp_port)
+				cfg_error(p, s->line, sec, "udp_port", "port %u is already used by source '%s'",
+					  s->udp_port, cfg->sources[j].name);
+	}
+
+	/* queries */
+	for (int i = 0; i < p->ne; i++) {
+		const char *name;
+		struct weir_query_cfg *q;
+		const struct weir_source_cfg *s = NULL;
+		const char *section = p->e[i].section;
+		bool seen = false;
+
+		if (strncmp(section, "query ", 6))
+			continue;
+		name = trim(p->e[i].section + 6);
+		for (int j = 0; j < cfg->nqueries; j++)
+			seen |= !strcmp(cfg->queries[j].name, name);
+		if (seen)
+			continue;
+		if (!valid_name(name)) {
+			cfg_error(p, p->e[i].line, section, NULL, "bad query name '%s'", name);
+			continue;
+		}
+		if (cfg->nqueries == WEIR_MAX_QUERIES) {
+			cfg_error(p, p->e[i].line, section, NULL, "more than %d queries", WEIR_MAX_QUERIES);
+			break;
+		}
+		q = &cfg->queries[cfg->nqueries++];
+		snprintf(q->name, sizeof(q->name), "%s", name);
+		q->line = p->e[i].line;
+		q->source = -1;
+		if ((en = get(p, section, "from"))) {
+			q->source = find_source(cfg, en->value);
+			if (q->source < 0)
+				E(en, "no source named '%s'", en->value);
+			else
+				s = &cfg->sources[q->source];
+		} else {
+			cfg_error(p, q->line, section, "from", "required");
+		}
+		if ((en = get(p, section, "window")))
+			parse_window(p, en, q);
+		else
+			cfg_error(p, q->line, section, "window", "required");
+		if ((en = get(p, section, "allowed_lateness"))) {
+			if (weir_parse_duration(en->value, &q->lateness))
+				E(en, "'%s' is not a duration", en->value);
+			else if (q->window == WEIR_WIN_SESSION && q->lateness != 0)
+				E(en, "session windows take no allowed lateness (must be 0)");
+		}
+		if ((en = get(p, section, "aggregates")))
+			parse_aggs(p, en, q, s);
+		else
+			cfg_error(p, q->line, section, "aggregates", "required");
+		if ((en = get(p, section, "sink")))
+			parse_sink(p, en, q);
+		else
+			q->sink = WEIR_SINK_STDOUT;
+	}
+	if (cfg->nqueries == 0)
+		cfg_error(p, p->line, NULL, NULL, "no [query NAME] section: nothing to compute");
+
+	/* anything not consumed is unknown */
+	for (int i = 0; i < p->ne; i++) {
+		struct entry *x = &p->e[i];
+		if (x->used)
+			continue;
+		if (!strcmp(x->section, "dataplane") || !strncmp(x->section, "source ", 7))
+			cfg_error(p, x->line, x->section, x->key, "unknown key");
+		else if (!strncmp(x->section, "query ", 6))
+			cfg_error(p, x->line, x->section, x->key, "unknown key");
+		else
+			cfg_error(p, x->line, x->section, NULL, "unknown section");
+	}
+}
+
+static int
+load(struct parse *p, struct weir_config *cfg)
+{
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->path, sizeof(cfg->path), "%s", p->file);
+	rc = ini_parse_stream(reader, p, handler, p);
+	if (rc > 0)
+		cfg_error(p, rc, NULL, NULL, "syntax error (expected [section] or key = value)");
+	else if (rc < 0)
+		cfg_error(p, 0, NULL, NULL, "cannot parse (out of memory)");
+	else
+		validate(p, cfg);
+	for (int i = 0; i < p->ne; i++) {
+		free(p->e[i].section);
+		free(p->e[i].key);
+		free(p->e[i].value);
+	}
+	free(p->e);
+	return p->nerr ? -1 : 0;
+}
+
+int
+weir_config_load(const char *path, struct weir_config *cfg, FILE *err)
+{
+	struct parse p = { .file = path, .err = err };
+	int rc;
+
+	p.fp = fopen(path, "r");
+	if (!p.fp) {
+		fprintf(err, "%s: cannot open: %s\n", path, strerror(errno));
+		return -1;
+	}
+	rc = load(&p, cfg);
+	fclose(p.fp);
+	return rc;
+}
+
+int
+weir_config_load_string(const char *name, const char *text, struct weir_config *cfg, FILE *err)
+{
+	struct parse p = { .file = name, .err = err, .text = text };
+
+	return load(&p, cfg);
+}
+
+static const char *
+dur(int64_t ns, char *buf, size_t n)
+{
+	if (ns == 0)
+		snprintf(buf, n, "0");
+	else if (ns % 1000000000 == 0)
+		snprintf(buf, n, "%" PRId64 "s", ns / 1000000000);
+	else if (ns % 1000000 == 0)
+		snprintf(buf, n, "%" PRId64 "ms", ns / 1000000);
+	else if (ns % 1000 == 0)
+		snprintf(buf, n, "%" PRId64 "us", ns / 1000);
+	else
+		snprintf(buf, n, "%" PRId64 "ns", ns);
+	return buf;
+}
+
+void
+weir_config_dump(const struct weir_config *cfg, FILE *out)
+{
+	static const char *const tn[] = { "i64", "u64", "f64" };
+	static const char *const fn[] = { "count", "sum", "min", "max", "avg", "first", "last" };
+	char b1[32], b2[32];
+
+	fprintf(out, "[dataplane]\ndevices = ");
+	for (int i = 0; i < cfg->ndevices; i++)
+		fprintf(out, "%s%s", i ? ";" : "", cfg->devices[i]);
+	fprintf(out, "\nrx_cores = %d\nworkers = %d\nlcores = ", cfg->rx_cores, cfg->workers);
+	if (!cfg->ncpus)
+		fprintf(out, "auto");
+	for (int i = 0; i < cfg->ncpus; i++)
+		fprintf(out, "%s%d", i ? "," : "", cfg->cpus[i]);
+	fprintf(out, "\nhugepages = %s\nbackpressure = %s\nexit_on_eos = %s\neal_args = %s\n"
+		"idle_sleep = %s\nring_size = %u\n",
+		cfg->hugepages == WEIR_HP_AUTO ? "auto" : cfg->hugepages == WEIR_HP_ON ? "on" : "off",
+		cfg->backpressure == WEIR_BP_BLOCK ? "block" : "drop", cfg->exit_on_eos ? "true" : "false",
+		cfg->eal_args, cfg->idle_sleep ? dur(cfg->idle_sleep, b1, sizeof(b1)) : "off", cfg->ring_size);
+	for (int i = 0; i < cfg->nsources; i++) {
+		const struct weir_source_cfg *s = &cfg->sources[i];
+		fprintf(out, "\n[source %s]\nformat = wev\nudp_port = %u\nschema_id = %u\nfields = ",
+			s->name, s->udp_port, s->schema_id);
+		for (int f = 0; f < s->nfields; f++)
+			fprintf(out, "%s%s:%s", f ? ", " : "", s->field_name[f], tn[s->field_type[f]]);
+		fprintf(out, "\nwatermark_delay = %s\nidle_timeout = %s\n", dur(s->watermark_delay, b1, sizeof(b1)),
+			s->idle_timeout ? dur(s->idle_timeout, b2, sizeof(b2)) : "off");
+	}
+	for (int i = 0; i < cfg->nqueries; i++) {
+		const struct weir_query_cfg *q = &cfg->queries[i];
+		fprintf(out, "\n[query %s]\nfrom = %s\nwindow = ", q->name, cfg->sources[q->source].name);
+		if (q->window == WEIR_WIN_TUMBLING)
+			fprintf(out, "tumbling %s", dur(q->size, b1, sizeof(b1)));
+		else if (q->window == WEIR_WIN_HOPPING)
+			fprintf(out, "hopping %s %s", dur(q->size, b1, sizeof(b1)), dur(q->slide, b2, sizeof(b2)));
+		else
+			fprintf(out, "session %s", dur(q->size, b1, sizeof(b1)));
+		fprintf(out, "\nallowed_lateness = %s\naggregates = ", dur(q->lateness, b1, sizeof(b1)));
+		for (int a = 0; a < q->naggs; a++) {
+			const struct weir_agg_cfg *g = &q->aggs[a];
+			if (g->fn == WEIR_AGG_COUNT)
+				fprintf(out, "%scount", a ? ", " : "");
+			else
+				fprintf(out, "%s%s(%s)", a ? ", " : "", fn[g->fn],
+					cfg->sources[q->source].field_name[g->field]);
+		}
+		fprintf(out, "\nsink = ");
+		if (q->sink == WEIR_SINK_STDOUT)
+			fprintf(out, "stdout\n");
+		else if (q->sink == WEIR_SINK_FILE)
+			fprintf(out, "file:%s\n", q->sink_path);
+		else
+			fprintf(out, "udp:%s:%u\n", q->sink_path, q->sink_port);
+	}
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * weir configuration: one INI file, parsed with libinih, validated once here.
+ *
+ * Every key is checked in this module and nowhere else; the dataplane copies what
+ * it needs into per-core structures before launch.  Errors name file, line and key.
+ */
+#ifndef WEIR_CONFIG_H
+#define WEIR_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WEIR_MAX_FIELDS   16   /* value fields per source (record_size <= 144) */
+#define WEIR_MAX_AGGS     32   /* aggregates per query */
+#define WEIR_MAX_SOURCES  32
+#define WEIR_MAX_QUERIES  64
+#define WEIR_MAX_DEVICES  16
+#define WEIR_MAX_CPUS     256
+#define WEIR_NAME_MAX     64
+#define WEIR_PATH_MAX     512
+
+#define WEIR_TIME_LIMIT   (INT64_C(1) << 62) /* |event_time| beyond this: bad_time */
+#define WEIR_DUR_MAX      (INT64_C(1) << 55) /* longest duration accepted (~1.1 years) */
+
+enum weir_ftype { WEIR_F_I64 = 0, WEIR_F_U64, WEIR_F_F64 };
+enum weir_format { WEIR_FMT_WEV = 0 };
+enum weir_win { WEIR_WIN_TUMBLING = 0, WEIR_WIN_HOPPING, WEIR_WIN_SESSION };
+enum weir_aggfn { WEIR_AGG_COUNT = 0, WEIR_AGG_SUM, WEIR_AGG_MIN, WEIR_AGG_MAX,
+                  WEIR_AGG_AVG, WEIR_AGG_FIRST, WEIR_AGG_LAST };
+enum weir_sink_kind { WEIR_SINK_STDOUT = 0, WEIR_SINK_FILE, WEIR_SINK_UDP };
+enum weir_backpressure { WEIR_BP_BLOCK = 0, WEIR_BP_DROP };
+enum weir_hugepages { WEIR_HP_AUTO = 0, WEIR_HP_ON, WEIR_HP_OFF };
+
+struct weir_source_cfg {
+	char name[WEIR_NAME_MAX];
+	enum weir_format format;
+	uint16_t udp_port;
+	uint16_t schema_id;
+	uint16_t record_size;              /* 16 + 8 * nfields */
+	int nfields;
+	char field_name[WEIR_MAX_FIELDS][WEIR_NAME_MAX];
+	uint8_t field_type[WEIR_MAX_FIELDS];
+	int64_t watermark_delay;           /* ns */
+	int64_t idle_timeout;              /* ns, 0 = off */
+	int line;                          /* of the section header */
+};
+
+struct weir_agg_cfg {
+	uint8_t fn;                        /* enum weir_aggfn */
+	int8_t field;                      /* index into the source's fields, -1 for count */
+	uint8_t type;                      /* enum weir_ftype of the field */
+	char name[2 * WEIR_NAME_MAX];      /* result field name: count, sum_amount, ... */
+};
+
+struct weir_query_cfg {
+	char name[WEIR_NAME_MAX];
+	int source;                        /* index into weir_config.sources */
+	uint8_t window;                    /* enum weir_win */
+	int64_t size;                      /* tumbling/hopping size, session gap (ns) */
+	int64_t slide;                     /* hopping slide; = size for tumbling */
+	int64_t lateness;                  /* allowed_lateness (ns) */
+	int naggs;
+	struct weir_agg_cfg aggs[WEIR_MAX_AGGS];
+	uint8_t sink;                      /* enum weir_sink_kind */
+	char sink_path[WEIR_PATH_MAX];     /* file path, or udp host */
+	uint16_t sink_port;                /* udp */
+	int line;
+};
+
+struct weir_config {
+	char path[WEIR_PATH_MAX];
+	/* [dataplane] */
+	int ndevices;
+	char devices[WEIR_MAX_DEVICES][WEIR_PATH_MAX];
+	int rx_cores;
+	int workers;
+	int ncpus;                         /* 0: lcores = auto */
+	int cpus[WEIR_MAX_CPUS];
+	uint8_t hugepages;                 /* enum weir_hugepages */
+	uint8_t backpressure;              /* enum weir_backpressure */
+	bool exit_on_eos;
+	char eal_args[1024];
+	int64_t idle_sleep;                /* ns; 0 = pure polling */
+	unsigned ring_size;                /* records per RX->worker ring (power of 2) */
+	/* sections */
+	int nsources;
+	struct weir_source_cfg sources[WEIR_MAX_SOURCES];
+	int nqueries;
+	struct weir_query_cfg queries[WEIR_MAX_QUERIES];
+};
+
+/* Parse and validate PATH into *cfg.  Returns 0, or -1 after printing every error
+ * as "PATH:LINE: [section] key: message" to err. */
+int weir_config_load(const char *path, struct weir_config *cfg, FILE *err);
+
+/* Same, from an in-memory text (for tests and the embedded default). */
+int weir_config_load_string(const char *name, const char *text,
+			    struct weir_config *cfg, FILE *err);
+
+/* Parse a duration such as "50ms", "0", "1s".  Returns 0 and sets *ns, or -1. */
+int weir_parse_duration(const char *s, int64_t *ns);
+
+/* Print cfg back as INI (the running config). */
+void weir_config_dump(const struct weir_config *cfg, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

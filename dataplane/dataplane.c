@@ -1,0 +1,1288 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * weir dataplane (see dataplane.h, ../shared/design.md).
+ *
+ * lcore 0 (main): sinks, progress, end-of-input detection.  Never polls a port.
+ * lcores 1..R:    RX: rte_eth_rx_burst -> decode -> per-worker staging -> SPSC rings.
+ * lcores R+1..:   workers: ring bursts -> window operators -> results ring to main.
+ * Rings are rte_ring "elem" rings carrying fixed-size records by value, single
+ * producer / single consumer, so events, watermarks and end markers keep their order.
+ */
+#include "dataplane.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "decode.h"
+#include "sink.h"
+#include "window.h"
+
+const char *const weir_bad_name[WEIR_BAD_MAX] = {
+#define X(n, d) #n,
+	WEIR_BAD_REASONS(X)
+#undef X
+};
+const char *const weir_bad_desc[WEIR_BAD_MAX] = {
+#define X(n, d) d,
+	WEIR_BAD_REASONS(X)
+#undef X
+};
+
+#define MAX_RX       64
+#define MAX_WORKERS  128
+#define RX_BURST     32
+#define RING_BURST   64
+#define STAGE_RECS   512       /* records staged per worker before a flush */
+#define MAX_INST     4096      /* producers (udp port, source_id) per RX core */
+#define RX_DESC      1024
+#define RES_RING     16384
+#define RES_STAGE    64
+
+/* ---- records crossing the RX -> worker rings -------------------------------------- */
+
+enum { REC_EVENT = 0, REC_WM, REC_FINAL, REC_STOP };
+enum { REC_F_END = 1,       /* last record of its batch for this worker */
+       REC_F_UNSEEN = 2 };  /* WM: this RX holds no watermark for the source */
+
+struct weir_rec {
+	int64_t t;                  /* event_time, or the watermark */
+	uint64_t key;
+	uint16_t kind;
+	uint16_t src;               /* source index */
+	uint16_t flags;
+	uint16_t rx;                /* RX index (markers) */
+	uint64_t v[];
+};
+_Static_assert(sizeof(struct weir_rec) == 24, "record header is 24 bytes");
+
+/* ---- counters: written only by their own core, read relaxed by main ----------------- */
+
+struct core_stats {
+	uint64_t rx_packets;
+	uint64_t rx_events;
+	uint64_t bad[WEIR_BAD_MAX];
+	uint64_t seq_duplicates;
+	uint64_t seq_gaps;
+	uint64_t ring_full;         /* times a worker ring was found full */
+	uint64_t ring_dropped;      /* events dropped on a full ring (backpressure = drop) */
+	uint64_t events;            /* worker: records processed */
+	uint64_t late_dropped;
+	uint64_t results;
+	uint64_t sum_overflow;
+	uint64_t open_windows;
+	uint64_t state_bytes;
+} __rte_cache_aligned;
+
+#define CNT_ADD(f, n) __atomic_store_n(&(f), (f) + (n), __ATOMIC_RELAXED)
+#define CNT_SET(f, n) __atomic_store_n(&(f), (n), __ATOMIC_RELAXED)
+#define CNT_GET(f)    __atomic_load_n(&(f), __ATOMIC_RELAXED)
+
+/* ---- RX core ------------------------------------------------------------------------ */
+
+enum { INST_LIVE = 0, INST_ENDED = 1 };
+
+struct inst {
+	uint32_t source_id;
+	uint16_t src;
+	uint8_t state;
+	uint8_t idle;
+	uint64_t expected;          /* next sequence */
+	int64_t maxt;               /* largest event_time applied */
+	int64_t wm;                 /* maxt - delay (saturating), INT64_MIN before a record */
+	uint64_t last_tsc;          /* arrival of its last batch (idle_timeout) */
+};
+
+struct rx_src {                     /* per source, on one RX core */
+	uint32_t *inst;             /* indices of this source's instances */
+	uint32_t ninst;
+	int64_t wm;                 /* last watermark sent */
+	uint8_t unseen;             /* last state sent: holds nothing back */
+};
+
+struct stage {
+	uint8_t *buf;
+	uint32_t n;
+	uint32_t batch_last;        /* index+1 of the last record of the current batch, 0: none */
+};
+
+struct rx_ctx {
+	unsigned idx;
+	unsigned nq;
+	struct { uint16_t port, queue; } q[WEIR_MAX_DEVICES * 16];
+	struct stage st[MAX_WORKERS];
+	uint32_t touched[2 * MAX_WORKERS]; /* workers given records in this batch (+1 per mid-batch flush) */
+	uint32_t ntouched;
+	struct inst inst[MAX_INST];
+	uint32_t ninst;
+	uint32_t htab[2 * MAX_INST];   /* (src, source_id) -> inst index + 1 */
+	struct rx_src src[WEIR_MAX_SOURCES];
+	uint32_t live;                 /* instances seen and not ended */
+	_Atomic uint64_t pub;          /* published: live << 32 | quiet; read by main */
+	uint8_t linear[WEV_MAX_PAYLOAD + 128] __rte_aligned(64);
+	struct core_stats cs;
+};
+
+struct worker_ctx {
+	unsigned idx;
+	struct weir_op *op[WEIR_MAX_QUERIES];
+	int64_t rxwm[MAX_RX][WEIR_MAX_SOURCES];
+	uint8_t rxunseen[MAX_RX][WEIR_MAX_SOURCES];
+	uint8_t *res;                  /* staged results */
+	uint32_t nres;
+	struct core_stats cs;
+};
+
+/* Everything shared, set up before launch and read-only after (but the flags). */
+static struct {
+	const struct weir_config *cfg;
+	unsigned nrx, nw;
+	size_t rec_size, res_size;
+	int8_t port_src[65536];        /* UDP port -> source index, -1 none */
+	uint16_t qsrc_n[WEIR_MAX_SOURCES];
+	uint16_t qsrc[WEIR_MAX_SOURCES][WEIR_MAX_QUERIES];  /* queries per source */
+	struct rte_ring *ring[MAX_RX][MAX_WORKERS];
+	struct rte_ring *resring[MAX_WORKERS];
+	struct rx_ctx *rx[MAX_RX];
+	struct worker_ctx *wk[MAX_WORKERS];
+	uint16_t port[WEIR_MAX_DEVICES];
+	unsigned nports;
+	uint64_t idle_sleep_ns;
+	uint64_t idle_tsc[WEIR_MAX_SOURCES]; /* idle_timeout in TSC ticks, 0 off */
+	_Atomic int stop;              /* 0 run, REC_FINAL or REC_STOP */
+} G;
+
+static volatile sig_atomic_t g_signal;
+
+static void
+on_signal(int sig)
+{
+	g_signal = sig;
+}
+
+static inline void
+idle_backoff(uint32_t *empty)
+{
+	if (++*empty < 64) {
+		rte_pause();
+	} else if (G.idle_sleep_ns) {
+		struct timespec ts = { 0, (long)G.idle_sleep_ns };
+		nanosleep(&ts, NULL);
+	} else {
+		rte_pause();
+	}
+}
+
+static inline unsigned
+worker_of(uint64_t key)
+{
+	uint32_t h = (uint32_t)((key * UINT64_C(0x9e3779b97f4a7c15)) >> 32);
+	return (unsigned)(((uint64_t)h * G.nw) >> 32);
+}
+
+/* Push staged records to worker w's ring.  Block policy: wait for room (the port is
+ * not polled meanwhile).  Drop policy: drop the events that do not fit, keep markers. */
+static void
+rx_flush(struct rx_ctx *rx, unsigned w)
+{
+	struct stage *st = &rx->st[w];
+	struct rte_ring *r = G.ring[rx->idx][w];
+	uint32_t done = 0;
+	bool counted = false;
+
+	while (done < st->n) {
+		done += rte_ring_enqueue_burst_elem(r, st->buf + done * G.rec_size, (unsigned)G.rec_size,
+						    st->n - done, NULL);
+		if (done == st->n)
+			break;
+		if (!counted) {
+			CNT_ADD(rx->cs.ring_full, 1);
+			counted = true;
+		}
+		if (G.cfg->backpressure == WEIR_BP_DROP) {
+			/* keep only the markers of what is left */
+			uint32_t k = done;
+			for (uint32_t i = done; i < st->n; i++) {
+				struct weir_rec *x = (struct weir_rec *)(st->buf + i * G.rec_size);
+				if (x->kind == REC_EVENT) {
+					CNT_ADD(rx->cs.ring_dropped, 1);
+					continue;
+				}
+				if (k != i)
+					memcpy(st->buf + k * G.rec_size, x, G.rec_size);
+				k++;
+			}
+			st->n = k;
+		}
+		rte_pause();
+	}
+	st->n = 0;
+	st->batch_last = 0;
+}
+
+static inline struct weir_rec *
+stage_slot(struct rx_ctx *rx, unsigned w)
+{
+	struct stage *st = &rx->st[w];
+
+	if (st->n == STAGE_RECS)
+		rx_flush(rx, w);
+	return (struct weir_rec *)(st->buf + st->n++ * G.rec_size);
+}
+
+static void
+stage_marker(struct rx_ctx *rx, uint16_t kind, uint16_t src, int64_t t, uint16_t flags)
+{
+	for (unsigned w = 0; w < G.nw; w++) {
+		struct weir_rec *m = stage_slot(rx, w);
+		m->kind = kind;
+		m->src = src;
+		m->t = t;
+		m->key = 0;
+		m->flags = flags;
+		m->rx = (uint16_t)rx->idx;
+	}
+}
+
+/* Recompute this RX core's watermark for source s and tell the workers if it moved. */
+static void
+rx_source_wm(struct rx_ctx *rx, uint16_t s)
+{
+	struct rx_src *rs = &rx->src[s];
+	int64_t wm = INT64_MAX;
+	uint32_t ended = 0, active = 0;
+	bool unseen;
+
+	for (uint32_t i = 0; i < rs->ninst; i++) {
+		const struct inst *in = &rx->inst[rs->inst[i]];
+		if (in->state == INST_ENDED) {
+			ended++;
+		} else if (!in->idle) {
+			active++;
+			if (in->wm < wm)
+				wm = in->wm;
+		}
+	}
+	/* Nothing seen, or every unended producer idle: hold nothing back.
+	 * Every producer ended: +infinity. */
+	unseen = rs->ninst == 0 || (active == 0 && ended < rs->ninst);
+	if (unseen == rs->unseen && (unseen || wm == rs->wm))
+		return;
+	rs->unseen = unseen;
+	rs->wm = wm;
+	stage_marker(rx, REC_WM, s, wm, unseen ? REC_F_UNSEEN : 0);
+}
+
+static struct inst *
+inst_get(struct rx_ctx *rx, uint16_t s, uint32_t source_id, int *bad)
+{
+	uint32_t h = (uint32_t)((((uint64_t)s << 32 | source_id) * UINT64_C(0x9e3779b97f4a7c15)) >> 40);
+
+	for (uint32_t i = h & (2 * MAX_INST - 1);; i = (i + 1) & (2 * MAX_INST - 1)) {
+		uint32_t x = rx->htab[i];
+		if (x == 0) {
+			if (rx->ninst == MAX_INST) {
+				*bad = WEIR_BAD_too_many_producers;
+				return NULL;
+			}
+			struct inst *in = &rx->inst[rx->ninst];
+			memset(in, 0, sizeof(*in));
+			in->source_id = source_id;
+			in->src = s;
+			in->state = INST_LIVE;
+			in->wm = INT64_MIN;
+			in->maxt = INT64_MIN;
+			in->expected = UINT64_MAX;   /* first batch sets it */
+			rx->htab[i] = ++rx->ninst;
+			rx->src[s].inst[rx->src[s].ninst++] = rx->ninst - 1;
+			rx->live++;
+			return in;
+		}
+		struct inst *in = &rx->inst[x - 1];
+		if (in->src == s && in->source_id == source_id)
+			return in;
+	}
+}
+
+static void
+rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
+{
+	const struct weir_config *cfg = G.cfg;
+	const uint8_t *f;
+	struct weir_udp u;
+	struct wev_hdr h;
+	int bad, s;
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+
+	CNT_ADD(rx->cs.rx_packets, 1);
+	if (len > sizeof(rx->linear))
+		len = sizeof(rx->linear);   /* longer than any valid WEV frame: fails a length check */
+	f = rte_pktmbuf_read(m, 0, len, rx->linear);
+	if (!f) {
+		CNT_ADD(rx->cs.bad[WEIR_BAD_frame_truncated], 1);
+		return;
+	}
+	bad = weir_decode_frame(f, len, &u);
+	if (bad != WEIR_BAD_MAX)
+		goto drop;
+	s = G.port_src[u.dst_port];
+	if (s < 0) {
+		bad = WEIR_BAD_no_source;
+		goto drop;
+	}
+	const struct weir_source_cfg *sc = &cfg->sources[s];
+	bad = weir_decode_wev(u.payload, u.len, sc->schema_id, sc->record_size, &h);
+	if (bad != WEIR_BAD_MAX)
+		goto drop;
+	struct inst *in = inst_get(rx, (uint16_t)s, h.source_id, &bad);
+	if (!in)
+		goto drop;
+	if (in->state == INST_ENDED) {
+		bad = WEIR_BAD_after_eos;
+		goto drop;
+	}
+
+	/* sequence: skip what was applied already, count what was skipped over */
+	uint32_t first = 0, n = h.count;
+	if (in->expected == UINT64_MAX)
+		in->expected = h.sequence;
+	if (h.sequence < in->expected) {
+		uint64_t dup = in->expected - h.sequence;
+		first = dup >= n ? n : (uint32_t)dup;
+		CNT_ADD(rx->cs.seq_duplicates, first);
+	} else if (h.sequence > in->expected) {
+		CNT_ADD(rx->cs.seq_gaps, h.sequence - in->expected);
+	}
+	if (h.sequence + n > in->expected)
+		in->expected = h.sequence + n;
+	in->last_tsc = now;
+	if (in->idle) {
+		in->idle = 0;
+		rx_source_wm(rx, (uint16_t)s);
+	}
+
+	const uint8_t *r = u.payload + WEV_HDR_LEN + (size_t)first * sc->record_size;
+	int64_t maxt = in->maxt;
+	unsigned nf = (unsigned)sc->nfields;
+	for (uint32_t i = first; i < n; i++, r += sc->record_size) {
+		int64_t t = (int64_t)weir_rd64le(r);
+		uint64_t key = weir_rd64le(r + 8);
+		unsigned w = worker_of(key);
+		struct stage *st = &rx->st[w];
+		struct weir_rec *x = stage_slot(rx, w);
+
+		x->t = t;
+		x->key = key;
+		x->kind = REC_EVENT;
+		x->src = (uint16_t)s;
+		x->flags = 0;
+		x->rx = (uint16_t)rx->idx;
+		memcpy(x->v, r + 16, 8 * nf);
+		if (st->batch_last == 0)
+			rx->touched[rx->ntouched++] = w;
+		st->batch_last = st->n;
+		if (t > maxt)
+			maxt = t;
+	}
+	/* mark each worker's last record of this batch: the batch boundary */
+	for (uint32_t i = 0; i < rx->ntouched; i++) {
+		struct stage *st = &rx->st[rx->touched[i]];
+		if (st->batch_last) {
+			((struct weir_rec *)(st->buf + (st->batch_last - 1) * G.rec_size))->flags |= REC_F_END;
+			st->batch_last = 0;
+		}
+	}
+	rx->ntouched = 0;
+	CNT_ADD(rx->cs.rx_events, n - first);
+
+	bool moved = false;
+	if (maxt != in->maxt) {
+		in->maxt = maxt;
+		int64_t wm = maxt < INT64_MIN + sc->watermark_delay ? INT64_MIN : maxt - sc->watermark_delay;
+		if (wm > in->wm) {
+			in->wm = wm;
+			moved = true;
+		}
+	}
+	if (h.flags & WEV_FLAG_EOS) {
+		in->state = INST_ENDED;
+		rx->live--;
+		moved = true;
+	}
+	if (moved)
+		rx_source_wm(rx, (uint16_t)s);
+	return;
+drop:
+	CNT_ADD(rx->cs.bad[bad], 1);
+}
+
+static void
+rx_idle_check(struct rx_ctx *rx, uint64_t now)
+{
+	for (int s = 0; s < G.cfg->nsources; s++) {
+		struct rx_src *rs = &rx->src[s];
+		bool changed = false;
+		if (!G.idle_tsc[s])
+			continue;
+		for (uint32_t i = 0; i < rs->ninst; i++) {
+			struct inst *in = &rx->inst[rs->inst[i]];
+			if (in->state == INST_LIVE && !in->idle && now - in->last_tsc > G.idle_tsc[s]) {
+				in->idle = 1;
+				changed = true;
+			}
+		}
+		if (changed)
+			rx_source_wm(rx, (uint16_t)s);
+	}
+}
+
+static int
+rx_main(void *arg)
+{
+	struct rx_ctx *rx = arg;
+	struct rte_mbuf *pkts[RX_BURST];
+	uint32_t empty = 0;
+	uint64_t hz = rte_get_tsc_hz(), next_idle = rte_rdtsc() + hz / 1000;
+	int stop;
+
+	while (!(stop = atomic_load_explicit(&G.stop, memory_order_acquire))) {  /* pairs with main's release */
+		uint64_t now = rte_rdtsc();
+		unsigned got = 0;
+
+		for (unsigned qi = 0; qi < rx->nq; qi++) {
+			uint16_t n = rte_eth_rx_burst(rx->q[qi].port, rx->q[qi].queue, pkts, RX_BURST);
+			for (uint16_t i = 0; i < n; i++) {
+				if (i + 1 < n)
+					rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+				rx_packet(rx, pkts[i], now);
+			}
+			if (n)
+				rte_pktmbuf_free_bulk(pkts, n);
+			got += n;
+		}
+		for (unsigned w = 0; w < G.nw; w++)
+			if (rx->st[w].n)
+				rx_flush(rx, w);
+		if (now >= next_idle) {
+			rx_idle_check(rx, now);
+			for (unsigned w = 0; w < G.nw; w++)
+				if (rx->st[w].n)
+					rx_flush(rx, w);
+			next_idle = now + hz / 1000;
+		}
+		/* publish for end-of-input detection: live producers and a quiet sweep */
+		atomic_store_explicit(&rx->pub, (uint64_t)rx->live << 32 | (rx->ninst ? 2u : 0u) | (got == 0),
+				      memory_order_release);
+		if (got)
+			empty = 0;
+		else
+			idle_backoff(&empty);
+	}
+	stage_marker(rx, (uint16_t)stop, 0, 0, 0);
+	for (unsigned w = 0; w < G.nw; w++)
+		while (rx->st[w].n)
+			rx_flush(rx, w);
+	return 0;
+}
+
+/* ---- worker core ------------------------------------------------------------------------ */
+
+static void
+wk_flush_results(struct worker_ctx *wk)
+{
+	uint32_t done = 0;
+
+	while (done < wk->nres) {
+		done += rte_ring_enqueue_burst_elem(G.resring[wk->idx], wk->res + done * G.res_size,
+						    (unsigned)G.res_size, wk->nres - done, NULL);
+		if (done < wk->nres)
+			rte_pause();     /* lossless: the sink always drains */
+	}
+	wk->nres = 0;
+}
+
+static void
+wk_emit(void *ctx, const struct weir_result *r)
+{
+	struct worker_ctx *wk = ctx;
+
+	if (wk->nres == RES_STAGE)
+		wk_flush_results(wk);
+	memcpy(wk->res + wk->nres++ * G.res_size, r, WEIR_RESULT_SIZE(r->naggs));
+}
+
+static void
+wk_apply(struct worker_ctx *wk, uint16_t s, const struct weir_ev *ev, unsigned n, bool end)
+{
+	for (unsigned i = 0; i < G.qsrc_n[s]; i++) {
+		struct weir_op *op = wk->op[G.qsrc[s][i]];
+		if (n)
+			weir_op_burst(op, ev, n);
+		if (end)
+			weir_op_batch_end(op);
+	}
+	CNT_ADD(wk->cs.events, n);
+}
+
+static void
+wk_watermark(struct worker_ctx *wk, const struct weir_rec *m)
+{
+	uint16_t s = m->src;
+	int64_t wm = INT64_MAX;
+	bool any = false;
+
+	wk->rxwm[m->rx][s] = m->t;
+	wk->rxunseen[m->rx][s] = (m->flags & REC_F_UNSEEN) != 0;
+	for (unsigned r = 0; r < G.nrx; r++) {
+		if (wk->rxunseen[r][s])
+			continue;
+		any = true;
+		if (wk->rxwm[r][s] < wm)
+			wm = wk->rxwm[r][s];
+	}
+	if (!any)
+		return;
+	for (unsigned i = 0; i < G.qsrc_n[s]; i++)
+		weir_op_advance(wk->op[G.qsrc[s][i]], wm);
+}
+
+static void
+wk_stats(struct worker_ctx *wk)
+{
+	struct weir_op_stats t = { 0 }, o;
+
+	for (int q = 0; q < G.cfg->nqueries; q++) {
+		weir_op_get_stats(wk->op[q], &o);
+		t.late_dropped += o.late_dropped;
+		t.results += o.results;
+		t.sum_overflow += o.sum_overflow;
+		t.open_windows += o.open_windows;
+		t.state_bytes += o.state_bytes;
+	}
+	CNT_SET(wk->cs.late_dropped, t.late_dropped);
+	CNT_SET(wk->cs.results, t.results);
+	CNT_SET(wk->cs.sum_overflow, t.sum_overflow);
+	CNT_SET(wk->cs.open_windows, t.open_windows);
+	CNT_SET(wk->cs.state_bytes, t.state_bytes);
+}
+
+static int
+worker_main(void *arg)
+{
+	struct worker_ctx *wk = arg;
+	uint8_t *buf = malloc(RING_BURST * G.rec_size);
+	struct weir_ev ev[RING_BURST];
+	unsigned ended = 0, final = 0;
+	uint8_t done_rx[MAX_RX] = { 0 };
+	uint32_t empty = 0, iter = 0;
+
+	if (!buf)
+		rte_panic("worker %u: out of memory\n", wk->idx);
+	while (ended < G.nrx) {
+		unsigned got = 0;
+
+		for (unsigned r = 0; r < G.nrx; r++) {
+			unsigned n = rte_ring_dequeue_burst_elem(G.ring[r][wk->idx], buf, (unsigned)G.rec_size,
+								  RING_BURST, NULL);
+			unsigned k = 0;
+			uint16_t ksrc = 0;
+
+			got += n;
+			for (unsigned i = 0; i < n; i++) {
+				const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
+
+				if (x->kind == REC_EVENT) {
+					if (k && x->src != ksrc) {
+						wk_apply(wk, ksrc, ev, k, false);
+						k = 0;
+					}
+					ksrc = x->src;
+					ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
+					if (x->flags & REC_F_END) {
+						wk_apply(wk, ksrc, ev, k, true);
+						k = 0;
+					}
+					continue;
+				}
+				if (k) {
+					wk_apply(wk, ksrc, ev, k, false);
+					k = 0;
+				}
+				if (x->kind == REC_WM) {
+					wk_watermark(wk, x);
+				} else if (!done_rx[r]) {      /* REC_FINAL or REC_STOP */
+					done_rx[r] = 1;
+					ended++;
+					final += x->kind == REC_FINAL;
+				}
+			}
+			if (k)
+				wk_apply(wk, ksrc, ev, k, false);
+		}
+		if (wk->nres)
+			wk_flush_results(wk);
+		if ((++iter & 1023) == 0 || !got)
+			wk_stats(wk);
+		if (got)
+			empty = 0;
+		else
+			idle_backoff(&empty);
+	}
+	/* end of input: every remaining window fires; on a stop nothing fires early */
+	if (final == G.nrx)
+		for (int q = 0; q < G.cfg->nqueries; q++)
+			weir_op_advance(wk->op[q], INT64_MAX);
+	{
+		struct weir_result done = { .query = UINT16_MAX };
+		wk_emit(wk, &done);
+		wk_flush_results(wk);
+	}
+	wk_stats(wk);
+	free(buf);
+	return 0;
+}
+
+/* ---- EAL arguments ----------------------------------------------------------------------- */
+
+static bool
+is_pci(const char *d)
+{
+	unsigned a, b, c, e;
+	char x;
+
+	return sscanf(d, "%x:%x:%x.%x%c", &a, &b, &c, &e, &x) >= 4 ||
+	       sscanf(d, "%x:%x.%x%c", &b, &c, &e, &x) >= 3;
+}
+
+static bool
+hugepages_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long freep = 0;
+	bool mounted = false;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			sscanf(line, "HugePages_Free: %ld", &freep);
+		fclose(f);
+	}
+	f = fopen("/proc/mounts", "r");
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			mounted |= strstr(line, " hugetlbfs ") != NULL;
+		fclose(f);
+	}
+	return freep > 0 && mounted;
+}
+
+int
+weir_eal_args(const struct weir_config *cfg, const char *argv0, char **argv, int max, FILE *log)
+{
+	static char store[8192];
+	static char lcores[2048];
+	size_t used = 0;
+	int argc = 0, total = 1 + cfg->rx_cores + cfg->workers;
+	bool any_pci = false, has_prefix, no_huge;
+	cpu_set_t set;
+	int cpus[WEIR_MAX_CPUS], ncpu = 0;
+
+#define ARG(s) do { if (argc < max - 1) argv[argc++] = (s); } while (0)
+#define DUP(s) ({ size_t _l = strlen(s) + 1; char *_p = store + used; \
+		  if (used + _l > sizeof(store)) _p = (char *)""; else { memcpy(_p, s, _l); used += _l; } _p; })
+	ARG(DUP(argv0));
+	/* lcore map: 0 main, 1..R RX, then workers */
+	if (cfg->ncpus) {
+		memcpy(cpus, cfg->cpus, sizeof(int) * (size_t)cfg->ncpus);
+		ncpu = cfg->ncpus;
+	} else if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		for (int c = 0; c < CPU_SETSIZE && ncpu < WEIR_MAX_CPUS; c++)
+			if (CPU_ISSET(c, &set))
+				cpus[ncpu++] = c;
+	}
+	if (ncpu == 0)
+		cpus[ncpu++] = 0;
+	size_t o = 0;
+	if (cfg->ncpus || ncpu >= total) {
+		/* one CPU per lcore; an explicit list shorter than the lcores wraps around */
+		for (int i = 0; i < total; i++)
+			o += (size_t)snprintf(lcores + o, sizeof(lcores) - o, "%s%d@%d", i ? "," : "", i,
+					      cpus[i % ncpu]);
+	} else {
+		/* more lcores than CPUs: let every lcore float over all of them */
+		o += (size_t)snprintf(lcores + o, sizeof(lcores) - o, "(0-%d)@(", total - 1);
+		for (int i = 0; i < ncpu; i++)
+			o += (size_t)snprintf(lcores + o, sizeof(lcores) - o, "%s%d", i ? "," : "", cpus[i]);
+		snprintf(lcores + o, sizeof(lcores) - o, ")");
+		if (log)
+			fprintf(log, "weir: %d lcores on %d CPUs: lcores share CPUs (idle_sleep keeps them fair)\n",
+				total, ncpu);
+	}
+	ARG(DUP("--lcores"));
+	ARG(DUP(lcores));
+	ARG(DUP("--main-lcore"));
+	ARG(DUP("0"));
+	for (int i = 0; i < cfg->ndevices; i++) {
+		if (is_pci(cfg->devices[i])) {
+			any_pci = true;
+			ARG(DUP("-a"));
+		} else {
+			ARG(DUP("--vdev"));
+		}
+		ARG(DUP(cfg->devices[i]));
+	}
+	if (!any_pci)
+		ARG(DUP("--no-pci"));
+	has_prefix = strstr(cfg->eal_args, "--file-prefix") || strstr(cfg->eal_args, "--in-memory");
+	no_huge = strstr(cfg->eal_args, "--no-huge") || cfg->hugepages == WEIR_HP_OFF ||
+		  (cfg->hugepages == WEIR_HP_AUTO && !hugepages_available());
+	/* Never share DPDK runtime files with another process: --in-memory, or (it is
+	 * refused with --no-huge) a private prefix and no shared config. */
+	if (!has_prefix && !no_huge) {
+		ARG(DUP("--in-memory"));
+	} else if (!has_prefix) {
+		char pfx[64];
+		snprintf(pfx, sizeof(pfx), "--file-prefix=weir%d", (int)getpid());
+		ARG(DUP(pfx));
+		ARG(DUP("--no-shconf"));
+	}
+	if (no_huge) {
+		if (!strstr(cfg->eal_args, "--no-huge")) {
+			ARG(DUP("--no-huge"));
+			if (!strstr(cfg->eal_args, "-m ") && !strstr(cfg->eal_args, "--socket-mem")) {
+				ARG(DUP("-m"));
+				ARG(DUP("512"));
+			}
+		}
+		if (log && cfg->hugepages == WEIR_HP_AUTO)
+			fprintf(log, "weir: no hugepages reserved: running without them (--no-huge); "
+				     "reserve some for full speed (echo 512 > /proc/sys/vm/nr_hugepages)\n");
+	}
+	if (!strstr(cfg->eal_args, "--log-level"))
+		ARG(DUP("--log-level=*:warning"));
+	/* eal_args: split on blanks, passed through */
+	{
+		char tmp[sizeof(cfg->eal_args)], *save = NULL, *tok;
+		snprintf(tmp, sizeof(tmp), "%s", cfg->eal_args);
+		for (tok = strtok_r(tmp, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
+			ARG(DUP(tok));
+	}
+	argv[argc] = NULL;
+	return argc;
+#undef ARG
+#undef DUP
+}
+
+/* ---- ports --------------------------------------------------------------------------------- */
+
+static int
+port_of(const char *dev, uint16_t *port)
+{
+	char name[WEIR_PATH_MAX];
+	char *comma;
+
+	snprintf(name, sizeof(name), "%s", dev);
+	comma = strchr(name, ',');
+	if (comma)
+		*comma = '\0';
+	if (rte_eth_dev_get_port_by_name(name, port) == 0)
+		return 0;
+	if (is_pci(name)) {                     /* "01:00.0" is named "0000:01:00.0" */
+		char full[WEIR_PATH_MAX + 8];
+		snprintf(full, sizeof(full), "0000:%s", name);
+		if (rte_eth_dev_get_port_by_name(full, port) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static int
+ports_setup(struct rte_mempool **pool)
+{
+	const struct weir_config *cfg = G.cfg;
+	unsigned nqueues[WEIR_MAX_DEVICES], total_q = 0;
+
+	for (int d = 0; d < cfg->ndevices; d++) {
+		struct rte_eth_dev_info info;
+		uint16_t p;
+
+		if (port_of(cfg->devices[d], &p)) {
+			fprintf(stderr, "weir: device '%s' did not become a DPDK port (check the vdev or PCI address)\n",
+				cfg->devices[d]);
+			return -1;
+		}
+		if (rte_eth_dev_info_get(p, &info)) {
+			fprintf(stderr, "weir: port %u: cannot get device info\n", p);
+			return -1;
+		}
+		unsigned want = (unsigned)(cfg->rx_cores + cfg->ndevices - 1) / (unsigned)cfg->ndevices;
+		/* pcap and ring vdevs have one queue per stream given: read them all */
+		if (!strcmp(info.driver_name, "net_pcap") || !strcmp(info.driver_name, "net_ring"))
+			want = info.max_rx_queues;
+		nqueues[d] = RTE_MAX(1u, RTE_MIN(want, (unsigned)info.max_rx_queues));
+		G.port[d] = p;
+		total_q += nqueues[d];
+	}
+	G.nports = (unsigned)cfg->ndevices;
+
+	unsigned nb = total_q * (RX_DESC + RX_BURST) + G.nrx * (RX_BURST + 256) + 1024;
+	nb = RTE_MAX(nb, 8191u);
+	*pool = rte_pktmbuf_pool_create("weir_rx", nb, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	if (!*pool) {
+		fprintf(stderr, "weir: cannot create the mbuf pool (%u mbufs): %s\n", nb, rte_strerror(rte_errno));
+		return -1;
+	}
+
+	unsigned next_rx = 0;
+	for (int d = 0; d < cfg->ndevices; d++) {
+		uint16_t p = G.port[d];
+		struct rte_eth_dev_info info;
+		struct rte_eth_conf conf;
+		uint16_t nrxd = RX_DESC, ntxd = 256;
+		int rc;
+
+		rte_eth_dev_info_get(p, &info);
+		memset(&conf, 0, sizeof(conf));
+		if (nqueues[d] > 1 && info.flow_type_rss_offloads) {
+			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			conf.rx_adv_conf.rss_conf.rss_hf =
+				(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+		}
+		if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
+			conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+		uint16_t ntx = info.max_tx_queues ? 1 : 0;
+		rc = rte_eth_dev_configure(p, (uint16_t)nqueues[d], ntx, &conf);
+		if (rc) {
+			fprintf(stderr, "weir: port %u (%s): configure failed: %s\n", p, cfg->devices[d], strerror(-rc));
+			return -1;
+		}
+		if ((conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER) && info.max_mtu >= 9100)
+			rte_eth_dev_set_mtu(p, 9100);       /* WEV batches up to 9000 bytes */
+		rte_eth_dev_adjust_nb_rx_tx_desc(p, &nrxd, &ntxd);
+		for (unsigned q = 0; q < nqueues[d]; q++) {
+			rc = rte_eth_rx_queue_setup(p, (uint16_t)q, nrxd, rte_eth_dev_socket_id(p), NULL, *pool);
+			if (rc) {
+				fprintf(stderr, "weir: port %u queue %u: setup failed: %s\n", p, q, strerror(-rc));
+				return -1;
+			}
+			struct rx_ctx *rx = G.rx[next_rx++ % G.nrx];
+			rx->q[rx->nq].port = p;
+			rx->q[rx->nq].queue = (uint16_t)q;
+			rx->nq++;
+		}
+		if (ntx && (rc = rte_eth_tx_queue_setup(p, 0, ntxd, rte_eth_dev_socket_id(p), NULL))) {
+			fprintf(stderr, "weir: port %u: tx queue setup failed: %s\n", p, strerror(-rc));
+			return -1;
+		}
+		rte_eth_promiscuous_enable(p);
+		rc = rte_eth_dev_start(p);
+		if (rc) {
+			fprintf(stderr, "weir: port %u (%s): start failed: %s\n", p, cfg->devices[d], strerror(-rc));
+			return -1;
+		}
+	}
+	for (unsigned r = 0; r < G.nrx; r++)
+		if (G.rx[r]->nq == 0)
+			fprintf(stderr, "weir: rx core %u has no queue to poll (more rx_cores than queues)\n", r);
+	return 0;
+}
+
+/* ---- stats ---------------------------------------------------------------------------------- */
+
+static void
+sum_stats(struct core_stats *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned r = 0; r < G.nrx; r++) {
+		const struct core_stats *c = &G.rx[r]->cs;
+		t->rx_packets += CNT_GET(c->rx_packets);
+		t->rx_events += CNT_GET(c->rx_events);
+		for (int b = 0; b < WEIR_BAD_MAX; b++)
+			t->bad[b] += CNT_GET(c->bad[b]);
+		t->seq_duplicates += CNT_GET(c->seq_duplicates);
+		t->seq_gaps += CNT_GET(c->seq_gaps);
+		t->ring_full += CNT_GET(c->ring_full);
+		t->ring_dropped += CNT_GET(c->ring_dropped);
+	}
+	for (unsigned w = 0; w < G.nw; w++) {
+		const struct core_stats *c = &G.wk[w]->cs;
+		t->events += CNT_GET(c->events);
+		t->late_dropped += CNT_GET(c->late_dropped);
+		t->results += CNT_GET(c->results);
+		t->sum_overflow += CNT_GET(c->sum_overflow);
+		t->open_windows += CNT_GET(c->open_windows);
+		t->state_bytes += CNT_GET(c->state_bytes);
+	}
+}
+
+static void
+add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
+{
+	if (rx) {
+		cJSON *bad = cJSON_AddObjectToObject(o, "bad_packets");
+		uint64_t total = 0;
+		cJSON_AddNumberToObject(o, "rx_packets", (double)c->rx_packets);
+		cJSON_AddNumberToObject(o, "rx_events", (double)c->rx_events);
+		for (int b = 0; b < WEIR_BAD_MAX; b++) {
+			cJSON_AddNumberToObject(bad, weir_bad_name[b], (double)c->bad[b]);
+			total += c->bad[b];
+		}
+		cJSON_AddNumberToObject(o, "bad_packets_total", (double)total);
+		cJSON_AddNumberToObject(o, "seq_duplicates", (double)c->seq_duplicates);
+		cJSON_AddNumberToObject(o, "seq_gaps", (double)c->seq_gaps);
+		cJSON_AddNumberToObject(o, "ring_full", (double)c->ring_full);
+		cJSON_AddNumberToObject(o, "ring_dropped", (double)c->ring_dropped);
+	}
+	if (wk) {
+		cJSON_AddNumberToObject(o, "worker_events", (double)c->events);
+		cJSON_AddNumberToObject(o, "late_dropped", (double)c->late_dropped);
+		cJSON_AddNumberToObject(o, "results_emitted", (double)c->results);
+		cJSON_AddNumberToObject(o, "sum_overflow", (double)c->sum_overflow);
+		cJSON_AddNumberToObject(o, "open_windows", (double)c->open_windows);
+		cJSON_AddNumberToObject(o, "state_bytes", (double)c->state_bytes);
+	}
+}
+
+static int
+write_stats(const char *path, double elapsed, unsigned long long sink_errors)
+{
+	cJSON *root = cJSON_CreateObject(), *tot, *cores, *ports, *queries;
+	struct core_stats t;
+	char *txt;
+	FILE *f;
+	int rc = 0;
+
+	sum_stats(&t);
+	cJSON_AddNumberToObject(root, "elapsed_s", elapsed);
+	cJSON_AddNumberToObject(root, "events_per_s", elapsed > 0 ? (double)t.rx_events / elapsed : 0);
+	tot = cJSON_AddObjectToObject(root, "total");
+	add_counters(tot, &t, true, true);
+	cJSON_AddNumberToObject(tot, "sink_errors", (double)sink_errors);
+	cores = cJSON_AddArrayToObject(root, "cores");
+	for (unsigned r = 0; r < G.nrx; r++) {
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "role", "rx");
+		cJSON_AddNumberToObject(c, "index", r);
+		cJSON_AddNumberToObject(c, "lcore", 1 + r);
+		add_counters(c, &G.rx[r]->cs, true, false);
+		cJSON_AddItemToArray(cores, c);
+	}
+	for (unsigned w = 0; w < G.nw; w++) {
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "role", "worker");
+		cJSON_AddNumberToObject(c, "index", w);
+		cJSON_AddNumberToObject(c, "lcore", 1 + G.nrx + w);
+		add_counters(c, &G.wk[w]->cs, false, true);
+		cJSON_AddItemToArray(cores, c);
+	}
+	ports = cJSON_AddArrayToObject(root, "ports");
+	for (unsigned d = 0; d < G.nports; d++) {
+		struct rte_eth_stats es;
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "port", G.port[d]);
+		cJSON_AddStringToObject(p, "device", G.cfg->devices[d]);
+		if (rte_eth_stats_get(G.port[d], &es) == 0) {
+			cJSON_AddNumberToObject(p, "ipackets", (double)es.ipackets);
+			cJSON_AddNumberToObject(p, "ibytes", (double)es.ibytes);
+			cJSON_AddNumberToObject(p, "imissed", (double)es.imissed);
+			cJSON_AddNumberToObject(p, "ierrors", (double)es.ierrors);
+			cJSON_AddNumberToObject(p, "rx_nombuf", (double)es.rx_nombuf);
+		}
+		cJSON_AddItemToArray(ports, p);
+	}
+	queries = cJSON_AddObjectToObject(root, "queries");
+	for (int q = 0; q < G.cfg->nqueries; q++) {
+		struct weir_op_stats s, o;
+		cJSON *j = cJSON_AddObjectToObject(queries, G.cfg->queries[q].name);
+		memset(&s, 0, sizeof(s));
+		for (unsigned w = 0; w < G.nw; w++) {
+			weir_op_get_stats(G.wk[w]->op[q], &o);
+			s.late_dropped += o.late_dropped;
+			s.results += o.results;
+			s.sum_overflow += o.sum_overflow;
+			s.open_windows += o.open_windows;
+		}
+		cJSON_AddNumberToObject(j, "late_dropped", (double)s.late_dropped);
+		cJSON_AddNumberToObject(j, "results_emitted", (double)s.results);
+		cJSON_AddNumberToObject(j, "sum_overflow", (double)s.sum_overflow);
+		cJSON_AddNumberToObject(j, "open_windows", (double)s.open_windows);
+	}
+	txt = cJSON_Print(root);
+	f = fopen(path, "w");
+	if (!f || !txt || fputs(txt, f) < 0 || fputc('\n', f) < 0) {
+		fprintf(stderr, "weir: cannot write stats to %s: %s\n", path, strerror(errno));
+		rc = -1;
+	}
+	if (f && fclose(f))
+		rc = -1;
+	free(txt);
+	cJSON_Delete(root);
+	return rc;
+}
+
+static void
+progress(double elapsed, uint64_t *last_ev, double *last_t)
+{
+	struct core_stats t;
+	uint64_t bad = 0;
+
+	sum_stats(&t);
+	for (int b = 0; b < WEIR_BAD_MAX; b++)
+		bad += t.bad[b];
+	fprintf(stderr, "\rweir: %7.1fs  %8.3f Mev/s  events %" PRIu64 "  results %" PRIu64 "  late %" PRIu64
+		"  bad %" PRIu64 "  ring_full %" PRIu64 "  windows %" PRIu64 "   ",
+		elapsed, (double)(t.rx_events - *last_ev) / (elapsed - *last_t) / 1e6, t.rx_events, t.results,
+		t.late_dropped, bad, t.ring_full, t.open_windows);
+	*last_ev = t.rx_events;
+	*last_t = elapsed;
+}
+
+/* ---- the run ---------------------------------------------------------------------------------- */
+
+static int
+setup_cores(void)
+{
+	const struct weir_config *cfg = G.cfg;
+	size_t maxf = 0, maxa = 0;
+	char name[RTE_RING_NAMESIZE];
+
+	for (int s = 0; s < cfg->nsources; s++)
+		maxf = RTE_MAX(maxf, (size_t)cfg->sources[s].nfields);
+	for (int q = 0; q < cfg->nqueries; q++)
+		maxa = RTE_MAX(maxa, (size_t)cfg->queries[q].naggs);
+	G.rec_size = sizeof(struct weir_rec) + 8 * maxf;
+	G.res_size = WEIR_RESULT_SIZE(maxa);
+	memset(G.port_src, -1, sizeof(G.port_src));
+	for (int s = 0; s < cfg->nsources; s++) {
+		G.port_src[cfg->sources[s].udp_port] = (int8_t)s;
+		G.idle_tsc[s] = cfg->sources[s].idle_timeout
+			? (uint64_t)((double)cfg->sources[s].idle_timeout * (double)rte_get_tsc_hz() / 1e9) : 0;
+	}
+	for (int q = 0; q < cfg->nqueries; q++) {
+		int s = cfg->queries[q].source;
+		G.qsrc[s][G.qsrc_n[s]++] = (uint16_t)q;
+	}
+	for (unsigned r = 0; r < G.nrx; r++) {
+		struct rx_ctx *rx = rte_zmalloc_socket("weir_rx", sizeof(*rx), RTE_CACHE_LINE_SIZE,
+						       (int)rte_lcore_to_socket_id(1 + r));
+		if (!rx)
+			return -1;
+		rx->idx = r;
+		for (unsigned w = 0; w < G.nw; w++) {
+			rx->st[w].buf = rte_malloc_socket("weir_stage", STAGE_RECS * G.rec_size, RTE_CACHE_LINE_SIZE,
+							  (int)rte_lcore_to_socket_id(1 + r));
+			if (!rx->st[w].buf)
+				return -1;
+		}
+		for (int s = 0; s < cfg->nsources; s++) {
+			rx->src[s].inst = rte_malloc("weir_inst", MAX_INST * sizeof(uint32_t), 0);
+			rx->src[s].unseen = 1;
+			rx->src[s].wm = INT64_MIN;
+			if (!rx->src[s].inst)
+				return -1;
+		}
+		G.rx[r] = rx;
+	}
+	for (unsigned w = 0; w < G.nw; w++) {
+		unsigned lc = 1 + G.nrx + w;
+		struct worker_ctx *wk = rte_zmalloc_socket("weir_worker", sizeof(*wk), RTE_CACHE_LINE_SIZE,
+							   (int)rte_lcore_to_socket_id(lc));
+		if (!wk)
+			return -1;
+		wk->idx = w;
+		wk->res = rte_malloc("weir_res", RES_STAGE * G.res_size, RTE_CACHE_LINE_SIZE);
+		if (!wk->res)
+			return -1;
+		for (unsigned r = 0; r < G.nrx; r++)
+			for (int s = 0; s < WEIR_MAX_SOURCES; s++) {
+				wk->rxwm[r][s] = INT64_MIN;
+				wk->rxunseen[r][s] = 1;
+			}
+		for (int q = 0; q < cfg->nqueries; q++) {
+			wk->op[q] = weir_op_create(&cfg->queries[q], (uint16_t)q,
+						   &cfg->sources[cfg->queries[q].source], wk_emit, wk);
+			if (!wk->op[q])
+				return -1;
+		}
+		for (unsigned r = 0; r < G.nrx; r++) {
+			snprintf(name, sizeof(name), "weir_rx%u_w%u", r, w);
+			G.ring[r][w] = rte_ring_create_elem(name, (unsigned)G.rec_size, cfg->ring_size,
+							    (int)rte_lcore_to_socket_id(lc),
+							    RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (!G.ring[r][w])
+				return -1;
+		}
+		snprintf(name, sizeof(name), "weir_res_w%u", w);
+		G.resring[w] = rte_ring_create_elem(name, (unsigned)G.res_size, RES_RING, (int)rte_socket_id(),
+						    RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!G.resring[w])
+			return -1;
+		G.wk[w] = wk;
+	}
+	return 0;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The main lcore: write results, watch for the end of input and for signals. */
+static int
+main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
+{
+	uint8_t *buf = malloc(RING_BURST * G.res_size);
+	unsigned done = 0;
+	uint8_t wdone[MAX_WORKERS] = { 0 };
+	double next_progress = t0 + 1, last_t = 0;
+	uint64_t last_ev = 0;
+	bool tty = opts->progress > 0 || (opts->progress < 0 && isatty(2));
+	int quiet_rounds = 0;
+
+	if (!buf)
+		return -1;
+	while (done < G.nw) {
+		unsigned got = 0;
+
+		for (unsigned w = 0; w < G.nw; w++) {
+			unsigned n = rte_ring_dequeue_burst_elem(G.resring[w], buf, (unsigned)G.res_size, RING_BURST,
+								  NULL);
+			got += n;
+			for (unsigned i = 0; i < n; i++) {
+				const struct weir_result *r = (const struct weir_result *)(buf + i * G.res_size);
+				if (r->query == UINT16_MAX) {
+					if (!wdone[w]) {
+						wdone[w] = 1;
+						done++;
+					}
+					continue;
+				}
+				weir_sinks_write(sk, r);
+			}
+		}
+		if (got)
+			continue;
+		weir_sinks_flush(sk);
+
+		int stop = atomic_load_explicit(&G.stop, memory_order_relaxed);
+		if (!stop && g_signal) {
+			atomic_store_explicit(&G.stop, REC_STOP, memory_order_release);  /* pairs with rx_main */
+		} else if (!stop && G.cfg->exit_on_eos) {
+			/* end of input: every producer seen has ended and every RX sweep came back
+			 * empty, twice in a row (a packet in flight resets it) */
+			bool all = true, seen = false;
+			for (unsigned r = 0; r < G.nrx; r++) {
+				uint64_t p = atomic_load_explicit(&G.rx[r]->pub, memory_order_acquire);
+				all &= (p >> 32) == 0 && (p & 1);
+				seen |= (p & 2) != 0;
+			}
+			quiet_rounds = all && seen ? quiet_rounds + 1 : 0;
+			if (quiet_rounds >= 2)
+				atomic_store_explicit(&G.stop, REC_FINAL, memory_order_release);
+		}
+		double t = now_s();
+		if (tty && t >= next_progress) {
+			progress(t - t0, &last_ev, &last_t);
+			next_progress = t + 1;
+		}
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL);
+	}
+	if (tty)
+		fputc('\n', stderr);
+	free(buf);
+	return 0;
+}
+
+int
+weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *opts)
+{
+	char *argv[256];
+	int argc, rc = 1;
+	struct rte_mempool *pool = NULL;
+	struct weir_sinks *sk = NULL;
+	double t0, elapsed;
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	memset(&G, 0, sizeof(G));
+	G.cfg = cfg;
+	G.nrx = (unsigned)cfg->rx_cores;
+	G.nw = (unsigned)cfg->workers;
+	G.idle_sleep_ns = (uint64_t)cfg->idle_sleep;
+	if (G.nrx > MAX_RX || G.nw > MAX_WORKERS) {
+		fprintf(stderr, "weir: at most %d rx_cores and %d workers\n", MAX_RX, MAX_WORKERS);
+		return 2;
+	}
+	argc = weir_eal_args(cfg, opts->argv0 ? opts->argv0 : "weir", argv, 256, stderr);
+	if (rte_eal_init(argc, argv) < 0) {
+		fprintf(stderr, "weir: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	if (rte_lcore_count() != 1 + G.nrx + G.nw) {
+		fprintf(stderr, "weir: EAL gave %u lcores, %u needed\n", rte_lcore_count(), 1 + G.nrx + G.nw);
+		goto out;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (setup_cores()) {
+		fprintf(stderr, "weir: out of memory setting up cores and rings\n");
+		goto out;
+	}
+	sk = weir_sinks_open(cfg, stderr);
+	if (!sk)
+		goto out;
+	if (ports_setup(&pool))
+		goto out;
+
+	t0 = now_s();
+	for (unsigned r = 0; r < G.nrx; r++)
+		rte_eal_remote_launch(rx_main, G.rx[r], 1 + r);
+	for (unsigned w = 0; w < G.nw; w++)
+		rte_eal_remote_launch(worker_main, G.wk[w], 1 + G.nrx + w);
+	main_loop(sk, opts, t0);
+	rte_eal_mp_wait_lcore();
+	elapsed = now_s() - t0;
+	weir_sinks_flush(sk);
+	rc = 0;
+	if (weir_sinks_errors(sk)) {
+		fprintf(stderr, "weir: %llu results could not be written to their sinks\n", weir_sinks_errors(sk));
+		rc = 1;
+	}
+	if (opts->stats_json && write_stats(opts->stats_json, elapsed, weir_sinks_errors(sk)))
+		rc = 1;
+	for (unsigned d = 0; d < G.nports; d++)
+		rte_eth_dev_stop(G.port[d]);
+out:
+	weir_sinks_close(sk);
+	for (unsigned w = 0; w < G.nw; w++)
+		if (G.wk[w])
+			for (int q = 0; q < cfg->nqueries; q++)
+				weir_op_destroy(G.wk[w]->op[q]);
+	for (unsigned d = 0; d < G.nports; d++)
+		rte_eth_dev_close(G.port[d]);
+	rte_eal_cleanup();
+	return rc;
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * weir: the command line.  `weir run CONFIG` is the dataplane. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dataplane.h"
+
+#define WEIR_DEFAULT_CAPTURE "/tmp/weir-demo.pcap"
+
+/* The embedded default: a demo over a capture made by `weir-gen` (see README). */
+static const char default_config[] =
+	"[dataplane]\n"
+	"devices = net_pcap0,rx_pcap=" WEIR_DEFAULT_CAPTURE "\n"
+	"rx_cores = 1\n"
+	"workers = 1\n"
+	"exit_on_eos = true\n"
+	"\n"
+	"[source tx]\n"
+	"format = wev\n"
+	"udp_port = 7000\n"
+	"schema_id = 1\n"
+	"fields = amount:i64, merchant:u64\n"
+	"watermark_delay = 50ms\n"
+	"\n"
+	"[query spend]\n"
+	"from = tx\n"
+	"window = tumbling 1s\n"
+	"aggregates = count, sum(amount), min(amount), max(amount), avg(amount), first(merchant), last(merchant)\n"
+	"sink = stdout\n";
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: weir run [CONFIG] [--stats-json FILE] [--progress | --no-progress]\n"
+		"       weir check CONFIG        validate CONFIG and print it as weir understood it\n"
+		"       weir eal-args CONFIG     print the EAL arguments weir would use\n"
+		"       weir version\n"
+		"Without CONFIG, `weir run` uses the embedded default: a 1 s tumbling spend query over\n"
+		WEIR_DEFAULT_CAPTURE " (make one with: weir-gen --out " WEIR_DEFAULT_CAPTURE ").\n"
+		"Exit codes: 0 done, 1 runtime failure, 2 bad usage or configuration.\n");
+}
+
+static int
+load(const char *path, struct weir_config *cfg)
+{
+	if (!path)
+		return weir_config_load_string("<embedded default>", default_config, cfg, stderr);
+	return weir_config_load(path, cfg, stderr);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "stats-json", required_argument, NULL, 's' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "no-progress", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct weir_run_opts ro = { .progress = -1, .argv0 = argv[0] };
+	struct weir_config *cfg;
+	const char *cmd, *path = NULL;
+	int c, rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("weir %s\n", WEIR_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "eal-args")) {
+		fprintf(stderr, "weir: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': ro.stats_json = optarg; break;
+		case 'p': ro.progress = 1; break;
+		case 'q': ro.progress = 0; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc)
+		path = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "weir: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!path && strcmp(cmd, "run")) {
+		fprintf(stderr, "weir %s: CONFIG is required\n", cmd);
+		return 2;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return 1;
+	if (load(path, cfg)) {
+		free(cfg);
+		return 2;
+	}
+	if (!strcmp(cmd, "check")) {
+		weir_config_dump(cfg, stdout);
+		rc = 0;
+	} else if (!strcmp(cmd, "eal-args")) {
+		char *av[256];
+		int n = weir_eal_args(cfg, "weir", av, 256, NULL);
+		for (int i = 1; i < n; i++)
+			printf("%s%s", av[i], i + 1 < n ? " " : "\n");
+		rc = 0;
+	} else {
+		rc = weir_dataplane_run(cfg, &ro);
+	}
+	free(cfg);
+	return rc;
+}

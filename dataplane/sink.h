@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Result sinks: JSON Lines to a file, stdout, or UDP datagrams (one object each).
+ * Runs off the polling cores (the main lcore); workers hand results over rings. */
+#ifndef WEIR_SINK_H
+#define WEIR_SINK_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "window.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct weir_sinks;
+
+/* Open every query's sink (files are created, parent directories too).
+ * NULL on error, with the reason printed to err. */
+struct weir_sinks *weir_sinks_open(const struct weir_config *cfg, FILE *err);
+/* Format and write one result.  0, or -errno on a write error (counted). */
+int weir_sinks_write(struct weir_sinks *sk, const struct weir_result *r);
+/* Flush buffered output (files, stdout). */
+void weir_sinks_flush(struct weir_sinks *sk);
+void weir_sinks_close(struct weir_sinks *sk);
+unsigned long long weir_sinks_errors(const struct weir_sinks *sk);
+
+/* Format r as one JSON object (no newline) into buf.  Returns its length, or the
+ * length it would need (like snprintf) if n is too small. */
+size_t weir_result_format(const struct weir_config *cfg, const struct weir_result *r,
+			  char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,812 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Event-time window operator (see window.h and ../shared/semantics.md). */
+#include "window.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NIL UINT32_MAX
+
+enum { SLOT_FIRED = 1, SLOT_DIRTY = 2, SLOT_LIVE = 4 };
+
+/* Aggregate programs: the (fn, type) pairs are resolved once at create time. */
+enum aggcode {
+	A_COUNT, A_SUM_I, A_SUM_U, A_SUM_F, A_MIN_I, A_MIN_U, A_MIN_F,
+	A_MAX_I, A_MAX_U, A_MAX_F, A_FIRST, A_LAST,
+};
+
+struct aggop {
+	uint8_t code;
+	uint8_t field;
+	uint8_t word;               /* first state word; FIRST/LAST use word+1 for time */
+};
+
+struct slot {
+	uint64_t key;
+	int64_t start;
+	int64_t end;                /* tumbling/hopping: start+size; session: last+gap */
+	uint32_t next;              /* end-bucket / purge list, or the key's session list */
+	uint32_t gen;               /* bumped on free: validates session heap entries */
+	uint32_t revision;          /* firings so far */
+	uint32_t ovf;               /* aggregates whose integer sum overflowed */
+	uint32_t flags;
+	uint32_t pad;
+	uint64_t count;
+	uint64_t w[];
+};
+_Static_assert(sizeof(struct slot) == 56, "slot header layout");
+
+struct hent {                       /* open addressing, linear probing */
+	uint32_t slot;              /* NIL = empty */
+	uint32_t tag;               /* high bits of the hash */
+};
+
+struct bucket {                     /* all windows with one end, or fired ones to purge */
+	int64_t time;
+	uint32_t head;
+};
+
+struct hentry {                     /* session timer heap */
+	int64_t time;
+	uint32_t slot;
+	uint32_t gen_kind;          /* gen << 1 | kind (0 fire, 1 purge) */
+};
+
+struct vec {                        /* a growable array of fixed-size items */
+	void *a;
+	uint32_t n, cap;
+};
+
+struct weir_op {
+	uint8_t kind;               /* enum weir_win */
+	uint16_t qidx;
+	int64_t size, slide, lateness;
+	int64_t wm;
+	int naggs;
+	struct aggop agg[WEIR_MAX_AGGS];
+	uint32_t nwords;
+	size_t stride;              /* bytes per slot */
+
+	/* slots */
+	uint8_t *slots;
+	uint32_t nslots, capslots;
+	uint32_t free_head;
+	uint64_t live;
+
+	/* table */
+	struct hent *tab;
+	uint32_t mask;
+	uint32_t used;
+
+	/* tumbling/hopping timers */
+	struct vec ends;            /* struct bucket, sorted by time */
+	struct vec purge;           /* struct bucket FIFO, from purge_head */
+	uint32_t purge_head;
+	struct vec dirty;           /* uint32_t slot indices, fired windows updated late */
+
+	/* session timers */
+	struct vec heap;            /* struct hentry, min-heap on time */
+
+	/* tumbling fast path: the window of the previous record */
+	int64_t cur_start;
+
+	weir_emit_fn emit;
+	void *ctx;
+	struct weir_op_stats st;
+	uint64_t res_buf[(sizeof(struct weir_result) + 8 * WEIR_MAX_AGGS) / 8];
+};
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static inline struct slot *
+S(const struct weir_op *op, uint32_t i)
+{
+	return (struct slot *)(op->slots + (size_t)i * op->stride);
+}
+
+static int
+vec_push(struct vec *v, const void *item, size_t sz)
+{
+	if (v->n == v->cap) {
+		uint32_t cap = v->cap ? 2 * v->cap : 64;
+		void *a = realloc(v->a, (size_t)cap * sz);
+		if (!a)
+			return -1;
+		v->a = a;
+		v->cap = cap;
+	}
+	memcpy((uint8_t *)v->a + (size_t)v->n * sz, item, sz);
+	v->n++;
+	return 0;
+}
+
+static inline uint64_t
+mix(uint64_t key, int64_t start)
+{
+	uint64_t h = key ^ ((uint64_t)start * UINT64_C(0x9e3779b97f4a7c15));
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	h *= UINT64_C(0xc4ceb9fe1a85ec53);
+	h ^= h >> 33;
+	return h;
+}
+
+static inline int64_t
+floor_to(int64_t t, int64_t unit)
+{
+	int64_t r = t % unit;
+	return t - (r < 0 ? r + unit : r);
+}
+
+static inline double u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static inline uint64_t d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+
+/* ---- aggregates ------------------------------------------------------------------ */
+
+static inline void
+agg_init(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
+{
+	s->count = 1;
+	s->ovf = 0;
+	for (int a = 0; a < op->naggs; a++) {
+		const struct aggop *g = &op->agg[a];
+		if (g->code == A_COUNT)
+			continue;
+		s->w[g->word] = e->v[g->field];
+		if (g->code == A_FIRST || g->code == A_LAST)
+			s->w[g->word + 1] = (uint64_t)e->t;
+	}
+}
+
+static inline void
+agg_update(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
+{
+	s->count++;
+	for (int a = 0; a < op->naggs; a++) {
+		const struct aggop *g = &op->agg[a];
+		uint64_t *w = &s->w[g->word], v = e->v[g->field];
+		int64_t si;
+		uint64_t su;
+
+		switch (g->code) {
+		case A_COUNT:
+			break;
+		case A_SUM_I:
+			if (__builtin_add_overflow((int64_t)*w, (int64_t)v, &si))
+				s->ovf |= 1u << a;
+			*w = (uint64_t)si;
+			break;
+		case A_SUM_U:
+			if (__builtin_add_overflow(*w, v, &su))
+				s->ovf |= 1u << a;
+			*w = su;
+			break;
+		case A_SUM_F:
+			*w = d2u(u2d(*w) + u2d(v));
+			break;
+		case A_MIN_I: if ((int64_t)v < (int64_t)*w) *w = v; break;
+		case A_MIN_U: if (v < *w) *w = v; break;
+		case A_MIN_F: if (u2d(v) < u2d(*w)) *w = v; break;
+		case A_MAX_I: if ((int64_t)v > (int64_t)*w) *w = v; break;
+		case A_MAX_U: if (v > *w) *w = v; break;
+		case A_MAX_F: if (u2d(v) > u2d(*w)) *w = v; break;
+		case A_FIRST:            /* smallest time; ties keep the first arrived */
+			if (e->t < (int64_t)w[1]) { w[0] = v; w[1] = (uint64_t)e->t; }
+			break;
+		case A_LAST:             /* largest time; ties take the last arrived */
+			if (e->t >= (int64_t)w[1]) { w[0] = v; w[1] = (uint64_t)e->t; }
+			break;
+		}
+	}
+}
+
+/* Fold session b into a (b ended before or after a; their times do not overlap). */
+static void
+agg_merge(const struct weir_op *op, struct slot *a_, const struct slot *b)
+{
+	a_->count += b->count;
+	a_->ovf |= b->ovf;
+	for (int a = 0; a < op->naggs; a++) {
+		const struct aggop *g = &op->agg[a];
+		uint64_t *w = &a_->w[g->word];
+		const uint64_t *x = &b->w[g->word];
+		int64_t si;
+		uint64_t su;
+
+		switch (g->code) {
+		case A_COUNT:
+			break;
+		case A_SUM_I:
+			if (__builtin_add_overflow((int64_t)*w, (int64_t)*x, &si))
+				a_->ovf |= 1u << a;
+			*w = (uint64_t)si;
+			break;
+		case A_SUM_U:
+			if (__builtin_add_overflow(*w, *x, &su))
+				a_->ovf |= 1u << a;
+			*w = su;
+			break;
+		case A_SUM_F: *w = d2u(u2d(*w) + u2d(*x)); break;
+		case A_MIN_I: if ((int64_t)*x < (int64_t)*w) *w = *x; break;
+		case A_MIN_U: if (*x < *w) *w = *x; break;
+		case A_MIN_F: if (u2d(*x) < u2d(*w)) *w = *x; break;
+		case A_MAX_I: if ((int64_t)*x > (int64_t)*w) *w = *x; break;
+		case A_MAX_U: if (*x > *w) *w = *x; break;
+		case A_MAX_F: if (u2d(*x) > u2d(*w)) *w = *x; break;
+		case A_FIRST: if ((int64_t)x[1] < (int64_t)w[1]) { w[0] = x[0]; w[1] = x[1]; } break;
+		case A_LAST:  if ((int64_t)x[1] > (int64_t)w[1]) { w[0] = x[0]; w[1] = x[1]; } break;
+		}
+	}
+}
+
+static void
+emit(struct weir_op *op, struct slot *s)
+{
+	struct weir_result *r = (struct weir_result *)op->res_buf;
+
+	r->query = op->qidx;
+	r->naggs = (uint16_t)op->naggs;
+	r->revision = s->revision++;
+	r->null_mask = s->ovf;
+	r->pad = 0;
+	r->key = s->key;
+	r->start = s->start;
+	r->end = s->end;
+	r->count = s->count;
+	for (int a = 0; a < op->naggs; a++)
+		r->val[a] = op->agg[a].code == A_COUNT ? s->count : s->w[op->agg[a].word];
+	s->flags = (s->flags | SLOT_FIRED) & ~(uint32_t)SLOT_DIRTY;
+	op->st.results++;
+	if (s->ovf)
+		op->st.sum_overflow++;
+	op->emit(op->ctx, r);
+}
+
+/* ---- slots and table ------------------------------------------------------------ */
+
+static uint32_t
+slot_alloc(struct weir_op *op)
+{
+	uint32_t i;
+
+	if (op->free_head != NIL) {
+		i = op->free_head;
+		op->free_head = S(op, i)->next;
+	} else {
+		if (op->nslots == op->capslots) {
+			uint32_t cap = op->capslots ? 2 * op->capslots : 1024;
+			uint8_t *p;
+			if (cap > UINT32_MAX / 2 - 1)
+				return NIL;
+			p = realloc(op->slots, (size_t)cap * op->stride);
+			if (!p)
+				return NIL;
+			op->slots = p;
+			op->capslots = cap;
+		}
+		i = op->nslots++;
+		S(op, i)->gen = 0;
+	}
+	S(op, i)->flags = SLOT_LIVE;
+	S(op, i)->revision = 0;
+	S(op, i)->next = NIL;
+	op->live++;
+	return i;
+}
+
+static void
+slot_free(struct weir_op *op, uint32_t i)
+{
+	struct slot *s = S(op, i);
+
+	s->flags = 0;
+	s->gen++;
+	s->next = op->free_head;
+	op->free_head = i;
+	op->live--;
+}
+
+static inline bool
+same(const struct weir_op *op, const struct slot *s, uint64_t key, int64_t start)
+{
+	return s->key == key && (op->kind == WEIR_WIN_SESSION || s->start == start);
+}
+
+/* Position of (key,start) in the table, or of the empty entry where it would go. */
+static inline uint32_t
+tab_find(const struct weir_op *op, uint64_t key, int64_t start, uint64_t h)
+{
+	uint32_t i = (uint32_t)h & op->mask, tag = (uint32_t)(h >> 32);
+
+	for (;; i = (i + 1) & op->mask) {
+		const struct hent *e = &op->tab[i];
+		if (e->slot == NIL)
+			return i;
+		if (e->tag == tag && same(op, S(op, e->slot), key, start))
+			return i;
+	}
+}
+
+static int
+tab_grow(struct weir_op *op)
+{
+	uint32_t ncap = (op->mask + 1) * 2, omask = op->mask;
+	struct hent *old = op->tab, *nt;
+
+	nt = malloc((size_t)ncap * sizeof(*nt));
+	if (!nt)
+		return -1;
+	memset(nt, 0xff, (size_t)ncap * sizeof(*nt));
+	op->tab = nt;
+	op->mask = ncap - 1;
+	for (uint32_t i = 0; i <= omask; i++) {
+		if (old[i].slot == NIL)
+			continue;
+		const struct slot *s = S(op, old[i].slot);
+		uint64_t h = mix(s->key, op->kind == WEIR_WIN_SESSION ? 0 : s->start);
+		uint32_t j = (uint32_t)h & op->mask;
+		while (nt[j].slot != NIL)
+			j = (j + 1) & op->mask;
+		nt[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/* Remove entry at position i (backward-shift deletion keeps probe chains intact). */
+static void
+tab_del(struct weir_op *op, uint32_t i)
+{
+	uint32_t j = i;
+
+	for (;;) {
+		j = (j + 1) & op->mask;
+		if (op->tab[j].slot == NIL)
+			break;
+		const struct slot *s = S(op, op->tab[j].slot);
+		uint32_t home = (uint32_t)mix(s->key, op->kind == WEIR_WIN_SESSION ? 0 : s->start) & op->mask;
+		/* move j back to i if its home is not in (i, j] cyclically */
+		if (((j - home) & op->mask) >= ((j - i) & op->mask)) {
+			op->tab[i] = op->tab[j];
+			i = j;
+		}
+	}
+	op->tab[i].slot = NIL;
+	op->used--;
+}
+
+static void
+tab_del_slot(struct weir_op *op, uint32_t si)
+{
+	const struct slot *s = S(op, si);
+	uint64_t h = mix(s->key, op->kind == WEIR_WIN_SESSION ? 0 : s->start);
+
+	tab_del(op, tab_find(op, s->key, s->start, h));
+}
+
+/* ---- tumbling / hopping ------------------------------------------------------------ */
+
+static int
+bucket_add(struct weir_op *op, int64_t end, uint32_t si)
+{
+	struct bucket *b = op->ends.a;
+	uint32_t n = op->ends.n, i = n;
+
+	/* New windows almost always have the latest or a recent end: search from the back. */
+	while (i > 0 && b[i - 1].time > end)
+		i--;
+	if (i > 0 && b[i - 1].time == end) {
+		S(op, si)->next = b[i - 1].head;
+		b[i - 1].head = si;
+		return 0;
+	}
+	struct bucket nb = { end, si };
+	if (vec_push(&op->ends, &nb, sizeof(nb)))
+		return -1;
+	b = op->ends.a;
+	memmove(&b[i + 1], &b[i], (size_t)(n - i) * sizeof(*b));
+	b[i] = nb;
+	return 0;
+}
+
+static void
+apply_window(struct weir_op *op, const struct weir_ev *e, int64_t start, uint64_t h)
+{
+	uint32_t pos = tab_find(op, e->key, start, h);
+	struct slot *s;
+
+	if (op->tab[pos].slot != NIL) {
+		s = S(op, op->tab[pos].slot);
+		agg_update(op, s, e);
+		if ((s->flags & (SLOT_FIRED | SLOT_DIRTY)) == SLOT_FIRED) {
+			uint32_t si = op->tab[pos].slot;
+			s->flags |= SLOT_DIRTY;
+			vec_push(&op->dirty, &si, sizeof(si));
+		}
+		return;
+	}
+	uint32_t si = slot_alloc(op);
+	if (si == NIL)
+		return;         /* out of memory: the record is lost for this window */
+	s = S(op, si);
+	s->key = e->key;
+	s->start = start;
+	s->end = start + op->size;
+	agg_init(op, s, e);
+	op->tab[pos] = (struct hent){ si, (uint32_t)(h >> 32) };
+	if (bucket_add(op, s->end, si)) {
+		slot_free(op, si);
+		op->tab[pos].slot = NIL;
+		return;
+	}
+	if (++op->used * 10 > (op->mask + 1) * 7)
+		tab_grow(op);
+}
+
+static void
+burst_tumbling(struct weir_op *op, const struct weir_ev *ev, unsigned n)
+{
+	uint64_t h[64];
+	int64_t st[64];
+
+	while (n) {
+		unsigned m = n < 64 ? n : 64;
+		/* pass 1: window and hash of every record, prefetch its table line */
+		for (unsigned i = 0; i < m; i++) {
+			int64_t t = ev[i].t;
+			if ((uint64_t)t - (uint64_t)op->cur_start >= (uint64_t)op->size)
+				op->cur_start = floor_to(t, op->size);
+			st[i] = op->cur_start;
+			h[i] = mix(ev[i].key, st[i]);
+			__builtin_prefetch(&op->tab[(uint32_t)h[i] & op->mask]);
+		}
+		/* pass 2: judge and apply */
+		for (unsigned i = 0; i < m; i++) {
+			if (op->wm >= st[i] + op->size + op->lateness) {
+				op->st.late_dropped++;
+				continue;
+			}
+			apply_window(op, &ev[i], st[i], h[i]);
+		}
+		ev += m;
+		n -= m;
+	}
+}
+
+static void
+burst_hopping(struct weir_op *op, const struct weir_ev *ev, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct weir_ev *e = &ev[i];
+		int64_t last = floor_to(e->t, op->slide);
+		int64_t first = last - op->size + op->slide;
+		bool late = false;
+
+		for (int64_t s = first; s <= last; s += op->slide) {
+			if (op->wm >= s + op->size + op->lateness) {
+				late = true;
+				continue;
+			}
+			apply_window(op, e, s, mix(e->key, s));
+		}
+		op->st.late_dropped += late;
+	}
+}
+
+/* ---- sessions ----------------------------------------------------------------------- */
+
+static void
+heap_push(struct weir_op *op, int64_t time, uint32_t si, int kind)
+{
+	struct hentry x = { time, si, S(op, si)->gen << 1 | (uint32_t)kind }, *hp;
+	uint32_t i;
+
+	if (vec_push(&op->heap, &x, sizeof(x)))
+		return;
+	hp = op->heap.a;
+	for (i = op->heap.n - 1; i > 0; ) {
+		uint32_t p = (i - 1) / 2;
+		if (hp[p].time <= x.time)
+			break;
+		hp[i] = hp[p];
+		i = p;
+	}
+	hp[i] = x;
+}
+
+static struct hentry
+heap_pop(struct weir_op *op)
+{
+	struct hentry *hp = op->heap.a, top = hp[0], x = hp[--op->heap.n];
+	uint32_t i = 0, n = op->heap.n;
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && hp[c + 1].time < hp[c].time)
+			c++;
+		if (x.time <= hp[c].time)
+			break;
+		hp[i] = hp[c];
+		i = c;
+	}
+	if (n)
+		hp[i] = x;
+	return top;
+}
+
+/* Unlink session si from its key's list (head at table position pos). */
+static void
+session_unlink(struct weir_op *op, uint32_t pos, uint32_t si)
+{
+	uint32_t *link = &op->tab[pos].slot;
+
+	while (*link != si)
+		link = &S(op, *link)->next;
+	*link = S(op, si)->next;
+}
+
+static void
+session_event(struct weir_op *op, const struct weir_ev *e)
+{
+	int64_t gap = op->size, t = e->t;
+	uint64_t h = mix(e->key, 0);
+	uint32_t pos, si, target = NIL, *link;
+	struct slot *s;
+
+	if (op->wm >= t + gap) {
+		op->st.late_dropped++;
+		return;
+	}
+	pos = tab_find(op, e->key, 0, h);
+	if (op->tab[pos].slot == NIL) {
+		si = slot_alloc(op);
+		if (si == NIL)
+			return;
+		s = S(op, si);
+		s->key = e->key;
+		s->start = t;
+		s->end = t + gap;
+		agg_init(op, s, e);
+		s->flags |= SLOT_DIRTY;
+		op->tab[pos] = (struct hent){ si, (uint32_t)(h >> 32) };
+		heap_push(op, s->end, si, 0);
+		if (++op->used * 10 > (op->mask + 1) * 7)
+			tab_grow(op);
+		return;
+	}
+	/* Walk the key's sessions (sorted by start, disjoint): merge every one that
+	 * overlaps [t, t+gap) into the first overlapping one (the only one that may
+	 * have fired, so a fired session keeps its start and revision). */
+	link = &op->tab[pos].slot;
+	while (*link != NIL) {
+		uint32_t cur = *link;
+		s = S(op, cur);
+		if (s->start >= t + gap)
+			break;
+		if (t < s->end) {
+			if (target == NIL) {
+				target = cur;
+			} else {
+				struct slot *tg = S(op, target);
+				agg_merge(op, tg, s);
+				if (s->end > tg->end)
+					tg->end = s->end;
+				*link = s->next;
+				slot_free(op, cur);
+				continue;
+			}
+		}
+		link = &s->next;
+	}
+	if (target == NIL) {
+		si = slot_alloc(op);
+		if (si == NIL)
+			return;
+		s = S(op, si);
+		s->key = e->key;
+		s->start = t;
+		s->end = t + gap;
+		agg_init(op, s, e);
+		s->flags |= SLOT_DIRTY;
+		/* insert sorted by start */
+		link = &op->tab[pos].slot;
+		while (*link != NIL && S(op, *link)->start < t)
+			link = &S(op, *link)->next;
+		s->next = *link;
+		*link = si;
+		heap_push(op, s->end, si, 0);
+		return;
+	}
+	s = S(op, target);
+	agg_update(op, s, e);
+	if (t < s->start)
+		s->start = t;
+	if (t + gap > s->end)
+		s->end = t + gap;
+	s->flags |= SLOT_DIRTY;
+	heap_push(op, s->end, target, 0);
+}
+
+static void
+session_fire(struct weir_op *op)
+{
+	while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm) {
+		struct hentry x = heap_pop(op);
+		struct slot *s = S(op, x.slot);
+
+		if (!(s->flags & SLOT_LIVE) || s->gen != x.gen_kind >> 1)
+			continue;                               /* freed (merged) since */
+		if ((x.gen_kind & 1) == 0) {
+			if (s->end != x.time || !(s->flags & SLOT_DIRTY))
+				continue;                       /* end moved on, or already fired */
+			emit(op, s);
+			heap_push(op, s->end + op->size, x.slot, 1);
+		} else if (s->end + op->size == x.time) {
+			/* No record can merge any more (one would be late): free it. */
+			uint64_t h = mix(s->key, 0);
+			uint32_t pos = tab_find(op, s->key, 0, h);
+			session_unlink(op, pos, x.slot);
+			if (op->tab[pos].slot == NIL)
+				tab_del(op, pos);               /* the key has no session left */
+			slot_free(op, x.slot);
+		}
+	}
+}
+
+/* ---- public ------------------------------------------------------------------------ */
+
+struct weir_op *
+weir_op_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_source_cfg *src,
+	       weir_emit_fn emitfn, void *ctx)
+{
+	static const uint8_t codes[][3] = {      /* [fn][type] for sum/min/max */
+		[WEIR_AGG_SUM] = { A_SUM_I, A_SUM_U, A_SUM_F },
+		[WEIR_AGG_AVG] = { A_SUM_I, A_SUM_U, A_SUM_F },
+		[WEIR_AGG_MIN] = { A_MIN_I, A_MIN_U, A_MIN_F },
+		[WEIR_AGG_MAX] = { A_MAX_I, A_MAX_U, A_MAX_F },
+	};
+	struct weir_op *op = calloc(1, sizeof(*op));
+
+	(void)src;
+	if (!op)
+		return NULL;
+	op->kind = q->window;
+	op->qidx = qidx;
+	op->size = q->size;
+	op->slide = q->slide;
+	op->lateness = q->lateness;
+	op->wm = WEIR_WM_MIN;
+	op->naggs = q->naggs;
+	op->cur_start = INT64_MIN / 2;
+	for (int a = 0; a < q->naggs; a++) {
+		const struct weir_agg_cfg *g = &q->aggs[a];
+		struct aggop *o = &op->agg[a];
+		o->field = (uint8_t)(g->field < 0 ? 0 : g->field);
+		o->word = (uint8_t)op->nwords;
+		switch (g->fn) {
+		case WEIR_AGG_COUNT: o->code = A_COUNT; break;
+		case WEIR_AGG_FIRST: o->code = A_FIRST; op->nwords += 2; break;
+		case WEIR_AGG_LAST:  o->code = A_LAST;  op->nwords += 2; break;
+		default:             o->code = codes[g->fn][g->type]; op->nwords += 1; break;
+		}
+	}
+	op->stride = sizeof(struct slot) + 8 * op->nwords;
+	op->free_head = NIL;
+	op->mask = 1023;
+	op->tab = malloc(1024 * sizeof(*op->tab));
+	if (!op->tab) {
+		free(op);
+		return NULL;
+	}
+	memset(op->tab, 0xff, 1024 * sizeof(*op->tab));
+	op->emit = emitfn;
+	op->ctx = ctx;
+	return op;
+}
+
+void
+weir_op_destroy(struct weir_op *op)
+{
+	if (!op)
+		return;
+	free(op->slots);
+	free(op->tab);
+	free(op->ends.a);
+	free(op->purge.a);
+	free(op->dirty.a);
+	free(op->heap.a);
+	free(op);
+}
+
+void
+weir_op_burst(struct weir_op *op, const struct weir_ev *ev, unsigned n)
+{
+	switch (op->kind) {
+	case WEIR_WIN_TUMBLING:
+		burst_tumbling(op, ev, n);
+		break;
+	case WEIR_WIN_HOPPING:
+		burst_hopping(op, ev, n);
+		break;
+	default:
+		for (unsigned i = 0; i < n; i++)
+			session_event(op, &ev[i]);
+		break;
+	}
+}
+
+void
+weir_op_batch_end(struct weir_op *op)
+{
+	uint32_t *d = op->dirty.a;
+
+	for (uint32_t i = 0; i < op->dirty.n; i++) {
+		struct slot *s = S(op, d[i]);
+		if (s->flags & SLOT_DIRTY)
+			emit(op, s);
+	}
+	op->dirty.n = 0;
+}
+
+void
+weir_op_advance(struct weir_op *op, int64_t wm)
+{
+	if (wm <= op->wm)
+		return;
+	weir_op_batch_end(op);
+	op->wm = wm;
+	if (op->kind == WEIR_WIN_SESSION) {
+		session_fire(op);
+		return;
+	}
+	/* fire every window whose end the watermark has reached */
+	while (op->ends.n && ((struct bucket *)op->ends.a)[0].time <= wm) {
+		struct bucket b = ((struct bucket *)op->ends.a)[0];
+
+		op->ends.n--;
+		memmove(op->ends.a, (struct bucket *)op->ends.a + 1, (size_t)op->ends.n * sizeof(b));
+		for (uint32_t si = b.head; si != NIL; si = S(op, si)->next)
+			emit(op, S(op, si));
+		if (op->lateness == 0) {
+			for (uint32_t si = b.head, nx; si != NIL; si = nx) {
+				nx = S(op, si)->next;
+				tab_del_slot(op, si);
+				slot_free(op, si);
+			}
+		} else {
+			struct bucket p = { b.time + op->lateness, b.head };
+			vec_push(&op->purge, &p, sizeof(p));
+		}
+	}
+	/* free windows past their allowed lateness */
+	while (op->purge_head < op->purge.n &&
+	       ((struct bucket *)op->purge.a)[op->purge_head].time <= wm) {
+		struct bucket b = ((struct bucket *)op->purge.a)[op->purge_head++];
+		for (uint32_t si = b.head, nx; si != NIL; si = nx) {
+			nx = S(op, si)->next;
+			tab_del_slot(op, si);
+			slot_free(op, si);
+		}
+	}
+	if (op->purge_head == op->purge.n)
+		op->purge_head = op->purge.n = 0;
+}
+
+int64_t
+weir_op_watermark(const struct weir_op *op)
+{
+	return op->wm;
+}
+
+void
+weir_op_get_stats(const struct weir_op *op, struct weir_op_stats *st)
+{
+	*st = op->st;
+	st->open_windows = op->live;
+	st->state_bytes = (uint64_t)op->capslots * op->stride + (uint64_t)(op->mask + 1) * sizeof(struct hent) +
+			  (uint64_t)op->heap.cap * sizeof(struct hentry);
+}
