@@ -38,17 +38,6 @@
 #include "sink.h"
 #include "window.h"
 
-const char *const weir_bad_name[WEIR_BAD_MAX] = {
-#define X(n, d) #n,
-	WEIR_BAD_REASONS(X)
-#undef X
-};
-const char *const weir_bad_desc[WEIR_BAD_MAX] = {
-#define X(n, d) d,
-	WEIR_BAD_REASONS(X)
-#undef X
-};
-
 #define MAX_RX       64
 #define MAX_WORKERS  128
 #define RX_BURST     32
