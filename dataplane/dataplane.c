@@ -81,6 +81,8 @@ struct core_stats {
 	uint64_t sum_overflow;
 	uint64_t open_windows;
 	uint64_t state_bytes;
+	uint64_t busy_cycles;       /* TSC cycles in loop iterations that did work */
+	uint64_t idle_cycles;       /* ... that found nothing (or waited) */
 } __rte_cache_aligned;
 
 #define CNT_ADD(f, n) __atomic_store_n(&(f), (f) + (n), __ATOMIC_RELAXED)
@@ -147,6 +149,7 @@ static struct {
 	const struct weir_config *cfg;
 	unsigned nrx, nw;
 	size_t rec_size, res_size;
+	unsigned rec_units;            /* rec_size / 16: rings move 16-byte units (the fast copy path) */
 	int8_t port_src[65536];        /* UDP port -> source index, -1 none */
 	uint16_t qsrc_n[WEIR_MAX_SOURCES];
 	uint16_t qsrc[WEIR_MAX_SOURCES][WEIR_MAX_QUERIES];  /* queries per source */
@@ -200,8 +203,14 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 	bool counted = false;
 
 	while (done < st->n) {
-		done += rte_ring_enqueue_burst_elem(r, st->buf + done * G.rec_size, (unsigned)G.rec_size,
-						    st->n - done, NULL);
+		/* whole records only: single producer, so the free count is a safe bound */
+		unsigned k = rte_ring_free_count(r) / G.rec_units;
+		if (k > st->n - done)
+			k = st->n - done;
+		if (k) {
+			rte_ring_enqueue_bulk_elem(r, st->buf + done * G.rec_size, 16, k * G.rec_units, NULL);
+			done += k;
+		}
 		if (done == st->n)
 			break;
 		if (!counted) {
@@ -386,7 +395,8 @@ rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
 		x->src = (uint16_t)s;
 		x->flags = 0;
 		x->rx = (uint16_t)rx->idx;
-		memcpy(x->v, r + 16, 8 * nf);
+		for (unsigned k = 0; k < nf; k++)       /* nf is small: no memcpy call */
+			x->v[k] = weir_rd64le(r + 16 + 8 * k);
 		if (st->batch_last == 0)
 			rx->touched[rx->ntouched++] = w;
 		st->batch_last = st->n;
@@ -482,10 +492,14 @@ rx_main(void *arg)
 		/* publish for end-of-input detection: live producers and a quiet sweep */
 		atomic_store_explicit(&rx->pub, (uint64_t)rx->live << 32 | (rx->ninst ? 2u : 0u) | (got == 0),
 				      memory_order_release);
-		if (got)
+		uint64_t end = rte_rdtsc();
+		if (got) {
+			CNT_ADD(rx->cs.busy_cycles, end - now);
 			empty = 0;
-		else
+		} else {
 			idle_backoff(&empty);
+			CNT_ADD(rx->cs.idle_cycles, rte_rdtsc() - now);
+		}
 	}
 	stage_marker(rx, (uint16_t)stop, 0, 0, 0);
 	for (unsigned w = 0; w < G.nw; w++)
@@ -589,10 +603,12 @@ worker_main(void *arg)
 		rte_panic("worker %u: out of memory\n", wk->idx);
 	while (ended < G.nrx) {
 		unsigned got = 0;
+		uint64_t t0 = rte_rdtsc();
 
 		for (unsigned r = 0; r < G.nrx; r++) {
-			unsigned n = rte_ring_dequeue_burst_elem(G.ring[r][wk->idx], buf, (unsigned)G.rec_size,
-								  RING_BURST, NULL);
+			/* the producer publishes whole records, so this is a whole number of them */
+			unsigned n = rte_ring_dequeue_burst_elem(G.ring[r][wk->idx], buf, 16,
+								  RING_BURST * G.rec_units, NULL) / G.rec_units;
 			unsigned k = 0;
 			uint16_t ksrc = 0;
 
@@ -630,12 +646,15 @@ worker_main(void *arg)
 		}
 		if (wk->nres)
 			wk_flush_results(wk);
-		if ((++iter & 1023) == 0 || !got)
+		if ((++iter & 1023) == 0)        /* for progress reports; exact at exit */
 			wk_stats(wk);
-		if (got)
+		if (got) {
+			CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t0);
 			empty = 0;
-		else
+		} else {
 			idle_backoff(&empty);
+			CNT_ADD(wk->cs.idle_cycles, rte_rdtsc() - t0);
+		}
 	}
 	/* end of input: every remaining window fires; on a stop nothing fires early */
 	if (final == G.nrx)
@@ -942,6 +961,8 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 		cJSON_AddNumberToObject(o, "ring_full", (double)c->ring_full);
 		cJSON_AddNumberToObject(o, "ring_dropped", (double)c->ring_dropped);
 	}
+	cJSON_AddNumberToObject(o, "busy_cycles", (double)c->busy_cycles);
+	cJSON_AddNumberToObject(o, "idle_cycles", (double)c->idle_cycles);
 	if (wk) {
 		cJSON_AddNumberToObject(o, "worker_events", (double)c->events);
 		cJSON_AddNumberToObject(o, "late_dropped", (double)c->late_dropped);
@@ -1059,7 +1080,8 @@ setup_cores(void)
 		maxf = RTE_MAX(maxf, (size_t)cfg->sources[s].nfields);
 	for (int q = 0; q < cfg->nqueries; q++)
 		maxa = RTE_MAX(maxa, (size_t)cfg->queries[q].naggs);
-	G.rec_size = sizeof(struct weir_rec) + 8 * maxf;
+	G.rec_size = RTE_ALIGN_CEIL(sizeof(struct weir_rec) + 8 * maxf, 16);
+	G.rec_units = (unsigned)(G.rec_size / 16);
 	G.res_size = WEIR_RESULT_SIZE(maxa);
 	memset(G.port_src, -1, sizeof(G.port_src));
 	for (int s = 0; s < cfg->nsources; s++) {
@@ -1115,9 +1137,9 @@ setup_cores(void)
 		}
 		for (unsigned r = 0; r < G.nrx; r++) {
 			snprintf(name, sizeof(name), "weir_rx%u_w%u", r, w);
-			G.ring[r][w] = rte_ring_create_elem(name, (unsigned)G.rec_size, cfg->ring_size,
+			G.ring[r][w] = rte_ring_create_elem(name, 16, cfg->ring_size * G.rec_units,
 							    (int)rte_lcore_to_socket_id(lc),
-							    RING_F_SP_ENQ | RING_F_SC_DEQ);
+							    RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
 			if (!G.ring[r][w])
 				return -1;
 		}

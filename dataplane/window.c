@@ -20,6 +20,7 @@ struct aggop {
 	uint8_t code;
 	uint8_t field;
 	uint8_t word;               /* first state word; FIRST/LAST use word+1 for time */
+	uint8_t out;                /* index among the query's aggregates (null_mask bit) */
 };
 
 struct slot {
@@ -65,6 +66,8 @@ struct weir_op {
 	int64_t wm;
 	int naggs;
 	struct aggop agg[WEIR_MAX_AGGS];
+	int nprog;                  /* the aggregates that keep state words (not count) */
+	struct aggop prog[WEIR_MAX_AGGS];
 	uint32_t nwords;
 	size_t stride;              /* bytes per slot */
 
@@ -150,22 +153,20 @@ agg_init(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
 {
 	s->count = 1;
 	s->ovf = 0;
-	for (int a = 0; a < op->naggs; a++) {
-		const struct aggop *g = &op->agg[a];
-		if (g->code == A_COUNT)
-			continue;
+	for (int a = 0; a < op->nprog; a++) {
+		const struct aggop *g = &op->prog[a];
 		s->w[g->word] = e->v[g->field];
 		if (g->code == A_FIRST || g->code == A_LAST)
 			s->w[g->word + 1] = (uint64_t)e->t;
 	}
 }
 
-static inline void
+static inline __attribute__((always_inline)) void
 agg_update(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
 {
 	s->count++;
-	for (int a = 0; a < op->naggs; a++) {
-		const struct aggop *g = &op->agg[a];
+	for (int a = 0; a < op->nprog; a++) {
+		const struct aggop *g = &op->prog[a];
 		uint64_t *w = &s->w[g->word], v = e->v[g->field];
 		int64_t si;
 		uint64_t su;
@@ -175,12 +176,12 @@ agg_update(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
 			break;
 		case A_SUM_I:
 			if (__builtin_add_overflow((int64_t)*w, (int64_t)v, &si))
-				s->ovf |= 1u << a;
+				s->ovf |= 1u << g->out;
 			*w = (uint64_t)si;
 			break;
 		case A_SUM_U:
 			if (__builtin_add_overflow(*w, v, &su))
-				s->ovf |= 1u << a;
+				s->ovf |= 1u << g->out;
 			*w = su;
 			break;
 		case A_SUM_F:
@@ -208,8 +209,8 @@ agg_merge(const struct weir_op *op, struct slot *a_, const struct slot *b)
 {
 	a_->count += b->count;
 	a_->ovf |= b->ovf;
-	for (int a = 0; a < op->naggs; a++) {
-		const struct aggop *g = &op->agg[a];
+	for (int a = 0; a < op->nprog; a++) {
+		const struct aggop *g = &op->prog[a];
 		uint64_t *w = &a_->w[g->word];
 		const uint64_t *x = &b->w[g->word];
 		int64_t si;
@@ -220,12 +221,12 @@ agg_merge(const struct weir_op *op, struct slot *a_, const struct slot *b)
 			break;
 		case A_SUM_I:
 			if (__builtin_add_overflow((int64_t)*w, (int64_t)*x, &si))
-				a_->ovf |= 1u << a;
+				a_->ovf |= 1u << g->out;
 			*w = (uint64_t)si;
 			break;
 		case A_SUM_U:
 			if (__builtin_add_overflow(*w, *x, &su))
-				a_->ovf |= 1u << a;
+				a_->ovf |= 1u << g->out;
 			*w = su;
 			break;
 		case A_SUM_F: *w = d2u(u2d(*w) + u2d(*x)); break;
@@ -308,15 +309,10 @@ slot_free(struct weir_op *op, uint32_t i)
 	op->live--;
 }
 
-static inline bool
-same(const struct weir_op *op, const struct slot *s, uint64_t key, int64_t start)
-{
-	return s->key == key && (op->kind == WEIR_WIN_SESSION || s->start == start);
-}
-
-/* Position of (key,start) in the table, or of the empty entry where it would go. */
-static inline uint32_t
-tab_find(const struct weir_op *op, uint64_t key, int64_t start, uint64_t h)
+/* Position of (key,start) in the table, or of the empty entry where it would go.
+ * Sessions are found by key alone (the entry names the key's first session). */
+static inline __attribute__((always_inline)) uint32_t
+tab_find_kind(const struct weir_op *op, uint64_t key, int64_t start, uint64_t h, bool session)
 {
 	uint32_t i = (uint32_t)h & op->mask, tag = (uint32_t)(h >> 32);
 
@@ -324,9 +320,18 @@ tab_find(const struct weir_op *op, uint64_t key, int64_t start, uint64_t h)
 		const struct hent *e = &op->tab[i];
 		if (e->slot == NIL)
 			return i;
-		if (e->tag == tag && same(op, S(op, e->slot), key, start))
-			return i;
+		if (e->tag == tag) {
+			const struct slot *s = S(op, e->slot);
+			if (s->key == key && (session || s->start == start))
+				return i;
+		}
 	}
+}
+
+static uint32_t
+tab_find(const struct weir_op *op, uint64_t key, int64_t start, uint64_t h)
+{
+	return tab_find_kind(op, key, start, h, op->kind == WEIR_WIN_SESSION);
 }
 
 static int
@@ -411,10 +416,10 @@ bucket_add(struct weir_op *op, int64_t end, uint32_t si)
 	return 0;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 apply_window(struct weir_op *op, const struct weir_ev *e, int64_t start, uint64_t h)
 {
-	uint32_t pos = tab_find(op, e->key, start, h);
+	uint32_t pos = tab_find_kind(op, e->key, start, h, false);
 	struct slot *s;
 
 	if (op->tab[pos].slot != NIL) {
@@ -462,7 +467,13 @@ burst_tumbling(struct weir_op *op, const struct weir_ev *ev, unsigned n)
 			h[i] = mix(ev[i].key, st[i]);
 			__builtin_prefetch(&op->tab[(uint32_t)h[i] & op->mask]);
 		}
-		/* pass 2: judge and apply */
+		/* pass 2: the table lines have arrived: prefetch the slots they point to */
+		for (unsigned i = 0; i < m; i++) {
+			uint32_t si = op->tab[(uint32_t)h[i] & op->mask].slot;
+			if (si != NIL)
+				__builtin_prefetch(S(op, si), 1);
+		}
+		/* pass 3: judge and apply */
 		for (unsigned i = 0; i < m; i++) {
 			if (op->wm >= st[i] + op->size + op->lateness) {
 				op->st.late_dropped++;
@@ -693,6 +704,9 @@ weir_op_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_
 		case WEIR_AGG_LAST:  o->code = A_LAST;  op->nwords += 2; break;
 		default:             o->code = codes[g->fn][g->type]; op->nwords += 1; break;
 		}
+		o->out = (uint8_t)a;
+		if (o->code != A_COUNT)
+			op->prog[op->nprog++] = *o;
 	}
 	op->stride = sizeof(struct slot) + 8 * op->nwords;
 	op->free_head = NIL;
