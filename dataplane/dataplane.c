@@ -1136,14 +1136,14 @@ setup_cores(void)
 				return -1;
 		}
 		for (unsigned r = 0; r < G.nrx; r++) {
-			snprintf(name, sizeof(name), "weir_rx%u_w%u", r, w);
+			snprintf(name, sizeof(name), "weir_rx%u_w%u", r & 0xff, w & 0xff);
 			G.ring[r][w] = rte_ring_create_elem(name, 16, cfg->ring_size * G.rec_units,
 							    (int)rte_lcore_to_socket_id(lc),
 							    RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
 			if (!G.ring[r][w])
 				return -1;
 		}
-		snprintf(name, sizeof(name), "weir_res_w%u", w);
+		snprintf(name, sizeof(name), "weir_res_w%u", w & 0xff);
 		G.resring[w] = rte_ring_create_elem(name, (unsigned)G.res_size, RES_RING, (int)rte_socket_id(),
 						    RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (!G.resring[w])
