@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * weir-gen: write pcap captures of WEV/1 traffic for replay through net_pcap.
+ * Seeded and deterministic; see --help.  Captures are written with libpcap. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pcap/pcap.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FIELDS 16
+#define MAX_PAYLOAD 8972
+
+enum { T_I64, T_U64, T_F64 };
+
+static struct {
+	const char *out;
+	uint64_t events, keys, seed, producers, batch, seq_start;
+	double rate, zipf_s, late_frac, malformed, dup_frac, gap_frac;
+	int64_t start, disorder, late_by;
+	bool zipf, ipv6, no_eos;
+	int vlan, nfields;
+	uint8_t ftype[MAX_FIELDS];
+	uint16_t schema, port;
+} A = {
+	.events = 100000, .keys = 1000, .seed = 1, .producers = 1, .batch = 32, .rate = 1e6,
+	.zipf_s = 1.1, .start = INT64_C(1700000000000000000), .late_by = INT64_C(5000000000),
+	.schema = 1, .port = 7000,
+};
+
+static uint64_t rs;
+static uint64_t
+rnd(void)
+{
+	uint64_t z = (rs += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+static double unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+
+/* Zipf over 1..K by inverse CDF over a precomputed table. */
+static double *zcdf;
+static uint64_t
+draw_key(void)
+{
+	if (!A.zipf)
+		return 1 + rnd() % A.keys;
+	double u = unit();
+	uint64_t lo = 0, hi = A.keys - 1;
+	while (lo < hi) {
+		uint64_t mid = (lo + hi) / 2;
+		if (zcdf[mid] < u)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo + 1;
+}
+
+static pcap_dumper_t *dump;
+static uint64_t pkt_ts_us;
+static uint64_t n_dgrams, n_recs, n_bad, n_dups, n_gaps;
+
+static void
+put16be(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+static uint16_t
+csum(const uint8_t *p, size_t n, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		sum += (uint32_t)(p[n - 1] << 8);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* Write one frame around payload.  how: 0 normal, else a malformation (see below). */
+enum { M_NONE, M_FRAME_TRUNC, M_VLAN3, M_NOT_IP, M_BAD_IP, M_FRAG, M_NOT_UDP, M_UDP_LEN };
+
+static void
+frame(const uint8_t *payload, size_t plen, uint16_t sport, uint16_t dport, int how)
+{
+	static uint8_t f[MAX_PAYLOAD + 200];
+	size_t o = 12, l4;
+	int vl = how == M_VLAN3 ? 3 : A.vlan;
+
+	memcpy(f, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
+	for (int i = 0; i < vl; i++) {
+		put16be(f + o, (vl == 2 && i == 0) || (vl == 3 && i < 2) ? 0x88a8 : 0x8100);
+		put16be(f + o + 2, (uint16_t)(10 + i));
+		o += 4;
+	}
+	uint8_t *u;
+	if (!A.ipv6 || how == M_BAD_IP || how == M_FRAG || how == M_FRAME_TRUNC) {
+		put16be(f + o, how == M_NOT_IP ? 0x0806 : 0x0800);
+		o += 2;
+		uint8_t *ip = f + o;
+		memset(ip, 0, 20);
+		ip[0] = how == M_BAD_IP ? 0x44 : 0x45;
+		put16be(ip + 2, (uint16_t)(20 + 8 + plen));
+		if (how == M_FRAG)
+			put16be(ip + 6, 0x2000);
+		ip[8] = 64;
+		ip[9] = how == M_NOT_UDP ? 6 : 17;
+		memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+		put16be(ip + 10, csum(ip, 20, 0));
+		u = ip + 20;
+		o += 20;
+	} else {
+		put16be(f + o, how == M_NOT_IP ? 0x0806 : 0x86dd);
+		o += 2;
+		uint8_t *ip = f + o;
+		memset(ip, 0, 40);
+		ip[0] = 0x60;
+		put16be(ip + 4, (uint16_t)(8 + plen));
+		ip[6] = how == M_NOT_UDP ? 6 : 17;
+		ip[7] = 64;
+		ip[8] = 0xfd; ip[23] = 1;
+		ip[24] = 0xfd; ip[39] = 2;
+		u = ip + 40;
+		o += 40;
+	}
+	put16be(u, sport);
+	put16be(u + 2, dport);
+	put16be(u + 4, (uint16_t)(8 + plen + (how == M_UDP_LEN ? 16 : 0)));
+	put16be(u + 6, 0);
+	memcpy(u + 8, payload, plen);
+	l4 = 8 + plen;
+	if (A.ipv6 && (u[-40] >> 4) == 6) {   /* UDP checksum is mandatory over IPv6 */
+		uint32_t sum = 0;
+		const uint8_t *ip = u - 40;
+		for (int i = 8; i < 40; i += 2)
+			sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+		sum += 17 + (uint32_t)l4;
+		uint16_t c = csum(u, l4, sum);
+		put16be(u + 6, c ? c : 0xffff);
+	}
+	o += l4;
+	if (how == M_FRAME_TRUNC)
+		o = (size_t)(u - f) - 10;     /* cut inside the IPv4 header */
+	struct pcap_pkthdr h = { .caplen = (bpf_u_int32)o, .len = (bpf_u_int32)o };
+	h.ts.tv_sec = (long)(pkt_ts_us / 1000000);
+	h.ts.tv_usec = (long)(pkt_ts_us % 1000000);
+	pkt_ts_us++;
+	pcap_dump((u_char *)dump, &h, f);
+}
+
+static size_t
+wev_header(uint8_t *p, uint8_t flags, uint16_t count, uint16_t rs_, uint16_t schema, uint32_t src, uint64_t seq)
+{
+	memcpy(p, "WEV1", 4);
+	p[4] = 1;
+	p[5] = flags;
+	memcpy(p + 6, &count, 2);
+	memcpy(p + 8, &rs_, 2);
+	memcpy(p + 10, &schema, 2);
+	memcpy(p + 12, &src, 4);
+	memcpy(p + 16, &seq, 8);
+	return 24;
+}
+
+static const char *const bad_kinds[] = {
+	"frame_truncated", "too_many_vlans", "not_ip", "bad_ip_header", "ip_fragment", "not_udp",
+	"bad_udp_length", "no_source", "wev_truncated", "bad_magic", "bad_version", "bad_flags",
+	"bad_schema", "bad_record_size", "bad_length", "empty_batch", "bad_time",
+};
+#define NBAD (sizeof(bad_kinds) / sizeof(bad_kinds[0]))
+
+static void
+malformed(unsigned kind, uint16_t rsz)
+{
+	uint8_t p[512];
+	uint32_t src = (uint32_t)A.producers + 1000;
+	size_t n = wev_header(p, 0, 1, rsz, A.schema, src, 0);
+	int64_t t = A.start;
+
+	memcpy(p + n, &t, 8);
+	memset(p + n + 8, 0, rsz - 8u);
+	n += rsz;
+	switch (kind) {
+	case 0: frame(p, n, 40000, A.port, M_FRAME_TRUNC); break;
+	case 1: frame(p, n, 40000, A.port, M_VLAN3); break;
+	case 2: frame(p, n, 40000, A.port, M_NOT_IP); break;
+	case 3: frame(p, n, 40000, A.port, M_BAD_IP); break;
+	case 4: frame(p, n, 40000, A.port, M_FRAG); break;
+	case 5: frame(p, n, 40000, A.port, M_NOT_UDP); break;
+	case 6: frame(p, n, 40000, A.port, M_UDP_LEN); break;
+	case 7: frame(p, n, 40000, (uint16_t)(A.port + 1), M_NONE); break;
+	case 8: frame(p, 10, 40000, A.port, M_NONE); break;
+	case 9: p[0] = 'X'; frame(p, n, 40000, A.port, M_NONE); break;
+	case 10: p[4] = 2; frame(p, n, 40000, A.port, M_NONE); break;
+	case 11: p[5] = 2; frame(p, n, 40000, A.port, M_NONE); break;
+	case 12: { uint16_t s = (uint16_t)(A.schema + 1); memcpy(p + 10, &s, 2); frame(p, n, 40000, A.port, M_NONE); break; }
+	case 13: { uint16_t r = (uint16_t)(rsz + 8); memcpy(p + 8, &r, 2); memset(p + n, 0, 8);
+		   frame(p, n + 8, 40000, A.port, M_NONE); break; }
+	case 14: p[n] = 0; frame(p, n + 1, 40000, A.port, M_NONE); break;
+	case 15: p[6] = 0; frame(p, 24, 40000, A.port, M_NONE); break;
+	default: t = (INT64_C(1) << 62) + 1; memcpy(p + 24, &t, 8); frame(p, n, 40000, A.port, M_NONE); break;
+	}
+	n_bad++;
+}
+
+struct prod {
+	uint64_t seq;
+	uint8_t **hist;     /* earlier datagrams (for duplicates) */
+	size_t *hlen;
+	size_t nh, caph;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: weir-gen --out FILE.pcap [options]\n"
+		"  --events N        records in all (100000)       --keys K        keys 1..K (1000)\n"
+		"  --dist uniform|zipf  key distribution            --zipf-s S      zipf exponent (1.1)\n"
+		"  --seed S          PRNG seed (1)                 --producers P   source_id 1..P, round robin (1)\n"
+		"  --batch B         records per datagram (32)     --rate R        events per second of event time (1e6)\n"
+		"  --start-ns T      first event time              --disorder NS   subtract uniform [0,NS] per record\n"
+		"  --late-fraction F records made late by --late-by NS (5e9)\n"
+		"  --fields SPEC     amount:i64,merchant:u64 (types i64 u64 f64, at most 16)\n"
+		"  --schema-id N (1) --udp-port N (7000) --ipv6 --vlan 0|1|2\n"
+		"  --malformed F     after a datagram, with probability F, one malformed frame (each kind in turn)\n"
+		"  --dup-fraction F  re-send an earlier datagram     --gap-fraction F skip 1..10 sequence numbers\n"
+		"  --seq-start N     first sequence (0)             --no-eos        no EOS batch at the end\n");
+}
+
+static int
+parse_fields(const char *spec)
+{
+	char buf[1024], *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", spec);
+	A.nfields = 0;
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *c = strchr(t, ':');
+		if (!c || A.nfields == MAX_FIELDS)
+			return -1;
+		c++;
+		while (*c == ' ')
+			c++;
+		if (!strncmp(c, "i64", 3)) A.ftype[A.nfields++] = T_I64;
+		else if (!strncmp(c, "u64", 3)) A.ftype[A.nfields++] = T_U64;
+		else if (!strncmp(c, "f64", 3)) A.ftype[A.nfields++] = T_F64;
+		else return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option o[] = {
+		{ "out", 1, 0, 'o' }, { "events", 1, 0, 'e' }, { "keys", 1, 0, 'k' }, { "dist", 1, 0, 'd' },
+		{ "zipf-s", 1, 0, 'z' }, { "seed", 1, 0, 's' }, { "producers", 1, 0, 'p' }, { "batch", 1, 0, 'b' },
+		{ "rate", 1, 0, 'r' }, { "start-ns", 1, 0, 'T' }, { "disorder", 1, 0, 'D' },
+		{ "late-fraction", 1, 0, 'L' }, { "late-by", 1, 0, 'B' }, { "fields", 1, 0, 'f' },
+		{ "schema-id", 1, 0, 'S' }, { "udp-port", 1, 0, 'P' }, { "ipv6", 0, 0, '6' }, { "vlan", 1, 0, 'v' },
+		{ "malformed", 1, 0, 'm' }, { "dup-fraction", 1, 0, 'u' }, { "gap-fraction", 1, 0, 'g' },
+		{ "no-eos", 0, 0, 'n' }, { "seq-start", 1, 0, 'q' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	int c;
+
+	parse_fields("amount:i64,merchant:u64");
+	while ((c = getopt_long(argc, argv, "h", o, NULL)) != -1) {
+		switch (c) {
+		case 'o': A.out = optarg; break;
+		case 'e': A.events = strtoull(optarg, NULL, 0); break;
+		case 'k': A.keys = strtoull(optarg, NULL, 0); break;
+		case 'd':
+			if (!strcmp(optarg, "zipf")) A.zipf = true;
+			else if (strcmp(optarg, "uniform")) { fprintf(stderr, "weir-gen: --dist uniform|zipf\n"); return 2; }
+			break;
+		case 'z': A.zipf_s = atof(optarg); break;
+		case 's': A.seed = strtoull(optarg, NULL, 0); break;
+		case 'p': A.producers = strtoull(optarg, NULL, 0); break;
+		case 'b': A.batch = strtoull(optarg, NULL, 0); break;
+		case 'r': A.rate = atof(optarg); break;
+		case 'T': A.start = strtoll(optarg, NULL, 0); break;
+		case 'D': A.disorder = strtoll(optarg, NULL, 0); break;
+		case 'L': A.late_frac = atof(optarg); break;
+		case 'B': A.late_by = strtoll(optarg, NULL, 0); break;
+		case 'f': if (parse_fields(optarg)) { fprintf(stderr, "weir-gen: bad --fields\n"); return 2; } break;
+		case 'S': A.schema = (uint16_t)atoi(optarg); break;
+		case 'P': A.port = (uint16_t)atoi(optarg); break;
+		case '6': A.ipv6 = true; break;
+		case 'v': A.vlan = atoi(optarg); break;
+		case 'm': A.malformed = atof(optarg); break;
+		case 'u': A.dup_frac = atof(optarg); break;
+		case 'g': A.gap_frac = atof(optarg); break;
+		case 'n': A.no_eos = true; break;
+		case 'q': A.seq_start = strtoull(optarg, NULL, 0); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	uint16_t rsz = (uint16_t)(16 + 8 * A.nfields);
+	if (!A.out || A.keys == 0 || A.producers == 0 || A.batch == 0 || A.rate <= 0 ||
+	    A.vlan < 0 || A.vlan > 2 || 24 + A.batch * rsz > MAX_PAYLOAD || A.batch > 65535) {
+		fprintf(stderr, "weir-gen: bad arguments (need --out; batch*record_size <= %d)\n", MAX_PAYLOAD - 24);
+		usage(stderr);
+		return 2;
+	}
+	rs = A.seed;
+	if (A.zipf) {
+		zcdf = malloc(A.keys * sizeof(double));
+		double sum = 0;
+		for (uint64_t i = 0; i < A.keys; i++)
+			sum += 1.0 / pow((double)(i + 1), A.zipf_s);
+		double acc = 0;
+		for (uint64_t i = 0; i < A.keys; i++) {
+			acc += 1.0 / pow((double)(i + 1), A.zipf_s) / sum;
+			zcdf[i] = acc;
+		}
+	}
+	pcap_t *pd = pcap_open_dead(DLT_EN10MB, 65535);
+	dump = pcap_dump_open(pd, A.out);
+	if (!dump) {
+		fprintf(stderr, "weir-gen: %s\n", pcap_geterr(pd));
+		return 1;
+	}
+	pkt_ts_us = (uint64_t)(A.start / 1000);
+	struct prod *pr = calloc(A.producers, sizeof(*pr));
+	for (uint64_t i = 0; i < A.producers; i++)
+		pr[i].seq = A.seq_start;
+	uint8_t *p = malloc(MAX_PAYLOAD);
+	unsigned badk = 0;
+	uint64_t i = 0, b = 0;
+	while (i < A.events) {
+		struct prod *q = &pr[b % A.producers];
+		uint32_t src = (uint32_t)(b % A.producers) + 1;
+		uint16_t cnt = (uint16_t)(A.events - i < A.batch ? A.events - i : A.batch);
+		if (A.gap_frac > 0 && unit() < A.gap_frac) {
+			uint64_t g = 1 + rnd() % 10;
+			q->seq += g;
+			n_gaps += g;
+		}
+		size_t n = wev_header(p, 0, cnt, rsz, A.schema, src, q->seq);
+		for (uint16_t r = 0; r < cnt; r++, i++) {
+			int64_t t = A.start + (int64_t)((double)i * 1e9 / A.rate);
+			if (A.disorder > 0)
+				t -= (int64_t)(rnd() % (uint64_t)(A.disorder + 1));
+			if (A.late_frac > 0 && unit() < A.late_frac)
+				t -= A.late_by;
+			uint64_t key = draw_key();
+			memcpy(p + n, &t, 8);
+			memcpy(p + n + 8, &key, 8);
+			n += 16;
+			for (int f = 0; f < A.nfields; f++) {
+				uint64_t v;
+				if (A.ftype[f] == T_I64) {
+					int64_t x = -1000 + (int64_t)(rnd() % 1001001);
+					memcpy(&v, &x, 8);
+				} else if (A.ftype[f] == T_U64) {
+					v = rnd() % (1u << 20);
+				} else {
+					double d = -1000.0 + 2000.0 * unit();
+					memcpy(&v, &d, 8);
+				}
+				memcpy(p + n, &v, 8);
+				n += 8;
+			}
+		}
+		q->seq += cnt;
+		frame(p, n, (uint16_t)(40000 + src), A.port, M_NONE);
+		n_dgrams++;
+		n_recs += cnt;
+		if (A.dup_frac > 0) {
+			if (q->nh == q->caph) {
+				q->caph = q->caph ? 2 * q->caph : 16;
+				q->hist = realloc(q->hist, q->caph * sizeof(*q->hist));
+				q->hlen = realloc(q->hlen, q->caph * sizeof(*q->hlen));
+			}
+			q->hist[q->nh] = malloc(n);
+			memcpy(q->hist[q->nh], p, n);
+			q->hlen[q->nh++] = n;
+			if (unit() < A.dup_frac) {
+				size_t k = rnd() % q->nh;
+				frame(q->hist[k], q->hlen[k], (uint16_t)(40000 + src), A.port, M_NONE);
+				n_dups++;
+			}
+		}
+		if (A.malformed > 0 && unit() < A.malformed)
+			malformed(badk++ % NBAD, rsz);
+		b++;
+	}
+	if (!A.no_eos)
+		for (uint64_t k = 0; k < A.producers; k++) {
+			size_t n = wev_header(p, 1, 0, rsz, A.schema, (uint32_t)k + 1, pr[k].seq);
+			frame(p, n, (uint16_t)(40000 + k + 1), A.port, M_NONE);
+		}
+	pcap_dump_close(dump);
+	pcap_close(pd);
+	fprintf(stderr, "weir-gen: %s: %" PRIu64 " datagrams, %" PRIu64 " records, %" PRIu64 " malformed, %"
+		PRIu64 " duplicates, %" PRIu64 " sequence numbers skipped\n", A.out, n_dgrams, n_recs, n_bad, n_dups, n_gaps);
+	for (uint64_t k = 0; k < A.producers; k++) {
+		for (size_t h = 0; h < pr[k].nh; h++)
+			free(pr[k].hist[h]);
+		free(pr[k].hist);
+		free(pr[k].hlen);
+	}
+	free(pr);
+	free(p);
+	free(zcdf);
+	return 0;
+}
