@@ -84,8 +84,7 @@ struct weir_op {
 
 	/* tumbling/hopping timers */
 	struct vec ends;            /* struct bucket, sorted by time */
-	struct vec purge;           /* struct bucket FIFO, from purge_head */
-	uint32_t purge_head;
+	struct vec purge;           /* struct bucket, sorted by purge time (end + lateness) */
 	struct vec dirty;           /* uint32_t slot indices, fired windows updated late */
 
 	/* session timers */
@@ -393,27 +392,40 @@ tab_del_slot(struct weir_op *op, uint32_t si)
 
 /* ---- tumbling / hopping ------------------------------------------------------------ */
 
+/* Add slot si to the list for `time` in a sorted bucket array (end times, or purge
+ * times).  New windows almost always have the latest or a recent time: search from
+ * the back. */
 static int
-bucket_add(struct weir_op *op, int64_t end, uint32_t si)
+bucket_add(struct weir_op *op, struct vec *v, int64_t time, uint32_t si)
 {
-	struct bucket *b = op->ends.a;
-	uint32_t n = op->ends.n, i = n;
+	struct bucket *b = v->a;
+	uint32_t n = v->n, i = n;
 
-	/* New windows almost always have the latest or a recent end: search from the back. */
-	while (i > 0 && b[i - 1].time > end)
+	while (i > 0 && b[i - 1].time > time)
 		i--;
-	if (i > 0 && b[i - 1].time == end) {
+	if (i > 0 && b[i - 1].time == time) {
 		S(op, si)->next = b[i - 1].head;
 		b[i - 1].head = si;
 		return 0;
 	}
-	struct bucket nb = { end, si };
-	if (vec_push(&op->ends, &nb, sizeof(nb)))
+	struct bucket nb = { time, si };
+	S(op, si)->next = NIL;
+	if (vec_push(v, &nb, sizeof(nb)))
 		return -1;
-	b = op->ends.a;
+	b = v->a;
 	memmove(&b[i + 1], &b[i], (size_t)(n - i) * sizeof(*b));
 	b[i] = nb;
 	return 0;
+}
+
+/* Move a whole list (already linked through next) into the purge buckets. */
+static void
+purge_add_list(struct weir_op *op, int64_t time, uint32_t head)
+{
+	for (uint32_t si = head, nx; si != NIL; si = nx) {
+		nx = S(op, si)->next;
+		bucket_add(op, &op->purge, time, si);
+	}
 }
 
 static inline __attribute__((always_inline)) void
@@ -441,7 +453,13 @@ apply_window(struct weir_op *op, const struct weir_ev *e, int64_t start, uint64_
 	s->end = start + op->size;
 	agg_init(op, s, e);
 	op->tab[pos] = (struct hent){ si, (uint32_t)(h >> 32) };
-	if (bucket_add(op, s->end, si)) {
+	if (op->wm >= s->end) {
+		/* Created complete by a record within the allowed lateness: it fires at the
+		 * end of this batch (revision 0) and waits only for its purge. */
+		s->flags |= SLOT_DIRTY;
+		vec_push(&op->dirty, &si, sizeof(si));
+		bucket_add(op, &op->purge, s->end + op->lateness, si);
+	} else if (bucket_add(op, &op->ends, s->end, si)) {
 		slot_free(op, si);
 		op->tab[pos].slot = NIL;
 		return;
@@ -792,22 +810,23 @@ weir_op_advance(struct weir_op *op, int64_t wm)
 				slot_free(op, si);
 			}
 		} else {
-			struct bucket p = { b.time + op->lateness, b.head };
-			vec_push(&op->purge, &p, sizeof(p));
+			purge_add_list(op, b.time + op->lateness, b.head);
 		}
 	}
 	/* free windows past their allowed lateness */
-	while (op->purge_head < op->purge.n &&
-	       ((struct bucket *)op->purge.a)[op->purge_head].time <= wm) {
-		struct bucket b = ((struct bucket *)op->purge.a)[op->purge_head++];
+	uint32_t np = 0;
+	while (np < op->purge.n && ((struct bucket *)op->purge.a)[np].time <= wm) {
+		struct bucket b = ((struct bucket *)op->purge.a)[np++];
 		for (uint32_t si = b.head, nx; si != NIL; si = nx) {
 			nx = S(op, si)->next;
 			tab_del_slot(op, si);
 			slot_free(op, si);
 		}
 	}
-	if (op->purge_head == op->purge.n)
-		op->purge_head = op->purge.n = 0;
+	if (np) {
+		op->purge.n -= np;
+		memmove(op->purge.a, (struct bucket *)op->purge.a + np, (size_t)op->purge.n * sizeof(struct bucket));
+	}
 }
 
 int64_t

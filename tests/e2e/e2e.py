@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""End-to-end tests: weir-gen capture -> `weir run` over net_pcap -> results and
+counters compared with weir_ref.py, the naive reference.
+
+    e2e.py --weir build/weir --gen build/tools/weir-gen --scenario NAME
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import weir_ref  # noqa: E402
+
+SOURCE = """
+[source {name}]
+format = wev
+udp_port = {port}
+schema_id = 1
+fields = {fields}
+watermark_delay = {delay}
+idle_timeout = off
+"""
+
+QUERY = """
+[query {name}]
+from = {src}
+window = {window}
+allowed_lateness = {lateness}
+aggregates = {aggs}
+sink = file:{dir}/{name}.jsonl
+"""
+
+AGGS = "count, sum(amount), min(amount), max(amount), avg(amount), first(merchant), last(merchant)"
+F64_AGGS = "count, sum(price), min(price), max(price), avg(price), first(price), last(qty), sum(qty)"
+
+# name: (dataplane extras, [(source, port, fields, delay, [gen args], [(query, window, lateness, aggs)])])
+SCENARIOS = {
+    "tumbling": dict(workers=1, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "50ms",
+         ["--events", "100000", "--keys", "500", "--rate", "20000", "--seed", "1"],
+         [("spend", "tumbling 1s", "0", AGGS)])]),
+    "tumbling-disorder-late": dict(workers=2, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "100ms",
+         ["--events", "150000", "--keys", "2000", "--dist", "zipf", "--rate", "50000", "--disorder",
+          "300000000", "--late-fraction", "0.02", "--late-by", "2000000000", "--seed", "2", "--producers", "3"],
+         [("spend", "tumbling 500ms", "0", AGGS)])]),
+    "hopping-lateness": dict(workers=2, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "20ms",
+         ["--events", "80000", "--keys", "300", "--rate", "100000", "--disorder", "60000000",
+          "--late-fraction", "0.03", "--late-by", "150000000", "--seed", "3"],
+         [("hop", "hopping 100ms 20ms", "50ms", AGGS), ("hop0", "hopping 100ms 20ms", "0", "count, sum(amount)")])]),
+    "session": dict(workers=2, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "30ms",
+         ["--events", "60000", "--keys", "200", "--rate", "20000", "--disorder", "40000000",
+          "--late-fraction", "0.01", "--late-by", "500000000", "--seed", "4", "--producers", "2"],
+         [("sess", "session 15ms", "0", AGGS)])]),
+    "malformed": dict(workers=2, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "50ms",
+         ["--events", "60000", "--keys", "400", "--rate", "20000", "--malformed", "0.2", "--seed", "5"],
+         [("spend", "tumbling 1s", "0", AGGS)])]),
+    "dup-gap": dict(workers=3, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "50ms",
+         ["--events", "80000", "--keys", "400", "--rate", "20000", "--dup-fraction", "0.1",
+          "--gap-fraction", "0.05", "--producers", "4", "--seed", "6"],
+         [("spend", "tumbling 1s", "0", AGGS)])]),
+    "f64": dict(workers=2, sources=[
+        ("px", 7000, "price:f64, qty:u64", "10ms",
+         ["--events", "60000", "--keys", "100", "--rate", "30000", "--fields", "price:f64,qty:u64",
+          "--disorder", "5000000", "--seed", "7"],
+         [("vwap", "tumbling 200ms", "0", F64_AGGS)])]),
+    "ipv6-vlan": dict(workers=2, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "50ms",
+         ["--events", "50000", "--keys", "300", "--rate", "20000", "--ipv6", "--vlan", "2", "--seed", "8",
+          "--batch", "200"],
+         [("spend", "tumbling 1s", "0", AGGS)])]),
+    "multi-source": dict(workers=2, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "50ms",
+         ["--events", "60000", "--keys", "300", "--rate", "20000", "--seed", "9"],
+         [("spend", "tumbling 1s", "0", AGGS), ("spend_hop", "hopping 2s 500ms", "0", "count, max(amount)"),
+          ("spend_sess", "session 5ms", "0", "count, sum(amount)")]),
+        ("iot", 7001, "temp:f64", "1s",
+         ["--events", "40000", "--keys", "50", "--rate", "5000", "--fields", "temp:f64", "--udp-port", "7001",
+          "--seed", "10", "--disorder", "500000000"],
+         [("temps", "tumbling 1s", "0", "count, min(temp), max(temp), avg(temp)")])]),
+    "rx2": dict(workers=2, rx_cores=2, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "50ms",
+         ["--events", "60000", "--keys", "300", "--rate", "20000", "--seed", "11"],
+         [("spend", "tumbling 1s", "0", AGGS)]),
+        ("ty", 7001, "amount:i64, merchant:u64", "50ms",
+         ["--events", "60000", "--keys", "300", "--rate", "20000", "--seed", "12", "--udp-port", "7001"],
+         [("spend2", "tumbling 1s", "0", AGGS)])]),
+}
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    print("0 passed, 1 failed")
+    sys.exit(1)
+
+
+def canon(r):
+    return (r["query"], r["key"], r["window_start"], r["revision"])
+
+
+def same_value(a, b):
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+def compare_results(got, exp):
+    g = {}
+    for r in got:
+        k = canon(r)
+        if k in g:
+            return "weir emitted %s twice" % (k,)
+        g[k] = r
+    e = {canon(r): r for r in exp}
+    missing = [k for k in e if k not in g]
+    extra = [k for k in g if k not in e]
+    if missing or extra:
+        return "%d results missing (e.g. %s), %d unexpected (e.g. %s)" % (
+            len(missing), missing[:3], len(extra), extra[:3])
+    for k, r in e.items():
+        w = g[k]
+        if list(w.keys()) != list(r.keys()):
+            return "fields differ for %s: weir %s, reference %s" % (k, list(w.keys()), list(r.keys()))
+        for f in r:
+            if not same_value(w[f], r[f]):
+                return "%s: %s is %r in weir, %r in the reference" % (k, f, w[f], r[f])
+    return None
+
+
+def run_weir(weir, cfg, workdir, expect_rc=0):
+    stats = os.path.join(workdir, "stats.json")
+    p = subprocess.run([weir, "run", cfg, "--stats-json", stats, "--no-progress"], capture_output=True,
+                       text=True, timeout=300)
+    if p.returncode != expect_rc:
+        if "EAL init failed" in p.stderr and ("memory" in p.stderr or "hugepage" in p.stderr):
+            print("SKIP: " + p.stderr.strip().splitlines()[-1])
+            sys.exit(77)
+        fail("weir exited %d (expected %d):\n%s" % (p.returncode, expect_rc, p.stderr))
+    return p, stats
+
+
+def scenario(a, name):
+    sc = SCENARIOS[name]
+    with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d:
+        devices, text = [], ""
+        for i, (sname, port, fields, delay, gargs, queries) in enumerate(sc["sources"]):
+            pcap = os.path.join(d, sname + ".pcap")
+            subprocess.run([a.gen, "--out", pcap] + gargs, check=True, stderr=subprocess.DEVNULL)
+            devices.append("net_pcap%d,rx_pcap=%s" % (i, pcap))
+            text += SOURCE.format(name=sname, port=port, fields=fields, delay=delay)
+            for qname, window, lateness, aggs in queries:
+                text += QUERY.format(name=qname, src=sname, window=window, lateness=lateness, aggs=aggs, dir=d)
+        head = ("[dataplane]\ndevices = %s\nrx_cores = %d\nworkers = %d\nlcores = auto\nhugepages = auto\n"
+                "backpressure = block\nexit_on_eos = true\nidle_sleep = 10us\n" %
+                (";".join(devices), sc.get("rx_cores", 1), sc["workers"]))
+        cfg = os.path.join(d, "weir.ini")
+        with open(cfg, "w") as f:
+            f.write(head + text)
+        _, stats_path = run_weir(a.weir, cfg, d)
+        ref = weir_ref.Ref(cfg).run()
+        got = []
+        for sname, _, _, _, _, queries in sc["sources"]:
+            for q in queries:
+                path = os.path.join(d, q[0] + ".jsonl")
+                with open(path) as f:
+                    got += [json.loads(x) for x in f if x.strip()]
+        exp = ref.results()
+        err = compare_results(got, exp)
+        if err:
+            fail(name + ": " + err)
+        with open(stats_path) as f:
+            st = json.load(f)
+        rs = ref.stats()
+        for k in ("rx_packets", "rx_events", "seq_duplicates", "seq_gaps", "late_dropped", "results_emitted"):
+            if st["total"][k] != rs["total"][k]:
+                fail("%s: counter %s is %d in weir, %d in the reference" % (name, k, st["total"][k], rs["total"][k]))
+        for reason, n in st["total"]["bad_packets"].items():
+            if n != rs["total"]["bad_packets"].get(reason, 0):
+                fail("%s: bad_packets[%s] is %d in weir, %d in the reference" %
+                     (name, reason, n, rs["total"]["bad_packets"].get(reason, 0)))
+        for reason in rs["total"]["bad_packets"]:
+            if reason not in st["total"]["bad_packets"]:
+                fail("%s: weir has no counter for %s" % (name, reason))
+        for q, v in rs["queries"].items():
+            for k in ("late_dropped", "results_emitted"):
+                if st["queries"][q][k] != v[k]:
+                    fail("%s: query %s %s is %d in weir, %d in the reference" % (name, q, k, st["queries"][q][k], v[k]))
+        if not exp:
+            fail(name + ": the scenario produced no results at all")
+        print("e2e %s: %d results, %d events, %d late, %d bad packets: 1 passed, 0 failed" % (
+            name, len(exp), rs["total"]["rx_events"], rs["total"]["late_dropped"],
+            sum(rs["total"]["bad_packets"].values())))
+
+
+def config_error(a):
+    """A config error names file, line and key, exits 2, and touches no port."""
+    with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d:
+        cfg = os.path.join(d, "bad.ini")
+        with open(cfg, "w") as f:
+            f.write("[dataplane]\ndevices = net_pcap0,rx_pcap=%s/missing.pcap\n\n[source tx]\nudp_port = 7000\n"
+                    "fields = amount:i64\n\n[query s]\nfrom = tx\nwindow = session 30s\nallowed_lateness = 1s\n"
+                    "aggregates = count\n" % d)
+        p, _ = run_weir(a.weir, cfg, d, expect_rc=2)
+        want = "%s:11: [query s] allowed_lateness:" % cfg
+        if want not in p.stderr:
+            fail("config error message: expected %r in %r" % (want, p.stderr))
+        if "EAL" in p.stderr:
+            fail("EAL was started for a bad config: " + p.stderr)
+        print("e2e config-error: 1 passed, 0 failed")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weir", required=True)
+    ap.add_argument("--gen", required=True)
+    ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error"])
+    a = ap.parse_args()
+    if a.scenario == "config-error":
+        config_error(a)
+    else:
+        scenario(a, a.scenario)
+
+
+if __name__ == "__main__":
+    main()
