@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Unit tests: config parsing, validation and error messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static const char example[] =
+	"[dataplane]\n"
+	"devices = net_pcap0,rx_pcap=in.pcap        ; one or more DPDK devices\n"
+	"rx_cores = 1\n"
+	"workers = 2\n"
+	"lcores = auto\n"
+	"hugepages = auto\n"
+	"backpressure = block\n"
+	"exit_on_eos = true\n"
+	"eal_args =\n"
+	"\n"
+	"[source tx]\n"
+	"format = wev\n"
+	"udp_port = 7000\n"
+	"schema_id = 1\n"
+	"fields = amount:i64, merchant:u64           ; value fields\n"
+	"watermark_delay = 50ms                      ; durations\n"
+	"idle_timeout = off\n"
+	"\n"
+	"[query spend]\n"
+	"from = tx\n"
+	"window = tumbling 1s                        ; | hopping 10s 1s | session 30s\n"
+	"allowed_lateness = 0\n"
+	"aggregates = count, sum(amount), min(amount), max(amount), avg(amount), first(merchant), last(merchant)\n"
+	"sink = file:out/spend.jsonl\n";
+
+static struct weir_config cfg;
+
+static void
+example_loads(void **st)
+{
+	static const char *const names[] = { "count", "sum_amount", "min_amount", "max_amount", "avg_amount",
+					      "first_merchant", "last_merchant" };
+	(void)st;
+	assert_int_equal(weir_config_load_string("ex.ini", example, &cfg, stderr), 0);
+	assert_int_equal(cfg.ndevices, 1);
+	assert_string_equal(cfg.devices[0], "net_pcap0,rx_pcap=in.pcap");
+	assert_int_equal(cfg.rx_cores, 1);
+	assert_int_equal(cfg.workers, 2);
+	assert_int_equal(cfg.ncpus, 0);
+	assert_int_equal(cfg.hugepages, WEIR_HP_AUTO);
+	assert_int_equal(cfg.backpressure, WEIR_BP_BLOCK);
+	assert_true(cfg.exit_on_eos);
+	assert_string_equal(cfg.eal_args, "");
+	assert_int_equal(cfg.nsources, 1);
+	assert_int_equal(cfg.sources[0].udp_port, 7000);
+	assert_int_equal(cfg.sources[0].schema_id, 1);
+	assert_int_equal(cfg.sources[0].nfields, 2);
+	assert_int_equal(cfg.sources[0].record_size, 32);
+	assert_int_equal(cfg.sources[0].field_type[0], WEIR_F_I64);
+	assert_int_equal(cfg.sources[0].field_type[1], WEIR_F_U64);
+	assert_int_equal(cfg.sources[0].watermark_delay, 50000000);
+	assert_int_equal(cfg.sources[0].idle_timeout, 0);
+	assert_int_equal(cfg.nqueries, 1);
+	assert_int_equal(cfg.queries[0].window, WEIR_WIN_TUMBLING);
+	assert_int_equal(cfg.queries[0].size, 1000000000);
+	assert_int_equal(cfg.queries[0].naggs, 7);
+	for (int i = 0; i < 7; i++)
+		assert_string_equal(cfg.queries[0].aggs[i].name, names[i]);
+	assert_int_equal(cfg.queries[0].sink, WEIR_SINK_FILE);
+	assert_string_equal(cfg.queries[0].sink_path, "out/spend.jsonl");
+}
+
+static void
+other_values(void **st)
+{
+	(void)st;
+	assert_int_equal(weir_config_load_string("o.ini",
+		"[dataplane]\ndevices = net_pcap0,rx_pcap=a;net_pcap1,rx_pcap=b\nlcores = 0\nbackpressure = drop\n"
+		"idle_sleep = off\n[source s]\nudp_port = 9\nfields = p:f64\n"
+		"[query h]\nfrom = s\nwindow = hopping 10s 1s\nallowed_lateness = 2s\naggregates = count, sum(p)\n"
+		"sink = udp:[::1]:9000\n[query x]\nfrom = s\nwindow = session 30s\naggregates = count\n",
+		&cfg, stderr), 0);
+	assert_int_equal(cfg.ndevices, 2);
+	assert_string_equal(cfg.devices[1], "net_pcap1,rx_pcap=b");
+	assert_int_equal(cfg.ncpus, 1);
+	assert_int_equal(cfg.backpressure, WEIR_BP_DROP);
+	assert_int_equal(cfg.idle_sleep, 0);
+	assert_int_equal(cfg.workers, 1);            /* default */
+	assert_false(cfg.exit_on_eos);               /* default */
+	assert_int_equal(cfg.queries[0].window, WEIR_WIN_HOPPING);
+	assert_int_equal(cfg.queries[0].slide, 1000000000);
+	assert_int_equal(cfg.queries[0].lateness, 2000000000);
+	assert_int_equal(cfg.queries[0].sink, WEIR_SINK_UDP);
+	assert_string_equal(cfg.queries[0].sink_path, "::1");
+	assert_int_equal(cfg.queries[0].sink_port, 9000);
+	assert_int_equal(cfg.queries[1].window, WEIR_WIN_SESSION);
+	assert_int_equal(cfg.queries[1].sink, WEIR_SINK_STDOUT);
+}
+
+static void
+durations(void **st)
+{
+	static const struct { const char *s; int64_t ns; } ok[] = {
+		{ "0", 0 }, { "7ns", 7 }, { "3us", 3000 }, { "50ms", 50000000 }, { "2s", 2000000000 },
+		{ "1m", INT64_C(60000000000) }, { "1h", INT64_C(3600000000000) }, { " 5 ms ", 5000000 },
+	};
+	static const char *const bad[] = { "5", "-1s", "1x", "ms", "", "1.5s", "99999999999999999999h", "1000000h" };
+	int64_t v;
+
+	(void)st;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(weir_parse_duration(ok[i].s, &v), 0);
+		assert_int_equal(v, ok[i].ns);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(weir_parse_duration(bad[i], &v), -1);
+}
+
+/* Load text, expect failure and an error line starting with want. */
+static void
+expect_error(const char *text, const char *want)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *err = open_memstream(&buf, &len);
+
+	assert_int_equal(weir_config_load_string("bad.ini", text, &cfg, err), -1);
+	fclose(err);
+	if (!strstr(buf, want))
+		fail_msg("expected '%s' in:\n%s", want, buf);
+	free(buf);
+}
+
+#define HEAD "[dataplane]\ndevices = x\n[source s]\nudp_port = 1\nfields = a:i64\n"
+#define Q "[query q]\nfrom = s\nwindow = tumbling 1s\naggregates = count\n"
+
+static void
+errors(void **st)
+{
+	char longline[400];
+
+	(void)st;
+	expect_error(HEAD Q "bogus = 1\n", "bad.ini:10: [query q] bogus: unknown key");
+	expect_error(HEAD Q "[nonsense]\nx = 1\n", "bad.ini:11: [nonsense] unknown section");
+	expect_error(HEAD "udp_port = 2\n" Q, "bad.ini:6: [source s] udp_port: duplicate key (first on line 4)");
+	expect_error("[dataplane]\ndevices = x\n[source s]\nfields = a:i64\n" Q,
+		     "[source s] udp_port: required");
+	expect_error(HEAD "[query q]\nfrom = nope\nwindow = tumbling 1s\naggregates = count\n",
+		     "bad.ini:7: [query q] from: no source named 'nope'");
+	expect_error(HEAD "[query q]\nfrom = s\nwindow = tumbling 1s\naggregates = sum(b)\n",
+		     "bad.ini:9: [query q] aggregates: source 's' has no field 'b'");
+	expect_error(HEAD "[query q]\nfrom = s\nwindow = session 30s\nallowed_lateness = 1s\naggregates = count\n",
+		     "bad.ini:9: [query q] allowed_lateness: session windows take no allowed lateness");
+	expect_error(HEAD "[query q]\nfrom = s\nwindow = hopping 10s 3s\naggregates = count\n",
+		     "bad.ini:8: [query q] window: hopping size 10s must be a multiple of the slide 3s");
+	expect_error("[dataplane]\ndevices = x\n[source s]\nudp_port = 1\nfields = a:i32\n" Q,
+		     "bad.ini:5: [source s] fields: field 'a': unknown type 'i32'");
+	expect_error(HEAD "[source t]\nudp_port = 1\n" Q, "bad.ini:7: [source t] udp_port: port 1 is already used");
+	expect_error("[dataplane]\ndevices = x\nlcores = 0,100000\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:3: [dataplane] lcores:");
+	expect_error("[dataplane]\ndevices = x\nlcores = 255\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:3: [dataplane] lcores: CPU 255 does not exist");
+	expect_error(HEAD Q "sink = ftp:x\n", "bad.ini:10: [query q] sink:");
+	expect_error(HEAD "[query q]\nfrom = s\nwindow = tumbling 0s\naggregates = count\n",
+		     "bad.ini:8: [query q] window:");
+	expect_error("[dataplane]\n[source s]\nudp_port = 1\n" Q, "[dataplane] devices: required");
+	expect_error(HEAD, "no [query NAME] section");
+	expect_error("[dataplane\n", "bad.ini:1: syntax error");
+	memset(longline, 'a', sizeof(longline));
+	memcpy(longline, "eal_args = ", 11);
+	longline[sizeof(longline) - 1] = '\0';
+	char text[1024];
+	snprintf(text, sizeof(text), "[dataplane]\ndevices = x\n%s\n[source s]\nudp_port = 1\n" Q, longline);
+	expect_error(text, "bad.ini:3: line longer than");
+}
+
+static void
+continuation_lines(void **st)
+{
+	(void)st;
+	assert_int_equal(weir_config_load_string("c.ini", HEAD "[query q]\nfrom = s\nwindow = tumbling 1s\n"
+						 "aggregates = count,\n  sum(a)\n", &cfg, stderr), 0);
+	assert_int_equal(cfg.queries[0].naggs, 2);
+	assert_string_equal(cfg.queries[0].aggs[1].name, "sum_a");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(example_loads), cmocka_unit_test(other_values), cmocka_unit_test(durations),
+		cmocka_unit_test(errors), cmocka_unit_test(continuation_lines),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
