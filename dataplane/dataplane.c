@@ -45,7 +45,7 @@
 #define STAGE_RECS   512       /* records staged per worker before a flush */
 #define MAX_INST     4096      /* producers (udp port, source_id) per RX core */
 #define RX_DESC      1024
-#define RES_RING     16384
+#define RES_RING     (1u << 17) /* results per worker ring: absorbs a window end's burst */
 #define RES_STAGE    64
 
 /* ---- records crossing the RX -> worker rings -------------------------------------- */
@@ -185,6 +185,17 @@ idle_backoff(uint32_t *empty)
 	}
 }
 
+/* Waiting on a full ring: spin briefly, then give the CPU away, since the consumer
+ * may share it (more lcores than CPUs) and must run for the ring to drain. */
+static inline void
+wait_backoff(unsigned *spins)
+{
+	if (++*spins < 256)
+		rte_pause();
+	else
+		sched_yield();
+}
+
 static inline unsigned
 worker_of(uint64_t key)
 {
@@ -201,6 +212,7 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 	struct rte_ring *r = G.ring[rx->idx][w];
 	uint32_t done = 0;
 	bool counted = false;
+	unsigned spins = 0;
 
 	while (done < st->n) {
 		/* whole records only: single producer, so the free count is a safe bound */
@@ -232,7 +244,7 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 			}
 			st->n = k;
 		}
-		rte_pause();
+		wait_backoff(&spins);
 	}
 	st->n = 0;
 	st->batch_last = 0;
@@ -514,12 +526,13 @@ static void
 wk_flush_results(struct worker_ctx *wk)
 {
 	uint32_t done = 0;
+	unsigned spins = 0;
 
 	while (done < wk->nres) {
 		done += rte_ring_enqueue_burst_elem(G.resring[wk->idx], wk->res + done * G.res_size,
 						    (unsigned)G.res_size, wk->nres - done, NULL);
 		if (done < wk->nres)
-			rte_pause();     /* lossless: the sink always drains */
+			wait_backoff(&spins);    /* lossless: the sink always drains */
 	}
 	wk->nres = 0;
 }
