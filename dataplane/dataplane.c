@@ -1044,11 +1044,13 @@ write_stats(const char *path, double elapsed, unsigned long long sink_errors)
 			s.results += o.results;
 			s.sum_overflow += o.sum_overflow;
 			s.open_windows += o.open_windows;
+			s.alloc_failed += o.alloc_failed;
 		}
 		cJSON_AddNumberToObject(j, "late_dropped", (double)s.late_dropped);
 		cJSON_AddNumberToObject(j, "results_emitted", (double)s.results);
 		cJSON_AddNumberToObject(j, "sum_overflow", (double)s.sum_overflow);
 		cJSON_AddNumberToObject(j, "open_windows", (double)s.open_windows);
+		cJSON_AddNumberToObject(j, "alloc_failed", (double)s.alloc_failed);
 	}
 	txt = cJSON_Print(root);
 	f = fopen(path, "w");

@@ -444,9 +444,12 @@ apply_window(struct weir_op *op, const struct weir_ev *e, int64_t start, uint64_
 		}
 		return;
 	}
-	uint32_t si = slot_alloc(op);
-	if (si == NIL)
-		return;         /* out of memory: the record is lost for this window */
+	/* a table that could not grow must keep one empty entry (probes end there) */
+	uint32_t si = op->used < op->mask ? slot_alloc(op) : NIL;
+	if (si == NIL) {
+		op->st.alloc_failed++;  /* out of memory: the record is lost for this window */
+		return;
+	}
 	s = S(op, si);
 	s->key = e->key;
 	s->start = start;
@@ -578,6 +581,27 @@ session_unlink(struct weir_op *op, uint32_t pos, uint32_t si)
 	*link = S(op, si)->next;
 }
 
+/* A new session [t, t+gap) holding record e, not yet linked anywhere. */
+static uint32_t
+session_new(struct weir_op *op, const struct weir_ev *e)
+{
+	uint32_t si = slot_alloc(op);
+	struct slot *s;
+
+	if (si == NIL) {
+		op->st.alloc_failed++;
+		return NIL;
+	}
+	s = S(op, si);
+	s->key = e->key;
+	s->start = e->t;
+	s->end = e->t + op->size;
+	agg_init(op, s, e);
+	s->flags |= SLOT_DIRTY;
+	heap_push(op, s->end, si, 0);
+	return si;
+}
+
 static void
 session_event(struct weir_op *op, const struct weir_ev *e)
 {
@@ -592,17 +616,14 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 	}
 	pos = tab_find(op, e->key, 0, h);
 	if (op->tab[pos].slot == NIL) {
-		si = slot_alloc(op);
+		if (op->used >= op->mask) {     /* the table could not grow: keep one entry empty */
+			op->st.alloc_failed++;
+			return;
+		}
+		si = session_new(op, e);
 		if (si == NIL)
 			return;
-		s = S(op, si);
-		s->key = e->key;
-		s->start = t;
-		s->end = t + gap;
-		agg_init(op, s, e);
-		s->flags |= SLOT_DIRTY;
 		op->tab[pos] = (struct hent){ si, (uint32_t)(h >> 32) };
-		heap_push(op, s->end, si, 0);
 		if (++op->used * 10 > (op->mask + 1) * 7)
 			tab_grow(op);
 		return;
@@ -632,22 +653,15 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 		link = &s->next;
 	}
 	if (target == NIL) {
-		si = slot_alloc(op);
+		si = session_new(op, e);
 		if (si == NIL)
 			return;
-		s = S(op, si);
-		s->key = e->key;
-		s->start = t;
-		s->end = t + gap;
-		agg_init(op, s, e);
-		s->flags |= SLOT_DIRTY;
 		/* insert sorted by start */
 		link = &op->tab[pos].slot;
 		while (*link != NIL && S(op, *link)->start < t)
 			link = &S(op, *link)->next;
-		s->next = *link;
+		S(op, si)->next = *link;
 		*link = si;
-		heap_push(op, s->end, si, 0);
 		return;
 	}
 	s = S(op, target);

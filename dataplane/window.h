@@ -57,6 +57,7 @@ struct weir_op_stats {
 	uint64_t sum_overflow;       /* results with an integer sum that left 64 bits */
 	uint64_t open_windows;       /* live window / session states */
 	uint64_t state_bytes;        /* bytes held by slots and table */
+	uint64_t alloc_failed;       /* records not applied: window state could not grow */
 };
 
 struct weir_op;
