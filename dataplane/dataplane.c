@@ -293,9 +293,9 @@ rx_source_wm(struct rx_ctx *rx, uint16_t s)
 				wm = in->wm;
 		}
 	}
-	/* Nothing seen, or every unended producer idle: hold nothing back.
-	 * Every producer ended: +infinity. */
-	unseen = rs->ninst == 0 || (active == 0 && ended < rs->ninst);
+	/* Nothing seen, or every producer idle: hold nothing back (no advance).
+	 * Idle producers aside, every producer ended: +infinity (wm stays INT64_MAX). */
+	unseen = rs->ninst == 0 || (active == 0 && ended == 0);
 	if (unseen == rs->unseen && (unseen || wm == rs->wm))
 		return;
 	rs->unseen = unseen;

@@ -18,7 +18,7 @@ enum { T_I64, T_U64, T_F64 };
 
 static struct {
 	const char *out;
-	uint64_t events, keys, seed, producers, batch, seq_start;
+	uint64_t events, keys, seed, producers, batch, seq_start, sid_base;
 	double rate, zipf_s, late_frac, malformed, dup_frac, gap_frac;
 	int64_t start, disorder, late_by;
 	bool zipf, ipv6, no_eos;
@@ -26,7 +26,7 @@ static struct {
 	uint8_t ftype[MAX_FIELDS];
 	uint16_t schema, port;
 } A = {
-	.events = 100000, .keys = 1000, .seed = 1, .producers = 1, .batch = 32, .rate = 1e6,
+	.events = 100000, .keys = 1000, .sid_base = 1, .seed = 1, .producers = 1, .batch = 32, .rate = 1e6,
 	.zipf_s = 1.1, .start = INT64_C(1700000000000000000), .late_by = INT64_C(5000000000),
 	.schema = 1, .port = 7000,
 };
@@ -228,7 +228,8 @@ usage(FILE *f)
 		"  --schema-id N (1) --udp-port N (7000) --ipv6 --vlan 0|1|2\n"
 		"  --malformed F     after a datagram, with probability F, one malformed frame (each kind in turn)\n"
 		"  --dup-fraction F  re-send an earlier datagram     --gap-fraction F skip 1..10 sequence numbers\n"
-		"  --seq-start N     first sequence (0)             --no-eos        no EOS batch at the end\n");
+		"  --seq-start N     first sequence (0)             --no-eos        no EOS batch at the end\n"
+		"  --source-id-base N  source_id of the first producer (1)\n");
 }
 
 static int
@@ -262,7 +263,7 @@ main(int argc, char **argv)
 		{ "late-fraction", 1, 0, 'L' }, { "late-by", 1, 0, 'B' }, { "fields", 1, 0, 'f' },
 		{ "schema-id", 1, 0, 'S' }, { "udp-port", 1, 0, 'P' }, { "ipv6", 0, 0, '6' }, { "vlan", 1, 0, 'v' },
 		{ "malformed", 1, 0, 'm' }, { "dup-fraction", 1, 0, 'u' }, { "gap-fraction", 1, 0, 'g' },
-		{ "no-eos", 0, 0, 'n' }, { "seq-start", 1, 0, 'q' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "no-eos", 0, 0, 'n' }, { "source-id-base", 1, 0, 'I' }, { "seq-start", 1, 0, 'q' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -295,6 +296,7 @@ main(int argc, char **argv)
 		case 'g': A.gap_frac = atof(optarg); break;
 		case 'n': A.no_eos = true; break;
 		case 'q': A.seq_start = strtoull(optarg, NULL, 0); break;
+		case 'I': A.sid_base = strtoull(optarg, NULL, 0); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -333,7 +335,7 @@ main(int argc, char **argv)
 	uint64_t i = 0, b = 0;
 	while (i < A.events) {
 		struct prod *q = &pr[b % A.producers];
-		uint32_t src = (uint32_t)(b % A.producers) + 1;
+		uint32_t src = (uint32_t)(b % A.producers + A.sid_base);
 		uint16_t cnt = (uint16_t)(A.events - i < A.batch ? A.events - i : A.batch);
 		if (A.gap_frac > 0 && unit() < A.gap_frac) {
 			uint64_t g = 1 + rnd() % 10;
@@ -391,8 +393,8 @@ main(int argc, char **argv)
 	}
 	if (!A.no_eos)
 		for (uint64_t k = 0; k < A.producers; k++) {
-			size_t n = wev_header(p, 1, 0, rsz, A.schema, (uint32_t)k + 1, pr[k].seq);
-			frame(p, n, (uint16_t)(40000 + k + 1), A.port, M_NONE);
+			size_t n = wev_header(p, 1, 0, rsz, A.schema, (uint32_t)(k + A.sid_base), pr[k].seq);
+			frame(p, n, (uint16_t)(40000 + k + A.sid_base), A.port, M_NONE);
 		}
 	pcap_dump_close(dump);
 	pcap_close(pd);

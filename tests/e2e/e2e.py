@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -262,29 +263,123 @@ def drop_policy(a):
 SENDER = r"""
 import socket, struct, sys, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind((sys.argv[2], 0))
-data = open(sys.argv[1], "rb").read()
-off, n = 24, 0
-while off + 16 <= len(data):
-    incl = struct.unpack_from("<I", data, off + 8)[0]
-    s.send(data[off + 16: off + 16 + incl])
-    off += 16 + incl
-    n += 1
-    if n % 32 == 0:
-        time.sleep(0.002)      # stay well inside the AF_PACKET receive ring
+s.bind((sys.argv[1], 0))
+for spec in sys.argv[2:]:              # PCAP:SECONDS_BETWEEN_FRAMES
+    path, gap = spec.rsplit(":", 1)
+    data = open(path, "rb").read()
+    off, n = 24, 0
+    while off + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        s.send(data[off + 16: off + 16 + incl])
+        off += 16 + incl
+        n += 1
+        if float(gap) > 0:
+            time.sleep(float(gap))
+        elif n % 32 == 0:
+            time.sleep(0.002)          # stay well inside the AF_PACKET receive ring
 """
+
+
+def write_pcap(path, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for fr in frames:
+            f.write(struct.pack("<IIII", 0, 0, len(fr), len(fr)) + fr)
+
+
+class Netns:
+    """A private network namespace with a veth pair va <-> vb, removed on exit."""
+
+    def __init__(self):
+        if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
+            print("SKIP: needs root and iproute2 to create a network namespace and a veth pair")
+            sys.exit(77)
+        self.ns = "weire2e%d" % os.getpid()
+
+    def __enter__(self):
+        ns = self.ns
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+        # no IPv6 in the namespace: the kernel would send its own neighbour discovery frames
+        for k in ("all", "default"):
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % k],
+                           check=True)
+        subprocess.run(["ip", "-n", ns, "link", "add", "va", "type", "veth", "peer", "name", "vb"], check=True)
+        for dev in ("va", "vb", "lo"):
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["ip", "netns", "del", self.ns], stderr=subprocess.DEVNULL)
+
+    def weir(self, a, cfg, stats):
+        w = subprocess.Popen(["ip", "netns", "exec", self.ns, a.weir, "run", cfg, "--stats-json", stats,
+                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.0)          # EAL start and port up; frames sent before that would be lost
+        return w
+
+    def send(self, *specs):
+        subprocess.run(["ip", "netns", "exec", self.ns, sys.executable, "-c", SENDER, "vb"] + list(specs),
+                       check=True, timeout=120)
+
+
+def idle_timeout(a):
+    """Producer 1 sends one batch and falls silent without EOS; producer 2 streams
+    and ends.  With idle_timeout the silent producer stops holding the watermark
+    back, so every window fires (as if producer 1 had ended); without it nothing
+    can fire.  Both runs end with SIGINT, which fires nothing early."""
+    body = SOURCE.format(name="tx", port=7000, fields="amount:i64, merchant:u64", delay="50ms").replace(
+        "idle_timeout = off", "idle_timeout = %s")
+    with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d, Netns() as ns:
+        common = ["--keys", "20", "--rate", "2000", "--seed", "21"]
+        pa, pa_eos, pb = (os.path.join(d, x) for x in ("a.pcap", "a-eos.pcap", "b.pcap"))
+        subprocess.run([a.gen, "--out", pa, "--events", "32", "--no-eos"] + common, check=True, stderr=subprocess.DEVNULL)
+        subprocess.run([a.gen, "--out", pa_eos, "--events", "32"] + common, check=True, stderr=subprocess.DEVNULL)
+        subprocess.run([a.gen, "--out", pb, "--events", "6400", "--source-id-base", "2"] + common[:-1] + ["22"],
+                       check=True, stderr=subprocess.DEVNULL)
+        counts = {}
+        for idle in ("300ms", "off"):
+            q = QUERY.format(name="spend", src="tx", window="tumbling 1s", lateness="0", aggs=AGGS, dir=d)
+            cfg = os.path.join(d, "weir-%s.ini" % idle)
+            with open(cfg, "w") as f:
+                f.write("[dataplane]\ndevices = net_af_packet0,iface=va\nworkers = 2\nexit_on_eos = true\n"
+                        "idle_sleep = 10us\n" + body % idle + q)
+            stats = os.path.join(d, "stats-%s.json" % idle)
+            w = ns.weir(a, cfg, stats)
+            ns.send(pa + ":0", pb + ":0.01")
+            time.sleep(1.0)
+            w.send_signal(2)
+            _, err = w.communicate(timeout=60)
+            if w.returncode != 0:
+                fail("idle-timeout: weir exited %d:\n%s" % (w.returncode, err))
+            with open(os.path.join(d, "spend.jsonl")) as f:
+                got = [json.loads(x) for x in f if x.strip()]
+            counts[idle] = len(got)
+            if idle == "off":
+                if got:
+                    fail("idle-timeout: without idle_timeout the silent producer must hold every window back, "
+                         "yet %d results fired" % len(got))
+                continue
+            # The reference: producer 1's batch, producer 2's first, producer 1's EOS (it no
+            # longer holds anything back, as when idle), then the rest of producer 2.
+            fa, fb = list(weir_ref.read_pcap(pa_eos)), list(weir_ref.read_pcap(pb))
+            pref = os.path.join(d, "ref.pcap")
+            write_pcap(pref, [fa[0], fb[0], fa[1]] + fb[1:])
+            ref_cfg = os.path.join(d, "ref.ini")
+            with open(ref_cfg, "w") as f:
+                f.write("[dataplane]\ndevices = net_pcap0,rx_pcap=%s\n" % pref + body % "off" + q)
+            err = compare_results(got, weir_ref.Ref(ref_cfg).run().results())
+            if err:
+                fail("idle-timeout: " + err)
+        print("e2e idle-timeout: %d results with idle_timeout, %d without: 1 passed, 0 failed" %
+              (counts["300ms"], counts["off"]))
 
 
 def af_packet(a):
     """A real kernel interface: net_af_packet on one end of a veth pair inside a
     private network namespace; the capture's frames are sent into the other end."""
-    if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode:
-        print("SKIP: needs root and iproute2 to create a network namespace and a veth pair")
-        sys.exit(77)
-    ns = "weire2e%d" % os.getpid()
     sc = {"sources": [("tx", 7000, "amount:i64, merchant:u64", "50ms", [],
                        [("spend", "tumbling 1s", "0", AGGS)])]}
-    with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d:
+    with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d, Netns() as ns:
         pcap = os.path.join(d, "tx.pcap")
         subprocess.run([a.gen, "--out", pcap, "--events", "20000", "--keys", "200", "--rate", "10000",
                         "--seed", "14", "--malformed", "0.05", "--producers", "2"],
@@ -298,39 +393,25 @@ def af_packet(a):
                     "idle_sleep = 10us\n" + body)
         with open(ref_cfg, "w") as f:
             f.write("[dataplane]\ndevices = net_pcap0,rx_pcap=%s\n" % pcap + body)
+        stats = os.path.join(d, "stats.json")
+        w = ns.weir(a, cfg, stats)
+        ns.send(pcap + ":0")
         try:
-            subprocess.run(["ip", "netns", "add", ns], check=True)
-            # no IPv6 in the namespace: the kernel would send its own neighbour discovery frames
-            for k in ("all", "default"):
-                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % k],
-                               check=True)
-            subprocess.run(["ip", "-n", ns, "link", "add", "va", "type", "veth", "peer", "name", "vb"], check=True)
-            for dev in ("va", "vb", "lo"):
-                subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True)
-            stats = os.path.join(d, "stats.json")
-            w = subprocess.Popen(["ip", "netns", "exec", ns, a.weir, "run", cfg, "--stats-json", stats,
-                                  "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(2.0)      # EAL start and port up; frames sent before that would be lost
-            subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", SENDER, pcap, "vb"], check=True,
-                           timeout=120)
-            try:
-                out, err = w.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                w.kill()
-                out, err = w.communicate()
-                fail("af-packet: weir did not finish after every producer's EOS:\n" + err)
-            if w.returncode != 0:
-                fail("af-packet: weir exited %d:\n%s" % (w.returncode, err))
-            check("af-packet", sc, cfg, d, stats, ref_cfg=ref_cfg, kernel_drops=("ip_fragment",))
-        finally:
-            subprocess.run(["ip", "netns", "del", ns], stderr=subprocess.DEVNULL)
+            _, err = w.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            _, err = w.communicate()
+            fail("af-packet: weir did not finish after every producer's EOS:\n" + err)
+        if w.returncode != 0:
+            fail("af-packet: weir exited %d:\n%s" % (w.returncode, err))
+        check("af-packet", sc, cfg, d, stats, ref_cfg=ref_cfg, kernel_drops=("ip_fragment",))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weir", required=True)
     ap.add_argument("--gen", required=True)
-    ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet"])
+    ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet", "idle-timeout"])
     a = ap.parse_args()
     if a.scenario == "config-error":
         config_error(a)
@@ -338,6 +419,8 @@ def main():
         drop_policy(a)
     elif a.scenario == "af-packet":
         af_packet(a)
+    elif a.scenario == "idle-timeout":
+        idle_timeout(a)
     else:
         scenario(a, a.scenario)
 
