@@ -122,7 +122,7 @@ struct rx_ctx {
 	unsigned nq;
 	struct { uint16_t port, queue; } q[WEIR_MAX_DEVICES * 16];
 	struct stage st[MAX_WORKERS];
-	uint32_t touched[2 * MAX_WORKERS]; /* workers given records in this batch (+1 per mid-batch flush) */
+	uint32_t touched[2 * MAX_WORKERS + 2]; /* workers given records in this batch (again after a mid-batch flush) */
 	uint32_t ntouched;
 	struct inst inst[MAX_INST];
 	uint32_t ninst;
