@@ -407,11 +407,55 @@ def af_packet(a):
         check("af-packet", sc, cfg, d, stats, ref_cfg=ref_cfg, kernel_drops=("ip_fragment",))
 
 
+def udp_sink(a):
+    """sink = udp:HOST:PORT: one JSON object per datagram, to a listener on loopback;
+    eal_args are passed through to EAL."""
+    import socket
+    import threading
+    sc = {"sources": [("tx", 7000, "amount:i64, merchant:u64", "50ms", [],
+                       [("spend", "tumbling 1s", "0", AGGS)])]}
+    with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d:
+        pcap = os.path.join(d, "tx.pcap")
+        subprocess.run([a.gen, "--out", pcap, "--events", "30000", "--keys", "100", "--rate", "10000",
+                        "--seed", "15"], check=True, stderr=subprocess.DEVNULL)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.5)
+        port = sock.getsockname()[1]
+        got, stop = [], threading.Event()
+
+        def listen():
+            while not stop.is_set():
+                try:
+                    got.append(json.loads(sock.recv(65536)))
+                except socket.timeout:
+                    pass
+        th = threading.Thread(target=listen)
+        th.start()
+        body = SOURCE.format(name="tx", port=7000, fields="amount:i64, merchant:u64", delay="50ms") + \
+            QUERY.format(name="spend", src="tx", window="tumbling 1s", lateness="0", aggs=AGGS, dir=d)
+        cfg = os.path.join(d, "weir.ini")
+        with open(cfg, "w") as f:
+            f.write("[dataplane]\ndevices = net_pcap0,rx_pcap=%s\nworkers = 2\nexit_on_eos = true\n"
+                    "idle_sleep = 10us\neal_args = --log-level=*:error\n" % pcap +
+                    body.replace("sink = file:%s/spend.jsonl" % d, "sink = udp:127.0.0.1:%d" % port))
+        try:
+            _, stats = run_weir(a.weir, cfg, d)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            th.join()
+        with open(os.path.join(d, "spend.jsonl"), "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in got)
+        check("udp-sink", sc, cfg, d, stats)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weir", required=True)
     ap.add_argument("--gen", required=True)
-    ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet", "idle-timeout"])
+    ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet", "idle-timeout", "udp-sink"])
     a = ap.parse_args()
     if a.scenario == "config-error":
         config_error(a)
@@ -421,6 +465,8 @@ def main():
         af_packet(a)
     elif a.scenario == "idle-timeout":
         idle_timeout(a)
+    elif a.scenario == "udp-sink":
+        udp_sink(a)
     else:
         scenario(a, a.scenario)
 
