@@ -36,6 +36,7 @@
 
 #include "decode.h"
 #include "sink.h"
+#include "watermark.h"
 #include "window.h"
 
 #define MAX_RX       64
@@ -137,8 +138,8 @@ struct rx_ctx {
 struct worker_ctx {
 	unsigned idx;
 	struct weir_op *op[WEIR_MAX_QUERIES];
-	int64_t rxwm[MAX_RX][WEIR_MAX_SOURCES];
-	uint8_t rxunseen[MAX_RX][WEIR_MAX_SOURCES];
+	int64_t rxwm[WEIR_MAX_SOURCES][MAX_RX];     /* last report of each RX core per source */
+	uint8_t rxholds[WEIR_MAX_SOURCES][MAX_RX];  /* ... and whether it holds a watermark */
 	uint8_t *res;                  /* staged results */
 	uint32_t nres;
 	struct core_stats cs;
@@ -279,23 +280,16 @@ static void
 rx_source_wm(struct rx_ctx *rx, uint16_t s)
 {
 	struct rx_src *rs = &rx->src[s];
+	struct weir_wm_acc acc;
 	int64_t wm = INT64_MAX;
-	uint32_t ended = 0, active = 0;
 	bool unseen;
 
+	weir_wm_acc_init(&acc);
 	for (uint32_t i = 0; i < rs->ninst; i++) {
 		const struct inst *in = &rx->inst[rs->inst[i]];
-		if (in->state == INST_ENDED) {
-			ended++;
-		} else if (!in->idle) {
-			active++;
-			if (in->wm < wm)
-				wm = in->wm;
-		}
+		weir_wm_acc_add(&acc, in->wm, in->state == INST_ENDED, in->idle);
 	}
-	/* Nothing seen, or every producer idle: hold nothing back (no advance).
-	 * Idle producers aside, every producer ended: +infinity (wm stays INT64_MAX). */
-	unseen = rs->ninst == 0 || (active == 0 && ended == 0);
+	unseen = !weir_wm_acc_result(&acc, &wm);
 	if (unseen == rs->unseen && (unseen || wm == rs->wm))
 		return;
 	rs->unseen = unseen;
@@ -429,7 +423,7 @@ rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
 	bool moved = false;
 	if (maxt != in->maxt) {
 		in->maxt = maxt;
-		int64_t wm = maxt < INT64_MIN + sc->watermark_delay ? INT64_MIN : maxt - sc->watermark_delay;
+		int64_t wm = weir_wm_producer(maxt, sc->watermark_delay);
 		if (wm > in->wm) {
 			in->wm = wm;
 			moved = true;
@@ -564,19 +558,11 @@ static void
 wk_watermark(struct worker_ctx *wk, const struct weir_rec *m)
 {
 	uint16_t s = m->src;
-	int64_t wm = INT64_MAX;
-	bool any = false;
+	int64_t wm;
 
-	wk->rxwm[m->rx][s] = m->t;
-	wk->rxunseen[m->rx][s] = (m->flags & REC_F_UNSEEN) != 0;
-	for (unsigned r = 0; r < G.nrx; r++) {
-		if (wk->rxunseen[r][s])
-			continue;
-		any = true;
-		if (wk->rxwm[r][s] < wm)
-			wm = wk->rxwm[r][s];
-	}
-	if (!any)
+	wk->rxwm[s][m->rx] = m->t;
+	wk->rxholds[s][m->rx] = !(m->flags & REC_F_UNSEEN);
+	if (!weir_wm_combine(wk->rxwm[s], wk->rxholds[s], G.nrx, &wm))
 		return;
 	for (unsigned i = 0; i < G.qsrc_n[s]; i++)
 		weir_op_advance(wk->op[G.qsrc[s][i]], wm);
@@ -1141,8 +1127,8 @@ setup_cores(void)
 			return -1;
 		for (unsigned r = 0; r < G.nrx; r++)
 			for (int s = 0; s < WEIR_MAX_SOURCES; s++) {
-				wk->rxwm[r][s] = INT64_MIN;
-				wk->rxunseen[r][s] = 1;
+				wk->rxwm[s][r] = INT64_MIN;
+				wk->rxholds[s][r] = 0;
 			}
 		for (int q = 0; q < cfg->nqueries; q++) {
 			wk->op[q] = weir_op_create(&cfg->queries[q], (uint16_t)q,
