@@ -35,6 +35,7 @@
 #include <rte_ring_elem.h>
 
 #include "decode.h"
+#include "recring.h"
 #include "sink.h"
 #include "watermark.h"
 #include "window.h"
@@ -216,14 +217,7 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 	unsigned spins = 0;
 
 	while (done < st->n) {
-		/* whole records only: single producer, so the free count is a safe bound */
-		unsigned k = rte_ring_free_count(r) / G.rec_units;
-		if (k > st->n - done)
-			k = st->n - done;
-		if (k) {
-			rte_ring_enqueue_bulk_elem(r, st->buf + done * G.rec_size, 16, k * G.rec_units, NULL);
-			done += k;
-		}
+		done += weir_recring_push(r, st->buf + done * G.rec_size, st->n - done, G.rec_units);
 		if (done == st->n)
 			break;
 		if (!counted) {
@@ -606,8 +600,7 @@ worker_main(void *arg)
 
 		for (unsigned r = 0; r < G.nrx; r++) {
 			/* the producer publishes whole records, so this is a whole number of them */
-			unsigned n = rte_ring_dequeue_burst_elem(G.ring[r][wk->idx], buf, 16,
-								  RING_BURST * G.rec_units, NULL) / G.rec_units;
+			unsigned n = weir_recring_pop(G.ring[r][wk->idx], buf, RING_BURST, G.rec_units);
 			unsigned k = 0;
 			uint16_t ksrc = 0;
 
@@ -1138,9 +1131,8 @@ setup_cores(void)
 		}
 		for (unsigned r = 0; r < G.nrx; r++) {
 			snprintf(name, sizeof(name), "weir_rx%u_w%u", r & 0xff, w & 0xff);
-			G.ring[r][w] = rte_ring_create_elem(name, 16, cfg->ring_size * G.rec_units,
-							    (int)rte_lcore_to_socket_id(lc),
-							    RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+			G.ring[r][w] = weir_recring_create(name, cfg->ring_size, G.rec_units,
+							   (int)rte_lcore_to_socket_id(lc));
 			if (!G.ring[r][w])
 				return -1;
 		}
