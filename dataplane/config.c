@@ -238,7 +238,6 @@ static int
 parse_cpu_list(struct parse *p, struct entry *en, struct weir_config *cfg)
 {
 	char buf[1024], *save = NULL, *tok;
-	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 
 	snprintf(buf, sizeof(buf), "%s", en->value);
 	cfg->ncpus = 0;
@@ -262,10 +261,8 @@ parse_cpu_list(struct parse *p, struct entry *en, struct weir_config *cfg)
 			b = a;
 		}
 		for (int64_t c = a; c <= b; c++) {
-			if (c >= ncpu) {
-				E(en, "CPU %" PRId64 " does not exist (this machine has %ld)", c, ncpu);
-				return -1;
-			}
+			/* whether the CPU exists and is online is checked against the
+			 * topology by the placement plan (numa/) */
 			if (cfg->ncpus == WEIR_MAX_CPUS) {
 				E(en, "too many CPUs");
 				return -1;

@@ -35,6 +35,7 @@
 #include <rte_ring_elem.h>
 
 #include "decode.h"
+#include "numa.h"
 #include "recring.h"
 #include "sink.h"
 #include "watermark.h"
@@ -701,6 +702,8 @@ weir_eal_args(const struct weir_config *cfg, const char *argv0, char **argv, int
 {
 	static char store[8192];
 	static char lcores[2048];
+	static struct weir_topo topo;
+	static struct weir_plan plan;
 	size_t used = 0;
 	int argc = 0, total = 1 + cfg->rx_cores + cfg->workers;
 	bool any_pci = false, has_prefix, no_huge;
@@ -711,32 +714,29 @@ weir_eal_args(const struct weir_config *cfg, const char *argv0, char **argv, int
 #define DUP(s) ({ size_t _l = strlen(s) + 1; char *_p = store + used; \
 		  if (used + _l > sizeof(store)) _p = (char *)""; else { memcpy(_p, s, _l); used += _l; } _p; })
 	ARG(DUP(argv0));
-	/* lcore map: 0 main, 1..R RX, then workers */
-	if (cfg->ncpus) {
-		memcpy(cpus, cfg->cpus, sizeof(int) * (size_t)cfg->ncpus);
-		ncpu = cfg->ncpus;
-	} else if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-		for (int c = 0; c < CPU_SETSIZE && ncpu < WEIR_MAX_CPUS; c++)
-			if (CPU_ISSET(c, &set))
-				cpus[ncpu++] = c;
-	}
-	if (ncpu == 0)
-		cpus[ncpu++] = 0;
-	size_t o = 0;
-	if (cfg->ncpus || ncpu >= total) {
-		/* one CPU per lcore; an explicit list shorter than the lcores wraps around */
-		for (int i = 0; i < total; i++)
-			o += (size_t)snprintf(lcores + o, sizeof(lcores) - o, "%s%d@%d", i ? "," : "", i,
-					      cpus[i % ncpu]);
-	} else {
-		/* more lcores than CPUs: let every lcore float over all of them */
-		o += (size_t)snprintf(lcores + o, sizeof(lcores) - o, "(0-%d)@(", total - 1);
-		for (int i = 0; i < ncpu; i++)
-			o += (size_t)snprintf(lcores + o, sizeof(lcores) - o, "%s%d", i ? "," : "", cpus[i]);
-		snprintf(lcores + o, sizeof(lcores) - o, ")");
+	/* lcore map (0 main, 1..R RX, then workers) from the numa/ placement plan */
+	if (weir_topo_load(&topo, NULL, log ? log : stderr) == 0) {
+		if (weir_plan_make(&topo, cfg, &plan, log ? log : stderr))
+			return -1;
+		snprintf(lcores, sizeof(lcores), "%s", plan.lcores_arg);
 		if (log)
-			fprintf(log, "weir: %d lcores on %d CPUs: lcores share CPUs (idle_sleep keeps them fair)\n",
-				total, ncpu);
+			for (int i = 0; i < plan.nwarn; i++)
+				fprintf(log, "weir: %s\n", plan.warn[i]);
+	} else {
+		/* no hwloc view: the listed CPUs, else every CPU we may use, shared */
+		for (int i = 0; i < cfg->ncpus; i++)
+			cpus[ncpu++] = cfg->cpus[i];
+		if (ncpu == 0 && sched_getaffinity(0, sizeof(set), &set) == 0)
+			for (int c = 0; c < CPU_SETSIZE && ncpu < WEIR_MAX_CPUS; c++)
+				if (CPU_ISSET(c, &set))
+					cpus[ncpu++] = c;
+		if (ncpu == 0)
+			cpus[ncpu++] = 0;
+		size_t o = (size_t)snprintf(lcores, sizeof(lcores), "(0-%d)@(", total - 1);
+		for (int i = 0; i < ncpu && o < sizeof(lcores); i++)
+			o += (size_t)snprintf(lcores + o, sizeof(lcores) - o, "%s%d", i ? "," : "", cpus[i]);
+		if (o < sizeof(lcores))
+			snprintf(lcores + o, sizeof(lcores) - o, ")");
 	}
 	ARG(DUP("--lcores"));
 	ARG(DUP(lcores));
@@ -774,6 +774,10 @@ weir_eal_args(const struct weir_config *cfg, const char *argv0, char **argv, int
 				ARG(DUP("512"));
 			}
 		}
+	} else if (plan.socket_mem[0] && !strstr(cfg->eal_args, "--socket-mem") && !strstr(cfg->eal_args, "-m ")) {
+		/* hugepage memory on the nodes the plan uses */
+		ARG(DUP("--socket-mem"));
+		ARG(DUP(plan.socket_mem));
 		if (log && cfg->hugepages == WEIR_HP_AUTO)
 			fprintf(log, "weir: no hugepages reserved: running without them (--no-huge); "
 				     "reserve some for full speed (echo 512 > /proc/sys/vm/nr_hugepages)\n");
@@ -1241,6 +1245,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		return 2;
 	}
 	argc = weir_eal_args(cfg, opts->argv0 ? opts->argv0 : "weir", argv, 256, stderr);
+	if (argc < 0)
+		return 2;
 	if (rte_eal_init(argc, argv) < 0) {
 		fprintf(stderr, "weir: EAL init failed: %s\n", rte_strerror(rte_errno));
 		return 1;

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0
  * weir: the command line.  `weir run CONFIG` is the dataplane. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "dataplane.h"
+#include "numa.h"
 
 #define WEIR_DEFAULT_CAPTURE "/tmp/weir-demo.pcap"
 
@@ -38,6 +40,8 @@ usage(FILE *f)
 		"usage: weir run [CONFIG] [--stats-json FILE] [--progress | --no-progress]\n"
 		"       weir check CONFIG        validate CONFIG and print it as weir understood it\n"
 		"       weir eal-args CONFIG     print the EAL arguments weir would use\n"
+		"       weir topology [CONFIG] [--json] [--synthetic DESC | --xml FILE]\n"
+		"                                the machine (hwloc) and the lcore plan for CONFIG\n"
 		"       weir version\n"
 		"Without CONFIG, `weir run` uses the embedded default: a 1 s tumbling spend query over\n"
 		WEIR_DEFAULT_CAPTURE " (make one with: weir-gen --out " WEIR_DEFAULT_CAPTURE ").\n"
@@ -60,11 +64,16 @@ main(int argc, char **argv)
 		{ "progress", no_argument, NULL, 'p' },
 		{ "no-progress", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "synthetic", required_argument, NULL, 'y' },
+		{ "xml", required_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct weir_run_opts ro = { .progress = -1, .argv0 = argv[0] };
 	struct weir_config *cfg;
 	const char *cmd, *path = NULL;
+	char topo_src[1024] = "";
+	bool json = false;
 	int c, rc;
 
 	if (argc < 2) {
@@ -80,7 +89,7 @@ main(int argc, char **argv)
 		printf("weir %s\n", WEIR_VERSION);
 		return 0;
 	}
-	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "eal-args")) {
+	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "eal-args") && strcmp(cmd, "topology")) {
 		fprintf(stderr, "weir: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 2;
@@ -92,6 +101,9 @@ main(int argc, char **argv)
 		case 'p': ro.progress = 1; break;
 		case 'q': ro.progress = 0; break;
 		case 'h': usage(stdout); return 0;
+		case 'j': json = true; break;
+		case 'y': snprintf(topo_src, sizeof(topo_src), "synthetic:%s", optarg); break;
+		case 'x': snprintf(topo_src, sizeof(topo_src), "xml:%s", optarg); break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -101,7 +113,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "weir: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!path && strcmp(cmd, "run")) {
+	if ((topo_src[0] || json) && strcmp(cmd, "topology")) {
+		fprintf(stderr, "weir %s: --json, --synthetic and --xml go with `weir topology`\n", cmd);
+		return 2;
+	}
+	if (!path && strcmp(cmd, "run") && strcmp(cmd, "topology")) {
 		fprintf(stderr, "weir %s: CONFIG is required\n", cmd);
 		return 2;
 	}
@@ -112,12 +128,29 @@ main(int argc, char **argv)
 		free(cfg);
 		return 2;
 	}
-	if (!strcmp(cmd, "check")) {
+	if (!strcmp(cmd, "topology")) {
+		struct weir_topo *t = calloc(1, sizeof(*t));
+		struct weir_plan *p = calloc(1, sizeof(*p));
+		rc = 1;
+		if (t && p && weir_topo_load(t, topo_src[0] ? topo_src : NULL, stderr) == 0) {
+			rc = 2;
+			if (weir_plan_make(t, cfg, p, stderr) == 0) {
+				weir_topo_print(t, cfg, p, json, stdout);
+				rc = 0;
+			}
+		}
+		free(t);
+		free(p);
+	} else if (!strcmp(cmd, "check")) {
 		weir_config_dump(cfg, stdout);
 		rc = 0;
 	} else if (!strcmp(cmd, "eal-args")) {
 		char *av[256];
 		int n = weir_eal_args(cfg, "weir", av, 256, NULL);
+		if (n < 0) {
+			free(cfg);
+			return 2;
+		}
 		for (int i = 1; i < n; i++)
 			printf("%s%s", av[i], i + 1 < n ? " " : "\n");
 		rc = 0;

@@ -162,8 +162,8 @@ errors(void **st)
 	expect_error(HEAD "[source t]\nudp_port = 1\n" Q, "bad.ini:7: [source t] udp_port: port 1 is already used");
 	expect_error("[dataplane]\ndevices = x\nlcores = 0,100000\n[source s]\nudp_port = 1\n" Q,
 		     "bad.ini:3: [dataplane] lcores:");
-	expect_error("[dataplane]\ndevices = x\nlcores = 255\n[source s]\nudp_port = 1\n" Q,
-		     "bad.ini:3: [dataplane] lcores: CPU 255 does not exist");
+	expect_error("[dataplane]\ndevices = x\nlcores = 256\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:3: [dataplane] lcores: bad CPU '256'");
 	expect_error(HEAD Q "sink = ftp:x\n", "bad.ini:10: [query q] sink:");
 	expect_error(HEAD "[query q]\nfrom = s\nwindow = tumbling 0s\naggregates = count\n",
 		     "bad.ini:8: [query q] window:");
