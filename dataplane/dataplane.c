@@ -821,7 +821,7 @@ port_of(const char *dev, uint16_t *port)
 }
 
 static int
-ports_setup(struct rte_mempool **pool)
+ports_setup(void)
 {
 	const struct weir_config *cfg = G.cfg;
 	unsigned nqueues[WEIR_MAX_DEVICES], total_q = 0;
@@ -851,11 +851,7 @@ ports_setup(struct rte_mempool **pool)
 
 	unsigned nb = total_q * (RX_DESC + RX_BURST) + G.nrx * (RX_BURST + 256) + 1024;
 	nb = RTE_MAX(nb, 8191u);
-	*pool = rte_pktmbuf_pool_create("weir_rx", nb, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
-	if (!*pool) {
-		fprintf(stderr, "weir: cannot create the mbuf pool (%u mbufs): %s\n", nb, rte_strerror(rte_errno));
-		return -1;
-	}
+	struct rte_mempool *pools[RTE_MAX_NUMA_NODES] = { NULL };
 
 	unsigned next_rx = 0;
 	for (int d = 0; d < cfg->ndevices; d++) {
@@ -866,6 +862,20 @@ ports_setup(struct rte_mempool **pool)
 		int rc;
 
 		rte_eth_dev_info_get(p, &info);
+		/* mbufs from the port's own NUMA node: one pool per node in use */
+		int sock = rte_eth_dev_socket_id(p);
+		if (sock < 0 || sock >= RTE_MAX_NUMA_NODES)
+			sock = (int)rte_socket_id();
+		if (!pools[sock]) {
+			char pname[RTE_MEMPOOL_NAMESIZE];
+			snprintf(pname, sizeof(pname), "weir_rx_s%d", sock & 0xff);
+			pools[sock] = rte_pktmbuf_pool_create(pname, nb, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, sock);
+			if (!pools[sock]) {
+				fprintf(stderr, "weir: cannot create the mbuf pool on node %d (%u mbufs): %s\n", sock, nb,
+					rte_strerror(rte_errno));
+				return -1;
+			}
+		}
 		memset(&conf, 0, sizeof(conf));
 		if (nqueues[d] > 1 && info.flow_type_rss_offloads) {
 			conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -884,7 +894,7 @@ ports_setup(struct rte_mempool **pool)
 			rte_eth_dev_set_mtu(p, 9100);       /* WEV batches up to 9000 bytes */
 		rte_eth_dev_adjust_nb_rx_tx_desc(p, &nrxd, &ntxd);
 		for (unsigned q = 0; q < nqueues[d]; q++) {
-			rc = rte_eth_rx_queue_setup(p, (uint16_t)q, nrxd, rte_eth_dev_socket_id(p), NULL, *pool);
+			rc = rte_eth_rx_queue_setup(p, (uint16_t)q, nrxd, rte_eth_dev_socket_id(p), NULL, pools[sock]);
 			if (rc) {
 				fprintf(stderr, "weir: port %u queue %u: setup failed: %s\n", p, q, strerror(-rc));
 				return -1;
@@ -1230,7 +1240,6 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 {
 	char *argv[256];
 	int argc, rc = 1;
-	struct rte_mempool *pool = NULL;
 	struct weir_sinks *sk = NULL;
 	double t0, elapsed;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -1264,7 +1273,7 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	sk = weir_sinks_open(cfg, stderr);
 	if (!sk)
 		goto out;
-	if (ports_setup(&pool))
+	if (ports_setup())
 		goto out;
 
 	t0 = now_s();

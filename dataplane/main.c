@@ -10,6 +10,10 @@
 #include "dataplane.h"
 #include "numa.h"
 
+/* jemalloc (linked in): an arena per CPU, so window state that a worker allocates
+ * and touches first comes from its own NUMA node. */
+const char *malloc_conf = "percpu_arena:percpu";
+
 #define WEIR_DEFAULT_CAPTURE "/tmp/weir-demo.pcap"
 
 /* The embedded default: a demo over a capture made by `weir-gen` (see README). */
