@@ -36,6 +36,11 @@ weir_topo_load(struct weir_topo *t, const char *source, FILE *err)
 		return -1;
 	}
 	hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+	/* PCI devices come from the Linux backend (sysfs) or the XML; the libpciaccess
+	 * component adds seconds of start-up and leaks, and the GPU ones are not needed */
+	static const char *const skip[] = { "pci", "opencl", "gl", "cuda", "nvml", "rsmi", "levelzero" };
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		hwloc_topology_set_components(topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST, skip[i]);
 	if (source && !strncmp(source, "synthetic:", 10)) {
 		if (hwloc_topology_set_synthetic(topo, source + 10)) {
 			fprintf(err, "weir: bad synthetic topology '%s' (e.g. 'pack:2 numa:2 core:8 pu:2')\n", source + 10);
