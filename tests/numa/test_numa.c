@@ -119,6 +119,35 @@ explicit_plans_are_honoured_and_checked(void **st)
 }
 
 static void
+offline_cpu(void **st)
+{
+	char path[1100], *buf = NULL;
+	size_t len = 0;
+	FILE *err;
+
+	(void)st;
+	/* the same machine with CPU 15 offline: known to the kernel, no PU */
+	snprintf(path, sizeof(path), "%s", xml_path);
+	strcpy(strstr(path, "two-socket-nics.xml"), "two-socket-cpu15-offline.xml");
+	assert_int_equal(weir_topo_load(&topo, path, stderr), 0);
+	assert_int_equal(topo.ncpus, 16);
+	int offline = -1;
+	for (int i = 0; i < topo.ncpus; i++)
+		if (!topo.cpu[i].online)
+			offline = topo.cpu[i].os;
+	assert_int_equal(offline, 15);
+	load_cfg("devices = 0000:3b:00.0\nrx_cores = 1\nworkers = 7");
+	assert_int_equal(weir_plan_make(&topo, &cfg, &plan, stderr), 0);
+	assert_null(strstr(plan.lcores_arg, "@15"));
+	load_cfg("devices = net_null0\nlcores = 0,15");
+	err = open_memstream(&buf, &len);
+	assert_int_equal(weir_plan_make(&topo, &cfg, &plan, err), -1);
+	fclose(err);
+	assert_non_null(strstr(buf, "[dataplane] lcores: CPU 15 is offline"));
+	free(buf);
+}
+
+static void
 oversubscribed_floats(void **st)
 {
 	(void)st;
@@ -149,7 +178,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(two_sockets_vdev), cmocka_unit_test(spill_to_other_nodes_before_siblings),
 		cmocka_unit_test(nic_on_node_1), cmocka_unit_test(explicit_plans_are_honoured_and_checked),
-		cmocka_unit_test(oversubscribed_floats), cmocka_unit_test(this_machine),
+		cmocka_unit_test(offline_cpu), cmocka_unit_test(oversubscribed_floats), cmocka_unit_test(this_machine),
 	};
 	if (argc < 2) {
 		fprintf(stderr, "usage: test-numa TOPOLOGY.xml\n");
