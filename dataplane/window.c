@@ -3,12 +3,14 @@
 #include "window.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NIL UINT32_MAX
 
-enum { SLOT_FIRED = 1, SLOT_DIRTY = 2, SLOT_LIVE = 4 };
+enum { SLOT_FIRED = 1, SLOT_DIRTY = 2, SLOT_LIVE = 4,
+       SLOT_PERSIST = 8 };  /* written to a delta under its current (key, start) */
 
 /* Aggregate programs: the (fn, type) pairs are resolved once at create time. */
 enum aggcode {
@@ -32,7 +34,7 @@ struct slot {
 	uint32_t revision;          /* firings so far */
 	uint32_t ovf;               /* aggregates whose integer sum overflowed */
 	uint32_t flags;
-	uint32_t pad;
+	uint32_t dep;               /* checkpoint interval it changed in (0: unchanged) */
 	uint64_t count;
 	uint64_t w[];
 };
@@ -93,10 +95,27 @@ struct weir_op {
 	/* tumbling fast path: the window of the previous record */
 	int64_t cur_start;
 
+	/* checkpoints (see weir_op_ckpt_begin): slots changed in interval `cur` are in
+	 * chg[cur & 1] with dep == cur, deleted keys in tomb[cur & 1]; at a barrier
+	 * cur moves on and the other pair becomes the delta being written out */
+	uint32_t cur;
+	struct vec chg[2];          /* uint32_t slot indices */
+	struct vec tomb[2];         /* struct tomb */
+	struct sp_writer *ckw;      /* non-NULL while a delta is being written */
+	bool ck_full;
+	uint32_t ck_pos;            /* next entry of chg / slot index (full) */
+	uint32_t ck_tpos;           /* next entry of tomb */
+	uint32_t ck_end;            /* full: slots that existed at the barrier */
+
 	weir_emit_fn emit;
 	void *ctx;
 	struct weir_op_stats st;
 	uint64_t res_buf[(sizeof(struct weir_result) + 8 * WEIR_MAX_AGGS) / 8];
+};
+
+struct tomb {
+	uint64_t key;
+	int64_t start;
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -241,11 +260,113 @@ agg_merge(const struct weir_op *op, struct slot *a_, const struct slot *b)
 	}
 }
 
+/* ---- checkpoint deltas ------------------------------------------------------------- */
+
+#define KEY_LEN 18u
+#define VAL_FIXED 30u
+
+static void
+state_key(uint8_t *p, uint16_t q, uint64_t key, int64_t start)
+{
+	p[0] = (uint8_t)(q >> 8);
+	p[1] = (uint8_t)q;
+	sp_be64(p + 2, key);
+	sp_be64(p + 10, (uint64_t)start ^ (UINT64_C(1) << 63));   /* signed order */
+}
+
+static inline void
+le32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void
+ck_put(struct weir_op *op, struct slot *s)
+{
+	uint8_t *p = sp_rec_put(op->ckw, SP_REC_PUT, KEY_LEN, VAL_FIXED + 8 * op->nwords);
+	uint32_t fl = s->flags & (SLOT_FIRED | SLOT_DIRTY);
+	uint16_t nw = (uint16_t)op->nwords;
+
+	state_key(p, op->qidx, s->key, s->start);
+	p += KEY_LEN;
+	memcpy(p, &s->end, 8);
+	le32(p + 8, s->revision);
+	le32(p + 12, s->ovf);
+	le32(p + 16, fl);
+	memcpy(p + 20, &s->count, 8);
+	memcpy(p + 28, &nw, 2);
+	memcpy(p + 30, s->w, 8 * op->nwords);
+	s->flags |= SLOT_PERSIST;
+}
+
+/* Write the remaining tombstones of the delta (they must precede its PUTs). */
+static void
+ck_tombs(struct weir_op *op, uint32_t budget)
+{
+	struct vec *t = &op->tomb[(op->cur - 1) & 1];
+
+	while (op->ck_tpos < t->n && budget--) {
+		const struct tomb *x = (const struct tomb *)t->a + op->ck_tpos++;
+		uint8_t *p = sp_rec_put(op->ckw, SP_REC_DEL, KEY_LEN, 0);
+		state_key(p, op->qidx, x->key, x->start);
+	}
+}
+
+/* Does slot si still owe its state at the barrier to the delta being written? */
+static inline bool
+ck_owed(const struct weir_op *op, uint32_t si, const struct slot *s)
+{
+	if (!op->ckw)
+		return false;
+	if (op->ck_full)
+		return si >= op->ck_pos && si < op->ck_end && s->dep != op->cur && (s->flags & SLOT_LIVE);
+	return s->dep == op->cur - 1;
+}
+
+static __attribute__((noinline)) void
+ck_touch_slow(struct weir_op *op, uint32_t si)
+{
+	struct slot *s = S(op, si);
+
+	if (ck_owed(op, si, s)) {               /* copy on write: its barrier state first */
+		ck_tombs(op, UINT32_MAX);
+		ck_put(op, s);
+	}
+	s->dep = op->cur;
+	vec_push(&op->chg[op->cur & 1], &si, sizeof(si));
+}
+
+/* Slot si is about to change (or go). */
+static inline __attribute__((always_inline)) void
+ck_touch(struct weir_op *op, uint32_t si)
+{
+	if (S(op, si)->dep != op->cur)
+		ck_touch_slow(op, si);
+}
+
+static inline uint32_t
+slot_index(const struct weir_op *op, const struct slot *s)
+{
+	return (uint32_t)(((const uint8_t *)s - op->slots) / op->stride);
+}
+
+/* The persisted key of slot si goes away (freed, or a session's start moved). */
+static void
+ck_forget(struct weir_op *op, struct slot *s)
+{
+	if (s->flags & SLOT_PERSIST) {
+		struct tomb t = { s->key, s->start };
+		vec_push(&op->tomb[op->cur & 1], &t, sizeof(t));
+		s->flags &= ~(uint32_t)SLOT_PERSIST;
+	}
+}
+
 static void
 emit(struct weir_op *op, struct slot *s)
 {
 	struct weir_result *r = (struct weir_result *)op->res_buf;
 
+	ck_touch(op, slot_index(op, s));
 	r->query = op->qidx;
 	r->naggs = (uint16_t)op->naggs;
 	r->revision = s->revision++;
@@ -292,6 +413,8 @@ slot_alloc(struct weir_op *op)
 	S(op, i)->flags = SLOT_LIVE;
 	S(op, i)->revision = 0;
 	S(op, i)->next = NIL;
+	S(op, i)->dep = op->cur;        /* new since the barrier: never part of its delta */
+	vec_push(&op->chg[op->cur & 1], &i, sizeof(i));
 	op->live++;
 	return i;
 }
@@ -301,7 +424,10 @@ slot_free(struct weir_op *op, uint32_t i)
 {
 	struct slot *s = S(op, i);
 
+	ck_touch(op, i);
+	ck_forget(op, s);
 	s->flags = 0;
+	s->dep = 0;
 	s->gen++;
 	s->next = op->free_head;
 	op->free_head = i;
@@ -436,6 +562,7 @@ apply_window(struct weir_op *op, const struct weir_ev *e, int64_t start, uint64_
 
 	if (op->tab[pos].slot != NIL) {
 		s = S(op, op->tab[pos].slot);
+		ck_touch(op, op->tab[pos].slot);
 		agg_update(op, s, e);
 		if ((s->flags & (SLOT_FIRED | SLOT_DIRTY)) == SLOT_FIRED) {
 			uint32_t si = op->tab[pos].slot;
@@ -642,6 +769,7 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 				target = cur;
 			} else {
 				struct slot *tg = S(op, target);
+				ck_touch(op, target);
 				agg_merge(op, tg, s);
 				if (s->end > tg->end)
 					tg->end = s->end;
@@ -665,9 +793,12 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 		return;
 	}
 	s = S(op, target);
+	ck_touch(op, target);
 	agg_update(op, s, e);
-	if (t < s->start)
+	if (t < s->start) {
+		ck_forget(op, s);       /* its key (key, start) changes */
 		s->start = t;
+	}
 	if (t + gap > s->end)
 		s->end = t + gap;
 	s->flags |= SLOT_DIRTY;
@@ -725,6 +856,7 @@ weir_op_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_
 	op->wm = WEIR_WM_MIN;
 	op->naggs = q->naggs;
 	op->cur_start = INT64_MIN / 2;
+	op->cur = 2;                    /* dep 0 means unchanged: intervals start above it */
 	for (int a = 0; a < q->naggs; a++) {
 		const struct weir_agg_cfg *g = &q->aggs[a];
 		struct aggop *o = &op->agg[a];
@@ -765,6 +897,10 @@ weir_op_destroy(struct weir_op *op)
 	free(op->purge.a);
 	free(op->dirty.a);
 	free(op->heap.a);
+	for (int i = 0; i < 2; i++) {
+		free(op->chg[i].a);
+		free(op->tomb[i].a);
+	}
 	free(op);
 }
 
@@ -856,4 +992,152 @@ weir_op_get_stats(const struct weir_op *op, struct weir_op_stats *st)
 	st->open_windows = op->live;
 	st->state_bytes = (uint64_t)op->capslots * op->stride + (uint64_t)(op->mask + 1) * sizeof(struct hent) +
 			  (uint64_t)op->heap.cap * sizeof(struct hentry);
+}
+
+/* ---- checkpoints and restore ------------------------------------------------------------ */
+
+void
+weir_op_ckpt_begin(struct weir_op *op, struct sp_writer *w, bool full)
+{
+	char name[8];
+
+	if (op->ckw)                    /* the previous delta is not out yet: finish it */
+		while (!weir_op_ckpt_step(op, UINT32_MAX))
+			;
+	op->cur++;
+	op->ckw = w;
+	op->ck_full = full;
+	op->ck_pos = 0;
+	op->ck_tpos = 0;
+	op->ck_end = op->nslots;
+	if (full) {                     /* the whole state replaces the shard: no deletes */
+		op->chg[(op->cur - 1) & 1].n = 0;
+		op->tomb[(op->cur - 1) & 1].n = 0;
+	}
+	/* the watermark at the barrier */
+	snprintf(name, sizeof(name), "q%u", (unsigned)op->qidx);
+	uint8_t *p = sp_rec_put(w, SP_REC_META, (unsigned)strlen(name), 8);
+	memcpy(p, name, strlen(name));
+	memcpy(p + strlen(name), &op->wm, 8);
+}
+
+bool
+weir_op_ckpt_step(struct weir_op *op, uint32_t budget)
+{
+	struct vec *chg = &op->chg[(op->cur - 1) & 1];
+
+	if (!op->ckw)
+		return true;
+	ck_tombs(op, budget);
+	if (op->ck_tpos < op->tomb[(op->cur - 1) & 1].n)
+		return false;
+	if (op->ck_full) {
+		for (; op->ck_pos < op->ck_end && budget; op->ck_pos++) {
+			struct slot *s = S(op, op->ck_pos);
+			if ((s->flags & SLOT_LIVE) && s->dep != op->cur) {
+				ck_put(op, s);
+				budget--;
+			}
+		}
+		if (op->ck_pos < op->ck_end)
+			return false;
+	} else {
+		const uint32_t *d = chg->a;
+		for (; op->ck_pos < chg->n && budget; op->ck_pos++) {
+			struct slot *s = S(op, d[op->ck_pos]);
+			if (s->dep == op->cur - 1) {
+				ck_put(op, s);
+				s->dep = 0;
+				budget--;
+			}
+		}
+		if (op->ck_pos < chg->n)
+			return false;
+	}
+	chg->n = 0;
+	op->tomb[(op->cur - 1) & 1].n = 0;
+	op->ckw = NULL;
+	return true;
+}
+
+int
+weir_state_key(const uint8_t *k, unsigned klen, uint16_t *q, uint64_t *key)
+{
+	if (klen != KEY_LEN)
+		return -1;
+	*q = (uint16_t)(k[0] << 8 | k[1]);
+	*key = sp_rd_be64(k + 2);
+	return 0;
+}
+
+int
+weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8_t *v, unsigned vlen)
+{
+	uint16_t q, nw;
+	uint64_t key;
+	uint32_t si, fl;
+	struct slot *s;
+
+	if (weir_state_key(k, klen, &q, &key) || q != op->qidx || vlen != VAL_FIXED + 8 * op->nwords)
+		return -1;
+	memcpy(&nw, v + 28, 2);
+	if (nw != op->nwords)
+		return -1;
+	int64_t start = (int64_t)(sp_rd_be64(k + 10) ^ (UINT64_C(1) << 63));
+	bool session = op->kind == WEIR_WIN_SESSION;
+	uint64_t h = mix(key, session ? 0 : start);
+	uint32_t pos = tab_find(op, key, start, h);
+	if (!session && op->tab[pos].slot != NIL)
+		return -1;                      /* the same window twice */
+	if (op->used >= op->mask || (si = slot_alloc(op)) == NIL)
+		return -1;
+	s = S(op, si);
+	s->key = key;
+	s->start = start;
+	memcpy(&s->end, v, 8);
+	memcpy(&s->revision, v + 8, 4);
+	memcpy(&s->ovf, v + 12, 4);
+	memcpy(&fl, v + 16, 4);
+	memcpy(&s->count, v + 20, 8);
+	memcpy(s->w, v + 30, 8 * op->nwords);
+	s->flags = SLOT_LIVE | (fl & (SLOT_FIRED | SLOT_DIRTY));
+	if (!session) {
+		op->tab[pos] = (struct hent){ si, (uint32_t)(h >> 32) };
+		if (s->flags & SLOT_FIRED)
+			bucket_add(op, &op->purge, s->end + op->lateness, si);
+		else
+			bucket_add(op, &op->ends, s->end, si);
+	} else {
+		if (op->tab[pos].slot == NIL) {
+			op->tab[pos] = (struct hent){ si, (uint32_t)(h >> 32) };
+		} else {                        /* into the key's list, sorted by start */
+			uint32_t *link = &op->tab[pos].slot;
+			while (*link != NIL && S(op, *link)->start < start)
+				link = &S(op, *link)->next;
+			if (*link != NIL && S(op, *link)->start == start) {
+				slot_free(op, si);
+				return -1;
+			}
+			s->next = *link;
+			*link = si;
+			goto timers;            /* the table entry exists already */
+		}
+	}
+	if (++op->used * 10 > (op->mask + 1) * 7)
+		tab_grow(op);
+	if (!session)
+		return 0;
+timers:
+	if (s->flags & SLOT_DIRTY)
+		heap_push(op, s->end, si, 0);
+	else
+		heap_push(op, s->end + op->size, si, 1);
+	return 0;
+}
+
+void
+weir_op_restore_wm(struct weir_op *op, int64_t wm)
+{
+	if (wm > op->wm)
+		op->wm = wm;
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "delta.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,6 +76,25 @@ void weir_op_batch_end(struct weir_op *op);
 /* Move the watermark to wm (ignored if not higher); fire and purge. */
 void weir_op_advance(struct weir_op *op, int64_t wm);
 int64_t weir_op_watermark(const struct weir_op *op);
+
+/* Checkpoints.  At the aligned barrier of an epoch, weir_op_ckpt_begin makes the state
+ * changed since the previous barrier (full: all of it) the op's part of the delta
+ * written through w, and records the watermark.  The operator goes on at once: the
+ * delta is written a bounded number of records per weir_op_ckpt_step call, and a
+ * window about to change (or go) before its turn is written first (copy on write),
+ * so the delta is exactly the state at the barrier.  A key deleted since the
+ * previous barrier is written as a DEL, before any PUT. */
+void weir_op_ckpt_begin(struct weir_op *op, struct sp_writer *w, bool full);
+/* Write up to budget windows; true when the op's part of the delta is complete. */
+bool weir_op_ckpt_step(struct weir_op *op, uint32_t budget);
+
+/* Restore: the query index and key of a state record (for re-sharding), -1 if it
+ * is not one; then one record into the op of that query (-1: does not fit this
+ * query's layout, or a duplicate).  Restore records before any event, then the
+ * watermark. */
+int weir_state_key(const uint8_t *k, unsigned klen, uint16_t *q, uint64_t *key);
+int weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8_t *v, unsigned vlen);
+void weir_op_restore_wm(struct weir_op *op, int64_t wm);
 void weir_op_get_stats(const struct weir_op *op, struct weir_op_stats *st);
 
 #ifdef __cplusplus
