@@ -613,6 +613,52 @@ parse_sink(struct parse *p, struct entry *en, struct weir_query_cfg *q)
 	}
 }
 
+static struct entry *get(struct parse *p, const char *section, const char *key);
+static int section_line(struct parse *p, const char *section);
+
+static bool
+has_section(const struct parse *p, const char *section)
+{
+	for (int i = 0; i < p->ne; i++)
+		if (!strcmp(p->e[i].section, section))
+			return true;
+	return false;
+}
+
+/* [state] dir = PATH, checkpoint_interval = 1s, retain = 3 */
+static void
+do_state(struct parse *p, struct weir_config *cfg)
+{
+	struct entry *en;
+	int64_t x;
+
+	cfg->checkpoint_interval = 1000000000;
+	cfg->state_retain = 3;
+	if ((en = get(p, "state", "dir"))) {
+		const char *v = en->value;
+		if (!*v)
+			E(en, "empty: expected the state directory");
+		else if (strlen(v) > 400)       /* room for snapshots/epoch-N/shard-K/FILE */
+			E(en, "path too long (at most 400 bytes)");
+		else
+			snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", v);
+	}
+	if ((en = get(p, "state", "checkpoint_interval"))) {
+		if (weir_parse_duration(en->value, &x) || x < 10000000 || x > INT64_C(86400000000000))
+			E(en, "'%s': expected a duration from 10ms to 24h, e.g. 1s", en->value);
+		else
+			cfg->checkpoint_interval = x;
+	}
+	if ((en = get(p, "state", "retain"))) {
+		if (parse_i64(en->value, 1, 1000, &x))
+			E(en, "'%s': expected a number of snapshots in 1..1000", en->value);
+		else
+			cfg->state_retain = (int)x;
+	}
+	if (!cfg->state_dir[0] && has_section(p, "state"))
+		cfg_error(p, section_line(p, "state"), "state", "dir", "required in a [state] section");
+}
+
 static struct entry *
 get(struct parse *p, const char *section, const char *key)
 {
@@ -751,13 +797,15 @@ validate(struct parse *p, struct weir_config *cfg)
 	}
 	if (cfg->nqueries == 0)
 		cfg_error(p, p->line, NULL, NULL, "no [query NAME] section: nothing to compute");
+	do_state(p, cfg);
 
 	/* anything not consumed is unknown */
 	for (int i = 0; i < p->ne; i++) {
 		struct entry *x = &p->e[i];
 		if (x->used)
 			continue;
-		if (!strcmp(x->section, "dataplane") || !strncmp(x->section, "source ", 7))
+		if (!strcmp(x->section, "dataplane") || !strncmp(x->section, "source ", 7) ||
+		    !strcmp(x->section, "state"))
 			cfg_error(p, x->line, x->section, x->key, "unknown key");
 		else if (!strncmp(x->section, "query ", 6))
 			cfg_error(p, x->line, x->section, x->key, "unknown key");
@@ -884,4 +932,7 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 		else
 			fprintf(out, "udp:%s:%u\n", q->sink_path, q->sink_port);
 	}
+	if (cfg->state_dir[0])
+		fprintf(out, "\n[state]\ndir = %s\ncheckpoint_interval = %s\nretain = %d\n", cfg->state_dir,
+			dur(cfg->checkpoint_interval, b1, sizeof(b1)), cfg->state_retain);
 }

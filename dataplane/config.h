@@ -87,6 +87,10 @@ struct weir_config {
 	char eal_args[1024];
 	int64_t idle_sleep;                /* ns; 0 = pure polling */
 	unsigned ring_size;                /* records per RX->worker ring (power of 2) */
+	/* [state]: checkpoints (off while state_dir is empty) */
+	char state_dir[WEIR_PATH_MAX];
+	int64_t checkpoint_interval;       /* ns */
+	int state_retain;                  /* complete snapshots kept */
 	/* sections */
 	int nsources;
 	struct weir_source_cfg sources[WEIR_MAX_SOURCES];

@@ -179,6 +179,43 @@ errors(void **st)
 }
 
 static void
+state_section(void **st)
+{
+	(void)st;
+	/* absent: no checkpoints */
+	assert_int_equal(weir_config_load_string("s.ini", HEAD Q, &cfg, stderr), 0);
+	assert_string_equal(cfg.state_dir, "");
+	/* defaults */
+	assert_int_equal(weir_config_load_string("s.ini", HEAD Q "[state]\ndir = /var/lib/weir\n", &cfg, stderr), 0);
+	assert_string_equal(cfg.state_dir, "/var/lib/weir");
+	assert_int_equal(cfg.checkpoint_interval, 1000000000);
+	assert_int_equal(cfg.state_retain, 3);
+	assert_int_equal(weir_config_load_string("s.ini", HEAD Q "[state]\ndir = d\ncheckpoint_interval = 250ms\n"
+						 "retain = 7\n", &cfg, stderr), 0);
+	assert_int_equal(cfg.checkpoint_interval, 250000000);
+	assert_int_equal(cfg.state_retain, 7);
+	/* the dump reads back the same */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	weir_config_dump(&cfg, f);
+	fclose(f);
+	struct weir_config again;
+	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
+	free(buf);
+	assert_string_equal(again.state_dir, "d");
+	assert_int_equal(again.checkpoint_interval, 250000000);
+	assert_int_equal(again.state_retain, 7);
+	/* errors */
+	expect_error(HEAD Q "[state]\nretain = 3\n", "bad.ini:11: [state] dir: required");
+	expect_error(HEAD Q "[state]\ndir = d\nretain = 0\n", "bad.ini:12: [state] retain: '0': expected");
+	expect_error(HEAD Q "[state]\ndir = d\ncheckpoint_interval = 1ms\n",
+		     "bad.ini:12: [state] checkpoint_interval: '1ms': expected a duration from 10ms");
+	expect_error(HEAD Q "[state]\ndir = d\nsnapshots = 3\n", "bad.ini:12: [state] snapshots: unknown key");
+	expect_error(HEAD Q "[state]\ndir =\n", "bad.ini:11: [state] dir: empty");
+}
+
+static void
 continuation_lines(void **st)
 {
 	(void)st;
@@ -194,6 +231,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(example_loads), cmocka_unit_test(other_values), cmocka_unit_test(durations),
 		cmocka_unit_test(errors), cmocka_unit_test(continuation_lines),
+		cmocka_unit_test(state_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
