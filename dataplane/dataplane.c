@@ -26,6 +26,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_hash_crc.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -38,6 +39,7 @@
 #include "numa.h"
 #include "recring.h"
 #include "sink.h"
+#include "stateplane.h"
 #include "watermark.h"
 #include "window.h"
 
@@ -53,7 +55,8 @@
 
 /* ---- records crossing the RX -> worker rings -------------------------------------- */
 
-enum { REC_EVENT = 0, REC_WM, REC_FINAL, REC_STOP };
+enum { REC_EVENT = 0, REC_WM, REC_FINAL, REC_STOP,
+       REC_BARRIER };           /* checkpoint barrier: t = epoch */
 enum { REC_F_END = 1,       /* last record of its batch for this worker */
        REC_F_UNSEEN = 2 };  /* WM: this RX holds no watermark for the source */
 
@@ -76,6 +79,7 @@ struct core_stats {
 	uint64_t bad[WEIR_BAD_MAX];
 	uint64_t seq_duplicates;
 	uint64_t seq_gaps;
+	uint64_t replay_skipped;    /* events below the restored sequence: applied before the snapshot */
 	uint64_t ring_full;         /* times a worker ring was found full */
 	uint64_t ring_dropped;      /* events dropped on a full ring (backpressure = drop) */
 	uint64_t events;            /* worker: records processed */
@@ -84,6 +88,8 @@ struct core_stats {
 	uint64_t sum_overflow;
 	uint64_t open_windows;
 	uint64_t state_bytes;
+	uint64_t ckpt_deltas;       /* worker: deltas handed over */
+	uint64_t ckpt_pause_max;    /* worker: longest loop-iteration share spent on a checkpoint (TSC) */
 	uint64_t busy_cycles;       /* TSC cycles in loop iterations that did work */
 	uint64_t idle_cycles;       /* ... that found nothing (or waited) */
 } __rte_cache_aligned;
@@ -102,6 +108,7 @@ struct inst {
 	uint8_t state;
 	uint8_t idle;
 	uint64_t expected;          /* next sequence */
+	uint64_t restored_to;       /* the snapshot's next sequence (0: not restored) */
 	int64_t maxt;               /* largest event_time applied */
 	int64_t wm;                 /* maxt - delay (saturating), INT64_MIN before a record */
 	uint64_t last_tsc;          /* arrival of its last batch (idle_timeout) */
@@ -112,6 +119,23 @@ struct rx_src {                     /* per source, on one RX core */
 	uint32_t ninst;
 	int64_t wm;                 /* last watermark sent */
 	uint8_t unseen;             /* last state sent: holds nothing back */
+};
+
+/* A producer's position as a checkpoint records it (and restore reads it back). */
+struct ck_inst {
+	uint32_t source_id;
+	uint16_t src;
+	uint8_t ended;
+	uint8_t rx;
+	uint64_t expected;
+	int64_t maxt;
+	int64_t wm;
+};
+
+struct rx_ck {                      /* this RX core's producers at one barrier */
+	uint64_t epoch;             /* atomic: written after the entries */
+	uint32_t n;
+	struct ck_inst *e;          /* MAX_INST */
 };
 
 struct stage {
@@ -133,6 +157,8 @@ struct rx_ctx {
 	struct rx_src src[WEIR_MAX_SOURCES];
 	uint32_t live;                 /* instances seen and not ended */
 	_Atomic uint64_t pub;          /* published: live << 32 | quiet; read by main */
+	uint64_t ck_epoch;             /* newest barrier injected */
+	struct rx_ck ck[2];            /* by epoch parity: the state thread reads one while ... */
 	uint8_t linear[WEV_MAX_PAYLOAD + 128] __rte_aligned(64);
 	struct core_stats cs;
 };
@@ -144,6 +170,14 @@ struct worker_ctx {
 	uint8_t rxholds[WEIR_MAX_SOURCES][MAX_RX];  /* ... and whether it holds a watermark */
 	uint8_t *res;                  /* staged results */
 	uint32_t nres;
+	/* checkpoints: barrier alignment across the RX rings, then the delta */
+	uint8_t *held[MAX_RX];         /* records popped from each ring, not yet processed */
+	uint32_t hn[MAX_RX], ho[MAX_RX];
+	uint8_t bar[MAX_RX];           /* ring delivered the barrier of bar_epoch: paused */
+	uint64_t bar_epoch;            /* barrier being aligned, 0 none */
+	struct sp_writer wr;           /* the delta being written */
+	bool ck_active;
+	int ck_q;                      /* query whose part is being written */
 	struct core_stats cs;
 };
 
@@ -164,6 +198,10 @@ static struct {
 	unsigned nports;
 	uint64_t idle_sleep_ns;
 	uint64_t idle_tsc[WEIR_MAX_SOURCES]; /* idle_timeout in TSC ticks, 0 off */
+	struct sp *sp;                 /* the state plane, NULL without [state] */
+	struct ck_inst *rst;           /* restored producers (lazy mode: looked up on first packet) */
+	uint32_t nrst;
+	bool rst_lazy;                 /* RX core count changed since the snapshot */
 	_Atomic int stop;              /* 0 run, REC_FINAL or REC_STOP */
 } G;
 
@@ -292,6 +330,21 @@ rx_source_wm(struct rx_ctx *rx, uint16_t s)
 	stage_marker(rx, REC_WM, s, wm, unseen ? REC_F_UNSEEN : 0);
 }
 
+/* A producer as the snapshot left it: the next sequence, its watermark, ended or not. */
+static void
+inst_restore(struct rx_ctx *rx, struct inst *in, const struct ck_inst *c)
+{
+	in->expected = c->expected;
+	in->restored_to = c->expected;
+	in->maxt = c->maxt;
+	in->wm = c->wm;
+	in->last_tsc = rte_rdtsc();
+	if (c->ended) {
+		in->state = INST_ENDED;
+		rx->live--;
+	}
+}
+
 static struct inst *
 inst_get(struct rx_ctx *rx, uint16_t s, uint32_t source_id, int *bad)
 {
@@ -315,6 +368,12 @@ inst_get(struct rx_ctx *rx, uint16_t s, uint32_t source_id, int *bad)
 			rx->htab[i] = ++rx->ninst;
 			rx->src[s].inst[rx->src[s].ninst++] = rx->ninst - 1;
 			rx->live++;
+			if (G.rst_lazy)
+				for (uint32_t j = 0; j < G.nrst; j++)
+					if (G.rst[j].src == s && G.rst[j].source_id == source_id) {
+						inst_restore(rx, in, &G.rst[j]);
+						break;
+					}
 			return in;
 		}
 		struct inst *in = &rx->inst[x - 1];
@@ -357,6 +416,10 @@ rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
 	if (!in)
 		goto drop;
 	if (in->state == INST_ENDED) {
+		if (h.sequence + h.count <= in->restored_to) {  /* replayed input of a producer that ended */
+			CNT_ADD(rx->cs.replay_skipped, h.count);
+			return;
+		}
 		bad = WEIR_BAD_after_eos;
 		goto drop;
 	}
@@ -368,7 +431,12 @@ rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
 	if (h.sequence < in->expected) {
 		uint64_t dup = in->expected - h.sequence;
 		first = dup >= n ? n : (uint32_t)dup;
-		CNT_ADD(rx->cs.seq_duplicates, first);
+		/* below the restored position: replayed input the snapshot already holds */
+		uint64_t rep = h.sequence < in->restored_to ? in->restored_to - h.sequence : 0;
+		if (rep > first)
+			rep = first;
+		CNT_ADD(rx->cs.replay_skipped, rep);
+		CNT_ADD(rx->cs.seq_duplicates, first - rep);
 	} else if (h.sequence > in->expected) {
 		CNT_ADD(rx->cs.seq_gaps, h.sequence - in->expected);
 	}
@@ -456,6 +524,27 @@ rx_idle_check(struct rx_ctx *rx, uint64_t now)
 	}
 }
 
+/* Checkpoint barrier for epoch e: record where every producer of this core stands,
+ * then put the barrier into every worker's ring behind all it has been given. */
+static void
+rx_barrier(struct rx_ctx *rx, uint64_t e)
+{
+	struct rx_ck *ck = &rx->ck[e & 1];
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < rx->ninst; i++) {
+		const struct inst *in = &rx->inst[i];
+		if (in->expected == UINT64_MAX)
+			continue;
+		ck->e[n++] = (struct ck_inst){ in->source_id, in->src, in->state == INST_ENDED, (uint8_t)rx->idx,
+					       in->expected, in->maxt, in->wm };
+	}
+	ck->n = n;
+	__atomic_store_n(&ck->epoch, e, __ATOMIC_RELEASE);   /* pairs with the state thread's acquire */
+	stage_marker(rx, REC_BARRIER, 0, (int64_t)e, 0);
+	rx->ck_epoch = e;
+}
+
 static int
 rx_main(void *arg)
 {
@@ -479,6 +568,11 @@ rx_main(void *arg)
 			if (n)
 				rte_pktmbuf_free_bulk(pkts, n);
 			got += n;
+		}
+		if (G.sp) {
+			uint64_t e = sp_epoch_requested(G.sp);
+			if (e > rx->ck_epoch)
+				rx_barrier(rx, e);
 		}
 		for (unsigned w = 0; w < G.nw; w++)
 			if (rx->st[w].n)
@@ -583,59 +677,160 @@ wk_stats(struct worker_ctx *wk)
 	CNT_SET(wk->cs.state_bytes, t.state_bytes);
 }
 
+/* Records of ring r that were popped and not yet processed, in order; stops right
+ * after a checkpoint barrier (the ring then pauses until the barrier is aligned). */
+static void
+wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended, unsigned *final)
+{
+	const uint8_t *buf = wk->held[r];
+	struct weir_ev ev[RING_BURST];
+	unsigned k = 0;
+	uint16_t ksrc = 0;
+	uint32_t i;
+
+	for (i = wk->ho[r]; i < wk->hn[r]; i++) {
+		const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
+
+		if (x->kind == REC_EVENT) {
+			if (k && x->src != ksrc) {
+				wk_apply(wk, ksrc, ev, k, false);
+				k = 0;
+			}
+			ksrc = x->src;
+			ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
+			if (x->flags & REC_F_END) {
+				wk_apply(wk, ksrc, ev, k, true);
+				k = 0;
+			}
+			continue;
+		}
+		if (k) {
+			wk_apply(wk, ksrc, ev, k, false);
+			k = 0;
+		}
+		if (x->kind == REC_WM) {
+			wk_watermark(wk, x);
+		} else if (x->kind == REC_BARRIER) {
+			if (!wk->bar_epoch)
+				wk->bar_epoch = (uint64_t)x->t;
+			wk->bar[r] = 1;
+			i++;
+			break;
+		} else if (!done_rx[r]) {      /* REC_FINAL or REC_STOP */
+			done_rx[r] = 1;
+			(*ended)++;
+			*final += x->kind == REC_FINAL;
+		}
+	}
+	if (k)
+		wk_apply(wk, ksrc, ev, k, false);
+	wk->ho[r] = i;
+}
+
+static struct sp_chunk *
+wk_next_chunk(void *ctx, struct sp_chunk *full)
+{
+	struct worker_ctx *wk = ctx;
+
+	sp_chunk_put(G.sp, wk->idx, full);
+	return sp_chunk_get(G.sp, wk->idx);
+}
+
+/* Every ring has delivered the barrier (or ended): the state is the barrier's.
+ * Tell the sink loop where the results stand, switch every operator to the next
+ * interval (the delta is then written a little per loop iteration), unpause. */
+static void
+wk_barrier_aligned(struct worker_ctx *wk, const uint8_t *done_rx)
+{
+	uint64_t e = wk->bar_epoch;
+	bool complete = true;
+
+	for (unsigned r = 0; r < G.nrx; r++) {
+		complete &= wk->bar[r];
+		wk->bar[r] = 0;
+	}
+	(void)done_rx;
+	wk->bar_epoch = 0;
+	if (!complete)          /* an RX core stopped before its barrier: the run is ending */
+		return;
+	struct weir_result m = { .query = UINT16_MAX - 1, .key = e };
+	wk_emit(wk, &m);        /* behind every result of the state at the barrier */
+	if (wk->ck_active) {    /* cannot happen (one epoch at a time); never leave one half-written */
+		while (wk->ck_q < G.cfg->nqueries)
+			if (weir_op_ckpt_step(wk->op[wk->ck_q], UINT32_MAX))
+				wk->ck_q++;
+		wk->wr.c->flags |= SP_CH_LAST;
+		sp_chunk_put(G.sp, wk->idx, wk->wr.c);
+	}
+	bool full = sp_take_resync(G.sp, wk->idx);
+	struct sp_chunk *c = sp_chunk_get(G.sp, wk->idx);
+	c->epoch = e;
+	c->worker = (uint16_t)wk->idx;
+	c->flags = full ? SP_CH_FULL : 0;
+	c->seq = 0;
+	c->len = 0;
+	wk->wr = (struct sp_writer){ c, wk_next_chunk, wk, 0, 0 };
+	for (int q = 0; q < G.cfg->nqueries; q++)
+		weir_op_ckpt_begin(wk->op[q], &wk->wr, full);
+	wk->ck_active = true;
+	wk->ck_q = 0;
+}
+
+#define CKPT_BUDGET 256         /* windows written per loop iteration */
+
+static void
+wk_ckpt_step(struct worker_ctx *wk)
+{
+	if (wk->ck_q < G.cfg->nqueries && !weir_op_ckpt_step(wk->op[wk->ck_q], CKPT_BUDGET))
+		return;
+	if (++wk->ck_q < G.cfg->nqueries)
+		return;
+	wk->wr.c->flags |= SP_CH_LAST;
+	sp_chunk_put(G.sp, wk->idx, wk->wr.c);
+	wk->wr.c = NULL;
+	wk->ck_active = false;
+	CNT_ADD(wk->cs.ckpt_deltas, 1);
+}
+
 static int
 worker_main(void *arg)
 {
 	struct worker_ctx *wk = arg;
-	uint8_t *buf = malloc(RING_BURST * G.rec_size);
-	struct weir_ev ev[RING_BURST];
 	unsigned ended = 0, final = 0;
 	uint8_t done_rx[MAX_RX] = { 0 };
 	uint32_t empty = 0, iter = 0;
 
-	if (!buf)
-		rte_panic("worker %u: out of memory\n", wk->idx);
 	while (ended < G.nrx) {
 		unsigned got = 0;
 		uint64_t t0 = rte_rdtsc();
 
 		for (unsigned r = 0; r < G.nrx; r++) {
-			/* the producer publishes whole records, so this is a whole number of them */
-			unsigned n = weir_recring_pop(G.ring[r][wk->idx], buf, RING_BURST, G.rec_units);
-			unsigned k = 0;
-			uint16_t ksrc = 0;
-
-			got += n;
-			for (unsigned i = 0; i < n; i++) {
-				const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
-
-				if (x->kind == REC_EVENT) {
-					if (k && x->src != ksrc) {
-						wk_apply(wk, ksrc, ev, k, false);
-						k = 0;
-					}
-					ksrc = x->src;
-					ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
-					if (x->flags & REC_F_END) {
-						wk_apply(wk, ksrc, ev, k, true);
-						k = 0;
-					}
-					continue;
-				}
-				if (k) {
-					wk_apply(wk, ksrc, ev, k, false);
-					k = 0;
-				}
-				if (x->kind == REC_WM) {
-					wk_watermark(wk, x);
-				} else if (!done_rx[r]) {      /* REC_FINAL or REC_STOP */
-					done_rx[r] = 1;
-					ended++;
-					final += x->kind == REC_FINAL;
-				}
+			if (wk->bar[r])         /* paused at a barrier until the others deliver it */
+				continue;
+			if (wk->ho[r] == wk->hn[r]) {
+				/* the producer publishes whole records, so this is a whole number of them */
+				wk->hn[r] = weir_recring_pop(G.ring[r][wk->idx], wk->held[r], RING_BURST, G.rec_units);
+				wk->ho[r] = 0;
+				got += wk->hn[r];
 			}
-			if (k)
-				wk_apply(wk, ksrc, ev, k, false);
+			if (wk->ho[r] < wk->hn[r])
+				wk_records(wk, r, done_rx, &ended, &final);
+		}
+		if (wk->bar_epoch || wk->ck_active) {
+			uint64_t c0 = rte_rdtsc();
+			if (wk->bar_epoch) {
+				unsigned r;
+				for (r = 0; r < G.nrx && (wk->bar[r] || done_rx[r]); r++)
+					;
+				if (r == G.nrx)
+					wk_barrier_aligned(wk, done_rx);
+			}
+			if (wk->ck_active)
+				wk_ckpt_step(wk);
+			uint64_t dt = rte_rdtsc() - c0;
+			if (dt > wk->cs.ckpt_pause_max)
+				CNT_SET(wk->cs.ckpt_pause_max, dt);
+			got++;
 		}
 		if (wk->nres)
 			wk_flush_results(wk);
@@ -649,6 +844,9 @@ worker_main(void *arg)
 			CNT_ADD(wk->cs.idle_cycles, rte_rdtsc() - t0);
 		}
 	}
+	/* a delta being written is finished (the state plane may still publish it) */
+	while (wk->ck_active)
+		wk_ckpt_step(wk);
 	/* end of input: every remaining window fires; on a stop nothing fires early */
 	if (final == G.nrx)
 		for (int q = 0; q < G.cfg->nqueries; q++)
@@ -659,7 +857,6 @@ worker_main(void *arg)
 		wk_flush_results(wk);
 	}
 	wk_stats(wk);
-	free(buf);
 	return 0;
 }
 
@@ -921,6 +1118,245 @@ ports_setup(void)
 	return 0;
 }
 
+/* ---- checkpoints and restore ------------------------------------------------------------------ */
+
+/* What a snapshot's state depends on: sources' layouts and queries' windows and
+ * aggregates (not sinks, cores or devices).  A snapshot of another query set is
+ * never restored. */
+static void
+state_fingerprint(const struct weir_config *cfg, char *out, size_t n)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	for (int i = 0; f && i < cfg->nsources; i++) {
+		const struct weir_source_cfg *sc = &cfg->sources[i];
+		fprintf(f, "source %s %u %u %d", sc->name, sc->udp_port, sc->schema_id, sc->nfields);
+		for (int k = 0; k < sc->nfields; k++)
+			fprintf(f, " %s:%u", sc->field_name[k], sc->field_type[k]);
+		fputc('\n', f);
+	}
+	for (int i = 0; f && i < cfg->nqueries; i++) {
+		const struct weir_query_cfg *q = &cfg->queries[i];
+		fprintf(f, "query %s %d %u %" PRId64 " %" PRId64 " %" PRId64, q->name, q->source, q->window, q->size,
+			q->slide, q->lateness);
+		for (int a = 0; a < q->naggs; a++)
+			fprintf(f, " %u:%d:%u", q->aggs[a].fn, q->aggs[a].field, q->aggs[a].type);
+		fputc('\n', f);
+	}
+	if (f)
+		fclose(f);
+	snprintf(out, n, "weir1-%08x-%zu", buf ? rte_hash_crc(buf, (uint32_t)len, 0) : 0, len);
+	free(buf);
+}
+
+static char *
+i64s(char *b, size_t n, int64_t v)
+{
+	snprintf(b, n, "%" PRId64, v);
+	return b;
+}
+
+/* The manifest's "app" part, on the state thread once every worker's delta of
+ * epoch e is in: where every producer stood at the barrier, per RX core. */
+static int
+app_meta(void *ctx, uint64_t e, cJSON *app)
+{
+	char b[32];
+	(void)ctx;
+
+	cJSON_AddNumberToObject(app, "rx_cores", G.nrx);
+	cJSON_AddNumberToObject(app, "workers", G.nw);
+	cJSON *arr = cJSON_AddArrayToObject(app, "producers");
+	for (unsigned r = 0; r < G.nrx; r++) {
+		const struct rx_ck *ck = &G.rx[r]->ck[e & 1];
+		if (__atomic_load_n(&ck->epoch, __ATOMIC_ACQUIRE) != e)
+			return -1;      /* this RX core never reached the barrier */
+		for (uint32_t i = 0; i < ck->n; i++) {
+			const struct ck_inst *c = &ck->e[i];
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "source", G.cfg->sources[c->src].name);
+			cJSON_AddNumberToObject(o, "source_id", c->source_id);
+			cJSON_AddNumberToObject(o, "rx", c->rx);
+			snprintf(b, sizeof(b), "%" PRIu64, c->expected);
+			cJSON_AddStringToObject(o, "next_sequence", b);
+			cJSON_AddStringToObject(o, "max_event_time", i64s(b, sizeof(b), c->maxt));
+			cJSON_AddStringToObject(o, "watermark", i64s(b, sizeof(b), c->wm));
+			cJSON_AddBoolToObject(o, "ended", c->ended);
+			cJSON_AddItemToArray(arr, o);
+		}
+	}
+	return 0;
+}
+
+static int64_t
+jstr_i64(const cJSON *o, const char *k, bool *ok)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+	char *end;
+
+	if (!cJSON_IsString(x) || !x->valuestring[0]) {
+		*ok = false;
+		return 0;
+	}
+	errno = 0;
+	long long v = strtoll(x->valuestring, &end, 10);
+	if (*end || errno)
+		*ok = false;
+	return v;
+}
+
+struct restore_ctx { uint64_t records, bad; };
+
+static int
+restore_record(void *ctx, unsigned shard, const uint8_t *k, unsigned kl, const uint8_t *v, unsigned vl)
+{
+	struct restore_ctx *rc = ctx;
+	uint16_t q;
+	uint64_t key;
+	(void)shard;
+
+	if (weir_state_key(k, kl, &q, &key) || q >= G.cfg->nqueries ||
+	    weir_op_restore(G.wk[worker_of(key)]->op[q], k, kl, v, vl)) {
+		rc->bad++;
+		return -1;
+	}
+	rc->records++;
+	return 0;
+}
+
+/* Before launch: the newest valid snapshot into the operators (re-sharded by key
+ * to this run's workers) and the producers' positions into the RX cores.
+ * Returns 1 restored, 0 nothing to restore, -1 refuse to start. */
+static int
+state_restore(const char *fp)
+{
+	const struct weir_config *cfg = G.cfg;
+	struct sp_snap snap;
+	char err[512], name[16];
+	int r = sp_snap_find(cfg->state_dir, fp, &snap, stderr, err, sizeof(err));
+
+	if (r < 0) {
+		fprintf(stderr, "weir: state: %s\n", err);
+		return -1;
+	}
+	if (r == 0)
+		return 0;
+	const cJSON *app = cJSON_GetObjectItemCaseSensitive(snap.manifest, "app");
+	const cJSON *prods = cJSON_GetObjectItemCaseSensitive(app, "producers");
+	const cJSON *nrx = cJSON_GetObjectItemCaseSensitive(app, "rx_cores");
+	if (!cJSON_IsArray(prods) || !cJSON_IsNumber(nrx)) {
+		fprintf(stderr, "weir: state: snapshot epoch %" PRIu64 " has no producer positions\n", snap.epoch);
+		goto fail;
+	}
+	/* producers */
+	unsigned np = (unsigned)cJSON_GetArraySize(prods);
+	G.rst = calloc(np ? np : 1, sizeof(*G.rst));
+	if (!G.rst)
+		goto fail;
+	const cJSON *p;
+	cJSON_ArrayForEach(p, prods) {
+		bool ok = true;
+		const cJSON *src = cJSON_GetObjectItemCaseSensitive(p, "source");
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "source_id");
+		const cJSON *rx = cJSON_GetObjectItemCaseSensitive(p, "rx");
+		int si = -1;
+		for (int k = 0; cJSON_IsString(src) && k < cfg->nsources; k++)
+			if (!strcmp(cfg->sources[k].name, src->valuestring))
+				si = k;
+		struct ck_inst c = { .src = (uint16_t)si };
+		c.expected = (uint64_t)jstr_i64(p, "next_sequence", &ok);
+		c.maxt = jstr_i64(p, "max_event_time", &ok);
+		c.wm = jstr_i64(p, "watermark", &ok);
+		c.ended = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ended"));
+		if (si < 0 || !ok || !cJSON_IsNumber(id) || !cJSON_IsNumber(rx) || id->valuedouble < 0 ||
+		    id->valuedouble > UINT32_MAX || rx->valueint < 0 || rx->valueint >= MAX_RX) {
+			fprintf(stderr, "weir: state: snapshot epoch %" PRIu64 ": a bad producer entry\n", snap.epoch);
+			goto fail;
+		}
+		c.source_id = (uint32_t)id->valuedouble;
+		c.rx = (uint8_t)rx->valueint;
+		G.rst[G.nrst++] = c;
+	}
+	/* window state, re-sharded */
+	struct restore_ctx rc = { 0, 0 };
+	if (sp_snap_load(&snap, restore_record, &rc, err, sizeof(err))) {
+		fprintf(stderr, "weir: state: restoring epoch %" PRIu64 ": %s%s\n", snap.epoch, err,
+			rc.bad ? " (a record does not fit this query set)" : "");
+		goto fail;
+	}
+	for (int q = 0; q < cfg->nqueries; q++) {
+		int64_t wm = INT64_MAX;
+		snprintf(name, sizeof(name), "q%d", q);
+		for (unsigned k = 0; k < snap.nshards; k++) {
+			int64_t x = sp_snap_meta(&snap, k, name, INT64_MIN);
+			if (x < wm)
+				wm = x;
+		}
+		for (unsigned w = 0; w < G.nw; w++)
+			weir_op_restore_wm(G.wk[w]->op[q], wm);
+	}
+	/* producers onto the RX cores they were on; with another RX core count they are
+	 * set up where their first packet arrives (inst_get) */
+	G.rst_lazy = (unsigned)nrx->valueint != G.nrx;
+	for (uint32_t i = 0; !G.rst_lazy && i < G.nrst; i++) {
+		struct rx_ctx *rx = G.rx[G.rst[i].rx];
+		int bad = 0;
+		struct inst *in = inst_get(rx, G.rst[i].src, G.rst[i].source_id, &bad);
+		if (!in)
+			goto fail;
+		inst_restore(rx, in, &G.rst[i]);
+	}
+	/* every RX core's watermark per source as the workers would have it from its
+	 * markers, set directly so that no worker sees one core's before another's */
+	for (unsigned r = 0; r < G.nrx; r++)
+		for (int s = 0; s < cfg->nsources; s++) {
+			struct rx_src *rs = &G.rx[r]->src[s];
+			struct weir_wm_acc acc;
+			int64_t wm = INT64_MAX;
+			weir_wm_acc_init(&acc);
+			for (uint32_t i = 0; i < rs->ninst; i++) {
+				const struct inst *in = &G.rx[r]->inst[rs->inst[i]];
+				weir_wm_acc_add(&acc, in->wm, in->state == INST_ENDED, in->idle);
+			}
+			rs->unseen = !weir_wm_acc_result(&acc, &wm);
+			rs->wm = wm;
+			for (unsigned w = 0; w < G.nw; w++) {
+				G.wk[w]->rxwm[s][r] = rs->unseen ? INT64_MIN : wm;
+				G.wk[w]->rxholds[s][r] = !rs->unseen;
+			}
+		}
+	fprintf(stderr, "weir: state: restored snapshot epoch %" PRIu64 " (%" PRIu64 " windows, %u producers%s)\n",
+		snap.epoch, rc.records, G.nrst, G.rst_lazy ? "; RX core count changed" : "");
+	sp_snap_free(&snap);
+	return 1;
+fail:
+	sp_snap_free(&snap);
+	return -1;
+}
+
+static void
+add_state_stats(cJSON *root)
+{
+	struct sp_stats st;
+	cJSON *o;
+
+	if (!G.sp)
+		return;
+	sp_get_stats(G.sp, &st);
+	o = cJSON_AddObjectToObject(root, "checkpoints");
+	cJSON_AddNumberToObject(o, "completed", (double)st.completed);
+	cJSON_AddNumberToObject(o, "failed", (double)st.failed);
+	cJSON_AddNumberToObject(o, "last_epoch", (double)st.last_epoch);
+	cJSON_AddNumberToObject(o, "last_delta_bytes", (double)st.last_bytes);
+	cJSON_AddNumberToObject(o, "last_files_bytes", (double)st.last_files_bytes);
+	cJSON_AddNumberToObject(o, "last_duration_ms", (double)st.last_duration_ns / 1e6);
+	cJSON_AddNumberToObject(o, "max_duration_ms", (double)st.max_duration_ns / 1e6);
+	cJSON_AddNumberToObject(o, "delta_bytes", (double)st.delta_bytes);
+	cJSON_AddStringToObject(o, "last_error", st.last_error_msg);
+}
+
 /* ---- stats ---------------------------------------------------------------------------------- */
 
 static void
@@ -935,6 +1371,7 @@ sum_stats(struct core_stats *t)
 			t->bad[b] += CNT_GET(c->bad[b]);
 		t->seq_duplicates += CNT_GET(c->seq_duplicates);
 		t->seq_gaps += CNT_GET(c->seq_gaps);
+		t->replay_skipped += CNT_GET(c->replay_skipped);
 		t->ring_full += CNT_GET(c->ring_full);
 		t->ring_dropped += CNT_GET(c->ring_dropped);
 	}
@@ -946,6 +1383,8 @@ sum_stats(struct core_stats *t)
 		t->sum_overflow += CNT_GET(c->sum_overflow);
 		t->open_windows += CNT_GET(c->open_windows);
 		t->state_bytes += CNT_GET(c->state_bytes);
+		t->ckpt_deltas += CNT_GET(c->ckpt_deltas);
+		t->ckpt_pause_max = RTE_MAX(t->ckpt_pause_max, CNT_GET(c->ckpt_pause_max));
 	}
 }
 
@@ -964,6 +1403,7 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 		cJSON_AddNumberToObject(o, "bad_packets_total", (double)total);
 		cJSON_AddNumberToObject(o, "seq_duplicates", (double)c->seq_duplicates);
 		cJSON_AddNumberToObject(o, "seq_gaps", (double)c->seq_gaps);
+		cJSON_AddNumberToObject(o, "replay_skipped", (double)c->replay_skipped);
 		cJSON_AddNumberToObject(o, "ring_full", (double)c->ring_full);
 		cJSON_AddNumberToObject(o, "ring_dropped", (double)c->ring_dropped);
 	}
@@ -976,6 +1416,9 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 		cJSON_AddNumberToObject(o, "sum_overflow", (double)c->sum_overflow);
 		cJSON_AddNumberToObject(o, "open_windows", (double)c->open_windows);
 		cJSON_AddNumberToObject(o, "state_bytes", (double)c->state_bytes);
+		cJSON_AddNumberToObject(o, "checkpoint_deltas", (double)c->ckpt_deltas);
+		cJSON_AddNumberToObject(o, "checkpoint_pause_max_us",
+					(double)c->ckpt_pause_max * 1e6 / (double)rte_get_tsc_hz());
 	}
 }
 
@@ -1026,6 +1469,7 @@ write_stats(const char *path, double elapsed, unsigned long long sink_errors)
 		}
 		cJSON_AddItemToArray(ports, p);
 	}
+	add_state_stats(root);
 	queries = cJSON_AddObjectToObject(root, "queries");
 	for (int q = 0; q < G.cfg->nqueries; q++) {
 		struct weir_op_stats s, o;
@@ -1113,6 +1557,11 @@ setup_cores(void)
 			if (!rx->st[w].buf)
 				return -1;
 		}
+		for (int k = 0; k < 2 && G.sp; k++) {
+			rx->ck[k].e = rte_malloc("weir_ck", MAX_INST * sizeof(struct ck_inst), 0);
+			if (!rx->ck[k].e)
+				return -1;
+		}
 		for (int s = 0; s < cfg->nsources; s++) {
 			rx->src[s].inst = rte_malloc("weir_inst", MAX_INST * sizeof(uint32_t), 0);
 			rx->src[s].unseen = 1;
@@ -1132,6 +1581,12 @@ setup_cores(void)
 		wk->res = rte_malloc("weir_res", RES_STAGE * G.res_size, RTE_CACHE_LINE_SIZE);
 		if (!wk->res)
 			return -1;
+		for (unsigned r = 0; r < G.nrx; r++) {
+			wk->held[r] = rte_malloc_socket("weir_held", RING_BURST * G.rec_size, RTE_CACHE_LINE_SIZE,
+							(int)rte_lcore_to_socket_id(lc));
+			if (!wk->held[r])
+				return -1;
+		}
 		for (unsigned r = 0; r < G.nrx; r++)
 			for (int s = 0; s < WEIR_MAX_SOURCES; s++) {
 				wk->rxwm[s][r] = INT64_MIN;
@@ -1179,6 +1634,8 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 	uint64_t last_ev = 0;
 	bool tty = opts->progress > 0 || (opts->progress < 0 && isatty(2));
 	int quiet_rounds = 0;
+	uint64_t bar_epoch = 0;
+	unsigned bar_n = 0;
 
 	if (!buf)
 		return -1;
@@ -1196,6 +1653,15 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 						wdone[w] = 1;
 						done++;
 					}
+					continue;
+				}
+				if (r->query == UINT16_MAX - 1) {       /* worker w passed barrier r->key */
+					if (r->key != bar_epoch) {
+						bar_epoch = r->key;
+						bar_n = 0;
+					}
+					if (++bar_n == G.nw)    /* every result before the barrier is in the sinks */
+						sp_ack(G.sp, bar_epoch, weir_sinks_sync(sk) == 0);
 					continue;
 				}
 				weir_sinks_write(sk, r);
@@ -1266,15 +1732,38 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (cfg->state_dir[0]) {
+		char fp[64], err[256];
+		state_fingerprint(cfg, fp, sizeof(fp));
+		struct sp_cfg sc = { .dir = cfg->state_dir, .nshards = G.nw, .retain = (unsigned)cfg->state_retain,
+				     .interval_ns = (uint64_t)cfg->checkpoint_interval, .fingerprint = fp,
+				     .app_meta = app_meta, .need_ack = true };
+		G.sp = sp_create(&sc, err, sizeof(err));
+		if (!G.sp) {
+			fprintf(stderr, "weir: state: %s\n", err);
+			goto out;
+		}
+	}
 	if (setup_cores()) {
 		fprintf(stderr, "weir: out of memory setting up cores and rings\n");
 		goto out;
 	}
-	sk = weir_sinks_open(cfg, stderr);
+	int restored = 0;
+	if (G.sp) {
+		char fp[64];
+		state_fingerprint(cfg, fp, sizeof(fp));
+		if ((restored = state_restore(fp)) < 0)
+			goto out;
+	}
+	sk = weir_sinks_open(cfg, restored > 0, stderr);
 	if (!sk)
 		goto out;
 	if (ports_setup())
 		goto out;
+	if (G.sp && sp_start(G.sp)) {
+		fprintf(stderr, "weir: state: cannot start the state thread\n");
+		goto out;
+	}
 
 	t0 = now_s();
 	for (unsigned r = 0; r < G.nrx; r++)
@@ -1284,6 +1773,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	main_loop(sk, opts, t0);
 	rte_eal_mp_wait_lcore();
 	elapsed = now_s() - t0;
+	if (G.sp)
+		sp_stop(G.sp);
 	weir_sinks_flush(sk);
 	rc = 0;
 	if (weir_sinks_errors(sk)) {
@@ -1295,6 +1786,13 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	for (unsigned d = 0; d < G.nports; d++)
 		rte_eth_dev_stop(G.port[d]);
 out:
+	if (G.sp) {
+		sp_stop(G.sp);
+		sp_destroy(G.sp);
+		G.sp = NULL;
+	}
+	free(G.rst);
+	G.rst = NULL;
 	weir_sinks_close(sk);
 	for (unsigned w = 0; w < G.nw; w++)
 		if (G.wk[w])

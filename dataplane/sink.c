@@ -45,7 +45,7 @@ mkdirs(const char *path)
 }
 
 struct weir_sinks *
-weir_sinks_open(const struct weir_config *cfg, FILE *err)
+weir_sinks_open(const struct weir_config *cfg, bool append, FILE *err)
 {
 	struct weir_sinks *sk = calloc(1, sizeof(*sk));
 
@@ -64,7 +64,7 @@ weir_sinks_open(const struct weir_config *cfg, FILE *err)
 				if (cfg->queries[j].sink == WEIR_SINK_FILE && !strcmp(cfg->queries[j].sink_path, q->sink_path))
 					o->fp = sk->q[j].fp;
 			if (!o->fp) {
-				if (mkdirs(q->sink_path) || !(o->fp = fopen(q->sink_path, "w"))) {
+				if (mkdirs(q->sink_path) || !(o->fp = fopen(q->sink_path, append ? "a" : "w"))) {
 					fprintf(err, "weir: query '%s': cannot open sink file %s: %s\n", q->name,
 						q->sink_path, strerror(errno));
 					goto fail;
@@ -267,6 +267,25 @@ weir_sinks_flush(struct weir_sinks *sk)
 	for (int i = 0; i < sk->cfg->nqueries; i++)
 		if (sk->q[i].fp && fflush(sk->q[i].fp))
 			sk->errors++;
+}
+
+int
+weir_sinks_sync(struct weir_sinks *sk)
+{
+	int rc = 0;
+
+	for (int i = 0; i < sk->cfg->nqueries; i++) {
+		FILE *fp = sk->q[i].fp;
+		if (!fp)
+			continue;
+		if (fflush(fp)) {
+			sk->errors++;
+			rc = -1;
+		} else if (fp != stdout && fdatasync(fileno(fp)) && errno != EINVAL) {
+			rc = -1;        /* EINVAL: not a file that can be synced (a pipe, /dev/null) */
+		}
+	}
+	return rc;
 }
 
 void

@@ -4,6 +4,7 @@
 #ifndef WEIR_SINK_H
 #define WEIR_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -16,13 +17,17 @@ extern "C" {
 
 struct weir_sinks;
 
-/* Open every query's sink (files are created, parent directories too).
- * NULL on error, with the reason printed to err. */
-struct weir_sinks *weir_sinks_open(const struct weir_config *cfg, FILE *err);
+/* Open every query's sink (files are created, parent directories too; truncated,
+ * or appended to when the run goes on from a snapshot).  NULL on error, with the
+ * reason printed to err. */
+struct weir_sinks *weir_sinks_open(const struct weir_config *cfg, bool append, FILE *err);
 /* Format and write one result.  0, or -errno on a write error (counted). */
 int weir_sinks_write(struct weir_sinks *sk, const struct weir_result *r);
 /* Flush buffered output (files, stdout). */
 void weir_sinks_flush(struct weir_sinks *sk);
+/* Flush and make file sinks durable (fdatasync): a checkpoint's results are on disk
+ * before the checkpoint counts.  0, or -1. */
+int weir_sinks_sync(struct weir_sinks *sk);
 void weir_sinks_close(struct weir_sinks *sk);
 unsigned long long weir_sinks_errors(const struct weir_sinks *sk);
 

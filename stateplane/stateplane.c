@@ -45,6 +45,8 @@ struct sp {
 	int started;
 	int stop;                   /* atomic */
 	int asked;                  /* atomic: sp_request */
+	uint64_t acked;             /* atomic: sp_ack */
+	uint64_t nacked;            /* atomic: sp_ack(.., false) */
 	uint64_t inflight;          /* epoch being taken, 0 none */
 	uint64_t t_request;
 	uint64_t delta_bytes;       /* of the epoch in flight */
@@ -552,8 +554,13 @@ commit(struct sp *sp, uint64_t e)
 	}
 	cJSON_AddItemToObject(m, "shard_info", shards);
 	cJSON *app = cJSON_CreateObject();
-	if (sp->cfg.app_meta)
-		sp->cfg.app_meta(sp->cfg.ctx, e, app);
+	if (!r && sp->cfg.app_meta && sp->cfg.app_meta(sp->cfg.ctx, e, app)) {
+		cJSON_Delete(app);
+		cJSON_Delete(m);
+		fail_epoch_msg(sp, e, snapdir, "the application's part of the manifest", EINVAL,
+			       "incomplete at this barrier");
+		return;
+	}
 	cJSON_AddItemToObject(m, "app", app);
 	snprintf(num, sizeof(num), "%" PRIu64, files_bytes);
 	cJSON_AddStringToObject(m, "files_bytes", num);
@@ -634,7 +641,14 @@ sp_thread(void *arg)
 			unsigned k;
 			for (k = 0; k < sp->cfg.nshards && sp->sh[k].last; k++)
 				;
-			if (k == sp->cfg.nshards) {
+			if (k == sp->cfg.nshards && sp->cfg.need_ack &&
+			    __atomic_load_n(&sp->nacked, __ATOMIC_ACQUIRE) == sp->inflight) {
+				fail_epoch(sp, sp->inflight, NULL, "making the results before the barrier durable",
+					   EIO);
+				sp->inflight = 0;
+				work = true;
+			} else if (k == sp->cfg.nshards &&
+			    (!sp->cfg.need_ack || __atomic_load_n(&sp->acked, __ATOMIC_ACQUIRE) >= sp->inflight)) {
 				commit(sp, sp->inflight);
 				sp->inflight = 0;
 				work = true;
@@ -646,6 +660,20 @@ sp_thread(void *arg)
 		}
 	}
 	return NULL;
+}
+
+void
+sp_ack(struct sp *sp, uint64_t e, bool ok)
+{
+	if (!ok) {
+		__atomic_store_n(&sp->nacked, e, __ATOMIC_RELEASE);
+		return;
+	}
+	uint64_t cur = __atomic_load_n(&sp->acked, __ATOMIC_RELAXED);
+
+	while (cur < e && !__atomic_compare_exchange_n(&sp->acked, &cur, e, false, __ATOMIC_RELEASE,
+						       __ATOMIC_RELAXED))
+		;
 }
 
 int

@@ -50,9 +50,12 @@ struct sp_cfg {
 	unsigned depth;             /* io_uring queue depth (0: 64) */
 	const char *fingerprint;    /* the query set; recorded, checked at restore */
 	/* On the state-plane thread, when epoch is complete: add the application's part
-	 * of the manifest (source offsets, watermarks) to `app`. */
-	void (*app_meta)(void *ctx, uint64_t epoch, cJSON *app);
+	 * of the manifest (source offsets, watermarks) to `app`; non-zero fails the epoch. */
+	int (*app_meta)(void *ctx, uint64_t epoch, cJSON *app);
 	void *ctx;
+	/* The epoch is published only once sp_ack() has acknowledged it too (the
+	 * dataplane's sink: every result before the barrier has been written). */
+	bool need_ack;
 	FILE *log;                  /* messages (NULL: stderr) */
 };
 
@@ -84,6 +87,9 @@ void sp_get_stats(struct sp *sp, struct sp_stats *st);
 static inline uint64_t sp_epoch_requested(const struct sp *sp);
 /* Ask for a checkpoint now (ignored while one is in flight). */
 void sp_request(struct sp *sp);
+/* Acknowledge epoch e (and every epoch before it): see sp_cfg.need_ack; ok = false
+ * fails epoch e instead. */
+void sp_ack(struct sp *sp, uint64_t e, bool ok);
 /* Worker side (worker w only): an empty chunk, and handing a full one over.  Neither
  * makes a syscall in the steady state; get allocates when the pool is empty. */
 struct sp_chunk *sp_chunk_get(struct sp *sp, unsigned w);

@@ -162,11 +162,12 @@ write_epoch(struct sp *sp, uint64_t e)
 	}
 }
 
-static void
+static int
 app_meta(void *ctx, uint64_t epoch, cJSON *app)
 {
 	(void)ctx;
 	cJSON_AddNumberToObject(app, "test_epoch", (double)epoch);
+	return 0;
 }
 
 static struct sp *
