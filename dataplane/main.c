@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0
  * weir: the command line.  `weir run CONFIG` is the dataplane. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dataplane.h"
 #include "numa.h"
+#include "stateplane.h"
 
 /* jemalloc (linked in): an arena per CPU, so window state that a worker allocates
  * and touches first comes from its own NUMA node. */
@@ -46,6 +49,12 @@ usage(FILE *f)
 		"       weir eal-args CONFIG     print the EAL arguments weir would use\n"
 		"       weir topology [CONFIG] [--json] [--synthetic DESC | --xml FILE]\n"
 		"                                the machine (hwloc) and the lcore plan for CONFIG\n"
+		"       weir state list DIR      the snapshots under state directory DIR, newest first\n"
+		"       weir state verify DIR    check the newest snapshot a restore would use\n"
+		"       weir state ship DIR HOST:PORT [--epoch N]\n"
+		"                                send a snapshot (default: the newest valid) to a receiver\n"
+		"       weir state receive DIR --listen ADDR:PORT [--retain N] [--count N]\n"
+		"                                receive N snapshots (0: for ever) into DIR\n"
 		"       weir version\n"
 		"Without CONFIG, `weir run` uses the embedded default: a 1 s tumbling spend query over\n"
 		WEIR_DEFAULT_CAPTURE " (make one with: weir-gen --out " WEIR_DEFAULT_CAPTURE ").\n"
@@ -58,6 +67,93 @@ load(const char *path, struct weir_config *cfg)
 	if (!path)
 		return weir_config_load_string("<embedded default>", default_config, cfg, stderr);
 	return weir_config_load(path, cfg, stderr);
+}
+
+/* `weir state ...`: the snapshot store, without a running dataplane. */
+static int
+state_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "epoch", required_argument, NULL, 'e' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "retain", required_argument, NULL, 'r' },
+		{ "count", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long epoch = 0, retain = 3, count = 1;
+	const char *listen = NULL;
+	char err[512], *end;
+	int c;
+
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		unsigned long long *x = c == 'e' ? &epoch : c == 'r' ? &retain : c == 'c' ? &count : NULL;
+		if (c == 'l') {
+			listen = optarg;
+			continue;
+		}
+		if (!x) {
+			usage(stderr);
+			return 2;
+		}
+		errno = 0;
+		*x = strtoull(optarg, &end, 10);
+		if (errno || *end || !*optarg || optarg[0] == '-' || (c == 'r' && !*x)) {
+			fprintf(stderr, "weir state: bad number '%s'\n", optarg);
+			return 2;
+		}
+	}
+	const char *sub = optind < argc ? argv[optind++] : "";
+	const char *dir = optind < argc ? argv[optind++] : NULL;
+	const char *peer = !strcmp(sub, "ship") && optind < argc ? argv[optind++] : NULL;
+	if (!dir || optind < argc || (!strcmp(sub, "ship") && !peer) || (!strcmp(sub, "receive") && !listen) ||
+	    ((epoch || listen) && strcmp(sub, "ship") && strcmp(sub, "receive"))) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(sub, "list"))
+		return sp_snap_list(dir, stdout) < 0 ? 1 : 0;
+	if (!strcmp(sub, "verify")) {
+		struct sp_snap s;
+		int r = sp_snap_find(dir, NULL, &s, stderr, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "weir state: %s\n", err);
+			return 1;
+		}
+		if (r == 0) {
+			printf("no snapshot in %s\n", dir);
+			return 1;
+		}
+		printf("epoch %llu: valid (%u shards) %s\n", (unsigned long long)s.epoch, s.nshards, s.dir);
+		sp_snap_free(&s);
+		return 0;
+	}
+	if (!strcmp(sub, "ship")) {
+		if (sp_ship_send(dir, epoch, peer, stderr, err, sizeof(err))) {
+			fprintf(stderr, "weir state: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	if (!strcmp(sub, "receive")) {
+		uint16_t port;
+		int lfd = sp_listen(listen, &port, err, sizeof(err));
+		if (lfd < 0) {
+			fprintf(stderr, "weir state: %s\n", err);
+			return 1;
+		}
+		fprintf(stderr, "weir: state: receiving snapshots into %s on port %u\n", dir, port);
+		int rc = 0;
+		for (unsigned long long i = 0; !count || i < count; i++)
+			if (!sp_ship_recv(dir, lfd, (unsigned)retain, stderr, err, sizeof(err))) {
+				fprintf(stderr, "weir state: %s\n", err);
+				rc = 1;
+			}
+		close(lfd);
+		return rc;
+	}
+	usage(stderr);
+	return 2;
 }
 
 int
@@ -93,6 +189,8 @@ main(int argc, char **argv)
 		printf("weir %s\n", WEIR_VERSION);
 		return 0;
 	}
+	if (!strcmp(cmd, "state"))
+		return state_main(argc, argv);
 	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "eal-args") && strcmp(cmd, "topology")) {
 		fprintf(stderr, "weir: unknown command '%s'\n", cmd);
 		usage(stderr);
