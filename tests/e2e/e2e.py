@@ -451,11 +451,193 @@ def udp_sink(a):
         check("udp-sink", sc, cfg, d, stats)
 
 
+def upsert_view(paths):
+    """The results as a consumer that upserts would hold them: per (query, key,
+    window_start) the highest revision.  The same revision seen twice must carry the
+    same values (a replay re-emits, it never changes a result).  A killed run's last
+    line may be torn: a line without its newline is not a result."""
+    view = {}
+    for p in paths:
+        if not os.path.exists(p):
+            continue
+        with open(p) as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    continue
+                r = json.loads(line)
+                k = (r["query"], r["key"], r["window_start"])
+                old = view.get(k)
+                if old is not None and old["revision"] == r["revision"] and old != r:
+                    fail("revision %d of %s emitted twice with different values:\n%s\n%s" %
+                         (r["revision"], k, old, r))
+                if old is None or r["revision"] > old["revision"]:
+                    view[k] = r
+    return view
+
+
+KILL_CFG = """[dataplane]
+devices = net_pcap0,rx_pcap={pcap}
+rx_cores = 1
+workers = {workers}
+exit_on_eos = true
+idle_sleep = 10us
+eal_args = --log-level=*:error
+
+[source tx]
+format = wev
+udp_port = 7000
+schema_id = 1
+fields = amount:i64, merchant:u64
+watermark_delay = 50ms
+
+[query spend]
+from = tx
+window = tumbling 100ms
+allowed_lateness = 100ms
+aggregates = count, sum(amount), max(amount), last(merchant)
+sink = file:{out}/spend.jsonl
+
+[query hop]
+from = tx
+window = hopping 200ms 50ms
+aggregates = count, min(amount)
+sink = file:{out}/hop.jsonl
+
+[query sess]
+from = tx
+window = session 20ms
+aggregates = count, sum(amount)
+sink = file:{out}/sess.jsonl
+"""
+KILL_STATE = """
+[state]
+dir = {state}
+checkpoint_interval = 10ms
+retain = 3
+"""
+
+
+def kill_restore(a):
+    """kill -9 at random moments, each run restarting from the newest snapshot on the
+    same capture; the last run finishes with a different worker count.  The union of
+    every run's output, as an upsert view, must equal an uninterrupted run's."""
+    import random
+    seed = int(os.environ.get("WEIR_KILL_SEED", "0")) or random.randrange(1, 1 << 30)
+    rnd = random.Random(seed)
+    print("kill-restore: seed %d (WEIR_KILL_SEED to repeat)" % seed)
+    with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d:
+        pcap = os.path.join(d, "tx.pcap")
+        subprocess.run([a.gen, "--out", pcap, "--events", "3000000", "--keys", "2000", "--rate", "1000000",
+                        "--disorder", "50000000", "--late-fraction", "0.01", "--late-by", "120000000",
+                        "--producers", "3", "--dup-fraction", "0.01", "--seed", str(seed % 1000 + 1)],
+                       check=True, stderr=subprocess.DEVNULL)
+        queries = ("spend", "hop", "sess")
+
+        def cfg_file(name, workers, state):
+            out = os.path.join(d, "out-" + name)
+            path = os.path.join(d, name + ".ini")
+            with open(path, "w") as f:
+                f.write(KILL_CFG.format(pcap=pcap, workers=workers, out=out) +
+                        (KILL_STATE.format(state=state) if state else ""))
+            return path, [os.path.join(out, q + ".jsonl") for q in queries]
+
+        # the uninterrupted run (no state)
+        ref_cfg, ref_out = cfg_file("ref", 2, None)
+        run_weir(a.weir, ref_cfg, d)
+        ref = upsert_view(ref_out)
+        if len(ref) < 1000:
+            fail("kill-restore: the reference run produced only %d results" % len(ref))
+        # how long a run with checkpoints takes here, to place the kills inside it
+        full_cfg, _ = cfg_file("timing", 2, os.path.join(d, "state-timing"))
+        t0 = time.monotonic()
+        run_weir(a.weir, full_cfg, d)
+        dur = time.monotonic() - t0
+        print("  uninterrupted run with checkpoints: %.2fs" % dur)
+        state = os.path.join(d, "state")
+        outs, restores, killed = [], [], 0
+        for i in range(8):
+            cfg, out = cfg_file("k%d" % i, 2, state)
+            t1 = time.monotonic()
+            p = subprocess.Popen([a.weir, "run", cfg, "--no-progress"], stderr=subprocess.PIPE, text=True)
+            try:
+                p.wait(timeout=rnd.uniform(0.1, 0.7) * dur)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                killed += 1
+            _, err = p.communicate(timeout=60)
+            print("  run %d: %s after %.2fs" % (i, "killed" if p.returncode == -9 else "finished",
+                                                time.monotonic() - t1))
+            if p.returncode not in (0, -9):
+                fail("kill-restore: run %d exited %d:\n%s" % (i, p.returncode, err))
+            restores += [ln for ln in err.splitlines() if "restored snapshot epoch" in ln]
+            outs += out
+        # the last run goes to the end of the input with three workers
+        cfg, out = cfg_file("final", 3, state)
+        p, stats = run_weir(a.weir, cfg, d)
+        restores += [ln for ln in p.stderr.splitlines() if "restored snapshot epoch" in ln]
+        outs += out
+        got = upsert_view(outs)
+        missing = [k for k in ref if k not in got]
+        extra = [k for k in got if k not in ref]
+        if missing or extra:
+            fail("kill-restore (seed %d): %d results missing (e.g. %s), %d unexpected (e.g. %s)" %
+                 (seed, len(missing), missing[:3], len(extra), extra[:3]))
+        for k, r in ref.items():
+            if got[k] != r:
+                fail("kill-restore (seed %d): %s is\n%s\nafter the kills, and\n%s\nuninterrupted" %
+                     (seed, k, got[k], r))
+        if killed < 3 or len(restores) < 4:
+            fail("kill-restore: only %d runs killed and %d restores (the test did not test much)" %
+                 (killed, len(restores)))
+        with open(stats) as f:
+            st = json.load(f)
+        # the newest snapshot shipped to a standby's store (weir state ship/receive) and
+        # restored there: what that run emits agrees with everything emitted before
+        standby = os.path.join(d, "standby")
+        port = 20000 + seed % 20000
+        rcv = subprocess.Popen([a.weir, "state", "receive", standby, "--listen", "127.0.0.1:%d" % port],
+                               stderr=subprocess.PIPE, text=True)
+        for _ in range(100):
+            if rcv.poll() is not None:
+                break
+            if subprocess.run([a.weir, "state", "ship", state, "127.0.0.1:%d" % port],
+                              capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        _, rerr = rcv.communicate(timeout=60)
+        if rcv.returncode != 0 or "received snapshot epoch" not in rerr:
+            fail("kill-restore: shipping to the standby failed:\n" + rerr)
+        cfg, out = cfg_file("standby", 2, standby)
+        p, _ = run_weir(a.weir, cfg, d)
+        if "restored snapshot epoch" not in p.stderr:
+            fail("kill-restore: the standby did not restore the shipped snapshot:\n" + p.stderr)
+        both = upsert_view(outs + out)
+        if both != got:
+            fail("kill-restore: the run restored from the shipped snapshot emitted results that differ")
+        # every snapshot unusable: weir refuses to start rather than start empty
+        snaps = os.path.join(state, "snapshots")
+        for e in os.listdir(snaps):
+            m = os.path.join(snaps, e, "MANIFEST")
+            if os.path.exists(m):
+                with open(m, "r+b") as f:
+                    f.seek(20)
+                    f.write(b"#")
+        cfg, _ = cfg_file("corrupt", 2, state)
+        p, _ = run_weir(a.weir, cfg, d, expect_rc=1)
+        if "none valid" not in p.stderr:
+            fail("kill-restore: with every snapshot corrupt weir said:\n" + p.stderr)
+        print("e2e kill-restore: %d results equal after %d kills and %d restores (last: %s; final run "
+              "skipped %d replayed events): 1 passed, 0 failed" %
+              (len(ref), killed, len(restores), restores[-1].split("weir: state: ")[-1],
+               st["total"]["replay_skipped"]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weir", required=True)
     ap.add_argument("--gen", required=True)
-    ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet", "idle-timeout", "udp-sink"])
+    ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet", "idle-timeout", "udp-sink",
+                                                        "kill-restore"])
     a = ap.parse_args()
     if a.scenario == "config-error":
         config_error(a)
@@ -467,6 +649,8 @@ def main():
         idle_timeout(a)
     elif a.scenario == "udp-sink":
         udp_sink(a)
+    elif a.scenario == "kill-restore":
+        kill_restore(a)
     else:
         scenario(a, a.scenario)
 
