@@ -58,11 +58,15 @@ sp_rec_put(struct sp_writer *w, unsigned type, unsigned klen, unsigned vlen)
 	struct sp_chunk *c = w->c;
 
 	if (c->cap - c->len < need) {
+		/* c belongs to its consumer once handed over: take what carries on first */
+		uint64_t epoch = c->epoch;
+		uint16_t worker = c->worker, flags = c->flags & SP_CH_FULL;
+		uint32_t seq = c->seq + 1;
 		struct sp_chunk *n = w->next(w->ctx, c);
-		n->epoch = c->epoch;
-		n->worker = c->worker;
-		n->flags = c->flags & SP_CH_FULL;
-		n->seq = c->seq + 1;
+		n->epoch = epoch;
+		n->worker = worker;
+		n->flags = flags;
+		n->seq = seq;
 		n->len = 0;
 		w->c = c = n;
 	}
