@@ -511,6 +511,7 @@ slurp(const char *path, size_t *len)
 	fseek(f, 0, SEEK_SET);
 	char *b = malloc((size_t)n + 1);
 	*len = fread(b, 1, (size_t)n, f);
+	b[*len] = 0;
 	fclose(f);
 	return b;
 }
