@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -19,7 +20,11 @@
 
 #include <rte_ring.h>
 
-#define CHUNK_RING 1024u
+#define CHUNK_RING 16384u     /* chunk pointers: a 4 GiB delta never makes a worker wait */
+/* Empty chunks kept ready per shard, their pages already touched by the state
+ * thread: a worker writing a delta never takes a page fault on fresh memory
+ * (measured: 60-80 us per 256-window step when it did). */
+#define POOL_CHUNKS 32u
 
 struct shard {
 	rocksdb_t *db;
@@ -220,6 +225,40 @@ sp_destroy(struct sp *sp)
 
 /* ---- worker side -------------------------------------------------------------------------- */
 
+static struct sp_chunk *
+chunk_new(struct sp *sp, bool touch)
+{
+	struct sp_chunk *c = malloc(sizeof(struct sp_chunk) + SP_CHUNK_BYTES);
+
+	if (!c)
+		return NULL;
+	if (touch)
+		memset(c->data, 0, SP_CHUNK_BYTES);
+#ifdef MADV_POPULATE_WRITE
+	else    /* one call that maps every page, not 64 page faults while records go in */
+		madvise((void *)((uintptr_t)c->data & ~(uintptr_t)4095), SP_CHUNK_BYTES, MADV_POPULATE_WRITE);
+#endif
+	__atomic_add_fetch(&sp->st.chunks_allocated, 1, __ATOMIC_RELAXED);
+	c->cap = SP_CHUNK_BYTES;
+	c->len = 0;
+	return c;
+}
+
+/* State thread (or before it starts): top shard k's pool of empty chunks up. */
+static void
+pool_refill(struct sp *sp, unsigned k)
+{
+	while (rte_ring_count(sp->back[k]) < POOL_CHUNKS) {
+		struct sp_chunk *c = chunk_new(sp, true);
+		if (!c)
+			return;
+		if (rte_ring_sp_enqueue(sp->back[k], c)) {
+			free(c);
+			return;
+		}
+	}
+}
+
 struct sp_chunk *
 sp_chunk_get(struct sp *sp, unsigned w)
 {
@@ -227,12 +266,9 @@ sp_chunk_get(struct sp *sp, unsigned w)
 
 	if (rte_ring_sc_dequeue(sp->back[w], &c) == 0)
 		return c;
-	c = malloc(sizeof(struct sp_chunk) + SP_CHUNK_BYTES);
+	c = chunk_new(sp, false);  /* the pool ran dry: the state plane is behind */
 	if (!c)
 		abort();        /* the checkpoint cannot proceed; nothing sane to do */
-	__atomic_add_fetch(&sp->st.chunks_allocated, 1, __ATOMIC_RELAXED);
-	((struct sp_chunk *)c)->cap = SP_CHUNK_BYTES;
-	((struct sp_chunk *)c)->len = 0;
 	return c;
 }
 
@@ -635,7 +671,9 @@ sp_thread(void *arg)
 					apply_chunk(sp, c);
 				if (rte_ring_sp_enqueue(sp->back[k], c))
 					free(c);
+				pool_refill(sp, k);
 			}
+			pool_refill(sp, k);
 		}
 		if (sp->inflight) {
 			unsigned k;
@@ -679,6 +717,8 @@ sp_ack(struct sp *sp, uint64_t e, bool ok)
 int
 sp_start(struct sp *sp)
 {
+	for (unsigned k = 0; k < sp->cfg.nshards; k++)
+		pool_refill(sp, k);
 	if (pthread_create(&sp->thr, NULL, sp_thread, sp))
 		return -1;
 	pthread_setname_np(sp->thr, "weir-state");
