@@ -634,6 +634,7 @@ do_state(struct parse *p, struct weir_config *cfg)
 
 	cfg->checkpoint_interval = 1000000000;
 	cfg->state_retain = 3;
+	cfg->state_nice = 19;
 	if ((en = get(p, "state", "dir"))) {
 		const char *v = en->value;
 		if (!*v)
@@ -654,6 +655,12 @@ do_state(struct parse *p, struct weir_config *cfg)
 			E(en, "'%s': expected a number of snapshots in 1..1000", en->value);
 		else
 			cfg->state_retain = (int)x;
+	}
+	if ((en = get(p, "state", "nice"))) {
+		if (parse_i64(en->value, 0, 19, &x))
+			E(en, "'%s': expected a nice level in 0..19", en->value);
+		else
+			cfg->state_nice = (int)x;
 	}
 	if (!cfg->state_dir[0] && has_section(p, "state"))
 		cfg_error(p, section_line(p, "state"), "state", "dir", "required in a [state] section");
@@ -933,6 +940,7 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 			fprintf(out, "udp:%s:%u\n", q->sink_path, q->sink_port);
 	}
 	if (cfg->state_dir[0])
-		fprintf(out, "\n[state]\ndir = %s\ncheckpoint_interval = %s\nretain = %d\n", cfg->state_dir,
-			dur(cfg->checkpoint_interval, b1, sizeof(b1)), cfg->state_retain);
+		fprintf(out, "\n[state]\ndir = %s\ncheckpoint_interval = %s\nretain = %d\nnice = %d\n",
+			cfg->state_dir, dur(cfg->checkpoint_interval, b1, sizeof(b1)), cfg->state_retain,
+			cfg->state_nice);
 }

@@ -91,6 +91,7 @@ struct weir_config {
 	char state_dir[WEIR_PATH_MAX];
 	int64_t checkpoint_interval;       /* ns */
 	int state_retain;                  /* complete snapshots kept */
+	int state_nice;                    /* nice level of the state thread and RocksDB's */
 	/* sections */
 	int nsources;
 	struct weir_source_cfg sources[WEIR_MAX_SOURCES];

@@ -1737,7 +1737,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		state_fingerprint(cfg, fp, sizeof(fp));
 		struct sp_cfg sc = { .dir = cfg->state_dir, .nshards = G.nw, .retain = (unsigned)cfg->state_retain,
 				     .interval_ns = (uint64_t)cfg->checkpoint_interval, .fingerprint = fp,
-				     .app_meta = app_meta, .need_ack = true };
+				     .app_meta = app_meta, .need_ack = true,
+				     .nice = cfg->state_nice };
 		G.sp = sp_create(&sc, err, sizeof(err));
 		if (!G.sp) {
 			fprintf(stderr, "weir: state: %s\n", err);

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -45,6 +46,7 @@ struct sp {
 	uint8_t resync[SP_MAX_SHARDS];          /* atomic: next delta must be full */
 	struct shard sh[SP_MAX_SHARDS];
 	rocksdb_options_t *opts;
+	rocksdb_env_t *env;
 	rocksdb_writeoptions_t *wo;
 	pthread_t thr;
 	int started;
@@ -162,6 +164,13 @@ sp_create(const struct sp_cfg *cfg, char *err, size_t en)
 	}
 	snprintf(path, sizeof(path), "%s/log", sp->dir);
 	sp->opts = sp_rocks_options(path, true);
+	if (cfg->nice > 0) {
+		/* RocksDB's flush and compaction threads yield to the polling cores too */
+		sp->env = rocksdb_create_default_env();
+		rocksdb_env_lower_thread_pool_cpu_priority(sp->env);
+		rocksdb_env_lower_high_priority_thread_pool_cpu_priority(sp->env);
+		rocksdb_options_set_env(sp->opts, sp->env);
+	}
 	sp->wo = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_disable_WAL(sp->wo, 1);   /* durability is the snapshot's */
 	for (unsigned k = 0; k < cfg->nshards; k++) {
@@ -217,6 +226,8 @@ sp_destroy(struct sp *sp)
 		rocksdb_options_destroy(sp->opts);
 	if (sp->wo)
 		rocksdb_writeoptions_destroy(sp->wo);
+	if (sp->env)
+		rocksdb_env_destroy(sp->env);
 	if (sp->io.depth)
 		sp_io_exit(&sp->io);
 	free(sp->fingerprint);
@@ -647,6 +658,9 @@ sp_thread(void *arg)
 {
 	struct sp *sp = arg;
 	uint64_t next = now_ns() + sp->cfg.interval_ns, epoch = sp->st.last_epoch;
+
+	if (sp->cfg.nice > 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), sp->cfg.nice))
+		logf_(sp, "cannot lower the state thread's priority: %s", strerror(errno));
 
 	while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t now = now_ns();

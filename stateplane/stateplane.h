@@ -56,6 +56,10 @@ struct sp_cfg {
 	/* The epoch is published only once sp_ack() has acknowledged it too (the
 	 * dataplane's sink: every result before the barrier has been written). */
 	bool need_ack;
+	/* > 0: the state thread and RocksDB's background threads run at this nice level
+	 * (where they share CPUs with polling cores, the pollers win; checkpoints then
+	 * take longer under full load). */
+	int nice;
 	FILE *log;                  /* messages (NULL: stderr) */
 };
 

@@ -190,8 +190,10 @@ state_section(void **st)
 	assert_string_equal(cfg.state_dir, "/var/lib/weir");
 	assert_int_equal(cfg.checkpoint_interval, 1000000000);
 	assert_int_equal(cfg.state_retain, 3);
+	assert_int_equal(cfg.state_nice, 19);
 	assert_int_equal(weir_config_load_string("s.ini", HEAD Q "[state]\ndir = d\ncheckpoint_interval = 250ms\n"
-						 "retain = 7\n", &cfg, stderr), 0);
+						 "retain = 7\nnice = 0\n", &cfg, stderr), 0);
+	assert_int_equal(cfg.state_nice, 0);
 	assert_int_equal(cfg.checkpoint_interval, 250000000);
 	assert_int_equal(cfg.state_retain, 7);
 	/* the dump reads back the same */
@@ -206,6 +208,8 @@ state_section(void **st)
 	assert_string_equal(again.state_dir, "d");
 	assert_int_equal(again.checkpoint_interval, 250000000);
 	assert_int_equal(again.state_retain, 7);
+	assert_int_equal(again.state_nice, 0);
+	expect_error(HEAD Q "[state]\ndir = d\nnice = 20\n", "bad.ini:12: [state] nice: '20': expected a nice level");
 	/* errors */
 	expect_error(HEAD Q "[state]\nretain = 3\n", "bad.ini:11: [state] dir: required");
 	expect_error(HEAD Q "[state]\ndir = d\nretain = 0\n", "bad.ini:12: [state] retain: '0': expected");
