@@ -65,11 +65,15 @@ def pcap_packets(path):
             n += 1
 
 
-def run_weir(weir, pcap, window, aggs, workdir):
+def run_weir(weir, pcap, window, aggs, workdir, checkpoint_interval=None):
     cfg = os.path.join(workdir, "bench.ini")
     stats = os.path.join(workdir, "stats.json")
+    state = os.path.join(workdir, "state")
+    subprocess.run(["rm", "-rf", state], check=True)
     with open(cfg, "w") as f:
         f.write(CONFIG.format(pcap=pcap, window=window, aggs=aggs, out=os.path.join(workdir, "out.jsonl")))
+        if checkpoint_interval:
+            f.write("\n[state]\ndir = %s\ncheckpoint_interval = %s\nretain = 3\n" % (state, checkpoint_interval))
     subprocess.run([weir, "run", cfg, "--stats-json", stats, "--no-progress"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
     with open(stats) as f:
@@ -127,6 +131,37 @@ def run_testpmd(testpmd, pcap, total):
     return total / (done - t0)
 
 
+def checkpoint_cost(a, pcap):
+    """Throughput with checkpoints every INTERVAL against without, runs interleaved
+    (so drift of a shared machine hits both alike); the state dir is on the disk
+    next to the capture cache."""
+    modes = [None] + a.checkpoint_interval
+    rates = {m: [] for m in modes}
+    ckpts = {m: [] for m in modes}
+    with tempfile.TemporaryDirectory(dir=a.cache) as wd:
+        for i in range(a.runs):
+            for m in modes:
+                st = run_weir(a.weir, pcap, a.window, a.aggs, wd, m)
+                rate = st["total"]["rx_events"] / st["elapsed_s"]
+                rates[m].append(rate)
+                c = st.get("checkpoints", {})
+                ckpts[m].append(c.get("completed", 0))
+                print("run %d, checkpoints %-6s: %.2f M events/s in %.2f s (%s checkpoints, last %.1f ms, "
+                      "longest worker pause %.1f us)" %
+                      (i + 1, m or "off", rate / 1e6, st["elapsed_s"], c.get("completed", "no"),
+                       c.get("last_duration_ms", 0), st["total"].get("checkpoint_pause_max_us", 0)))
+    base = statistics.median(rates[None])
+    res = {"events": a.events, "keys": a.keys, "off_events_per_s": base, "with": {}}
+    for m in a.checkpoint_interval:
+        med = statistics.median(rates[m])
+        res["with"][m] = {"events_per_s": med, "loss": 1 - med / base, "checkpoints": ckpts[m]}
+        print("median: checkpoints every %s: %.2f M events/s vs %.2f M without: %.1f%% lost" %
+              (m, med / 1e6, base / 1e6, 100 * (1 - med / base)))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weir", required=True)
@@ -141,6 +176,9 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "weir-bench"))
     ap.add_argument("--json")
+    ap.add_argument("--checkpoint-interval", action="append", default=[],
+                    help="also run with [state] checkpoints at this interval (repeatable): "
+                         "throughput with checkpoints against without, runs interleaved")
     a = ap.parse_args()
 
     os.makedirs(a.cache, exist_ok=True)
@@ -148,6 +186,8 @@ def main():
     make_capture(a.gen, pcap, a.events, a.keys, a.batch, a.dist)
     packets = pcap_packets(pcap)
 
+    if a.checkpoint_interval:
+        return checkpoint_cost(a, pcap)
     rates = []
     with tempfile.TemporaryDirectory() as wd:
         for i in range(a.runs):
