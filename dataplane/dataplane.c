@@ -1300,6 +1300,8 @@ state_restore(const char *fp)
 	/* producers onto the RX cores they were on; with another RX core count they are
 	 * set up where their first packet arrives (inst_get) */
 	G.rst_lazy = (unsigned)nrx->valueint != G.nrx;
+	for (uint32_t i = 0; i < G.nrst; i++)
+		G.rst_lazy |= G.rst[i].rx >= G.nrx;
 	for (uint32_t i = 0; !G.rst_lazy && i < G.nrst; i++) {
 		struct rx_ctx *rx = G.rx[G.rst[i].rx];
 		int bad = 0;

@@ -514,6 +514,7 @@ KILL_STATE = """
 dir = {state}
 checkpoint_interval = 10ms
 retain = 3
+nice = 0
 """
 
 
@@ -560,7 +561,7 @@ def kill_restore(a):
             t1 = time.monotonic()
             p = subprocess.Popen([a.weir, "run", cfg, "--no-progress"], stderr=subprocess.PIPE, text=True)
             try:
-                p.wait(timeout=rnd.uniform(0.1, 0.7) * dur)
+                p.wait(timeout=rnd.uniform(0.1, 0.5) * dur)
             except subprocess.TimeoutExpired:
                 p.kill()
                 killed += 1
@@ -586,7 +587,7 @@ def kill_restore(a):
             if got[k] != r:
                 fail("kill-restore (seed %d): %s is\n%s\nafter the kills, and\n%s\nuninterrupted" %
                      (seed, k, got[k], r))
-        if killed < 3 or len(restores) < 4:
+        if killed < 3 or len(restores) < 3:
             fail("kill-restore: only %d runs killed and %d restores (the test did not test much)" %
                  (killed, len(restores)))
         with open(stats) as f:
