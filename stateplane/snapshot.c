@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +91,24 @@ sp_unpin(uint64_t epoch)
 			break;
 		}
 	pthread_mutex_unlock(&pin_mu);
+}
+
+/* Pins across processes (`weir state ship` next to a running `weir run`): whoever
+ * reads a snapshot holds a shared flock on its MANIFEST; retention removes only
+ * what it can lock exclusively.  A process that dies lets go of its locks. */
+static int
+snap_lock_shared(const char *snapdir)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/MANIFEST", snapdir);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_SH)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }
 
 static bool
@@ -414,6 +433,7 @@ sp_snap_load(const struct sp_snap *s, sp_load_fn fn, void *ctx, char *err, size_
 
 	snprintf(logdir, sizeof(logdir), "%s/..", s->dir);
 	sp_pin(s->epoch);
+	int lk = snap_lock_shared(s->dir);
 	for (unsigned k = 0; k < s->nshards && !rc; k++) {
 		char *e = NULL;
 		rocksdb_options_t *o = sp_rocks_options(logdir, false);
@@ -455,6 +475,8 @@ sp_snap_load(const struct sp_snap *s, sp_load_fn fn, void *ctx, char *err, size_
 		rocksdb_close(db);
 	}
 	sp_unpin(s->epoch);
+	if (lk >= 0)
+		close(lk);
 	return rc;
 }
 
@@ -545,11 +567,22 @@ sp_retain(const char *dir, unsigned retain, FILE *log)
 			continue;
 		if (pinned(e[i].epoch))
 			continue;
+		int lk = -1;
+		if (complete) {
+			sp_snap_path(p, sizeof(p), dir, e[i].epoch, "/MANIFEST");
+			lk = open(p, O_RDONLY | O_CLOEXEC);
+			if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB)) {
+				close(lk);      /* being restored or shipped by another process */
+				continue;
+			}
+		}
 		sp_snap_path(p, sizeof(p), dir, e[i].epoch, e[i].suffix);
 		if (sp_rm_tree(p) == 0)
 			removed++;
 		else if (log)
 			fprintf(log, "weir: state: cannot remove %s: %s\n", p, strerror(errno));
+		if (lk >= 0)
+			close(lk);
 	}
 	free(e);
 	return removed;
@@ -644,6 +677,7 @@ sp_ship_send(const char *dir, uint64_t epoch, const char *hostport, FILE *log, c
 	}
 	sp_pin(epoch);
 	sp_snap_path(s.dir, sizeof(s.dir), dir, epoch, NULL);
+	int lk = snap_lock_shared(s.dir);
 	if (sp_snap_verify(s.dir, &s.manifest, err, en))
 		goto out_unpin;
 	if (sp_io_init(&io, 16)) {
@@ -716,6 +750,8 @@ out:
 out_unpin:
 	sp_snap_free(&s);
 	sp_unpin(epoch);
+	if (lk >= 0)
+		close(lk);
 	return rc;
 }
 

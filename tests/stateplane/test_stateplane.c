@@ -22,6 +22,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -303,15 +304,27 @@ roundtrip_and_retention(void **st)
 	sp_unpin(4);
 	assert_int_equal(epoch_once(sp), 1);
 	assert_int_equal(count_snapshots(dir), 3);
+	/* ... and so does one another process reads (a shared flock on its MANIFEST, as
+	 * sp_snap_load and sp_ship_send hold; flock on another open file acts alike) */
+	char mp[700];
+	snprintf(mp, sizeof(mp), "%s/snapshots/epoch-%020d/MANIFEST", dir, 6);
+	int lk = open(mp, O_RDONLY);
+	assert_true(lk >= 0);
+	assert_int_equal(flock(lk, LOCK_SH), 0);
+	assert_int_equal(epoch_once(sp), 1);
+	assert_int_equal(count_snapshots(dir), 4);
+	close(lk);
+	assert_int_equal(epoch_once(sp), 1);
+	assert_int_equal(count_snapshots(dir), 3);
 	sp_destroy(sp);
-	check_restore(dir, 8);
+	check_restore(dir, 10);
 	/* a restart continues the epochs after the newest on disk */
 	sp = open_sp(dir, 3);
 	assert_int_equal(epoch_once(sp), 1);
 	sp_get_stats(sp, &s);
-	assert_int_equal(s.last_epoch, 9);
+	assert_int_equal(s.last_epoch, 11);
 	sp_destroy(sp);
-	check_restore(dir, 9);
+	check_restore(dir, 11);
 }
 
 /* Crash (SIGKILL) at each injection point of epoch 3's commit, in a child. */
