@@ -2,7 +2,7 @@
  * State-plane benchmark: a worker's window state of a given size (default 1 GiB,
  * real weir_op slots) checkpointed through the real handover and state plane.
  *
- *   state-bench DIR [--mb N] [--json FILE]
+ *   state-bench DIR [--mb N] [--json FILE]      (DIR is emptied first and removed after)
  *
  * Reports, for one full and one incremental checkpoint:
  *   - handover: the worker's time in weir_op_ckpt_begin and in each budgeted step
@@ -503,5 +503,8 @@ main(int argc, char **argv)
 	sp_snap_free(&snap);
 	weir_op_destroy(op);
 	weir_op_destroy(r2.op);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);   /* a GiB or more: not left behind */
+	if (system(path) != 0)
+		fprintf(stderr, "state-bench: cannot remove %s\n", dir);
 	return 0;
 }
