@@ -739,8 +739,10 @@ wk_next_chunk(void *ctx, struct sp_chunk *full)
 /* Every ring has delivered the barrier (or ended): the state is the barrier's.
  * Tell the sink loop where the results stand, switch every operator to the next
  * interval (the delta is then written a little per loop iteration), unpause. */
+static void wk_ckpt_step(struct worker_ctx *wk);
+
 static void
-wk_barrier_aligned(struct worker_ctx *wk, const uint8_t *done_rx)
+wk_barrier_aligned(struct worker_ctx *wk)
 {
 	uint64_t e = wk->bar_epoch;
 	bool complete = true;
@@ -749,19 +751,13 @@ wk_barrier_aligned(struct worker_ctx *wk, const uint8_t *done_rx)
 		complete &= wk->bar[r];
 		wk->bar[r] = 0;
 	}
-	(void)done_rx;
 	wk->bar_epoch = 0;
 	if (!complete)          /* an RX core stopped before its barrier: the run is ending */
 		return;
 	struct weir_result m = { .query = UINT16_MAX - 1, .key = e };
 	wk_emit(wk, &m);        /* behind every result of the state at the barrier */
-	if (wk->ck_active) {    /* cannot happen (one epoch at a time); never leave one half-written */
-		while (wk->ck_q < G.cfg->nqueries)
-			if (weir_op_ckpt_step(wk->op[wk->ck_q], UINT32_MAX))
-				wk->ck_q++;
-		wk->wr.c->flags |= SP_CH_LAST;
-		sp_chunk_put(G.sp, wk->idx, wk->wr.c);
-	}
+	while (wk->ck_active)   /* cannot happen (one epoch at a time); never leave one half-written */
+		wk_ckpt_step(wk);
 	bool full = sp_take_resync(G.sp, wk->idx);
 	struct sp_chunk *c = sp_chunk_get(G.sp, wk->idx);
 	c->epoch = e;
@@ -823,7 +819,7 @@ worker_main(void *arg)
 				for (r = 0; r < G.nrx && (wk->bar[r] || done_rx[r]); r++)
 					;
 				if (r == G.nrx)
-					wk_barrier_aligned(wk, done_rx);
+					wk_barrier_aligned(wk);
 			}
 			if (wk->ck_active)
 				wk_ckpt_step(wk);
@@ -1734,9 +1730,10 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	char fp[64];
+	state_fingerprint(cfg, fp, sizeof(fp));
 	if (cfg->state_dir[0]) {
-		char fp[64], err[256];
-		state_fingerprint(cfg, fp, sizeof(fp));
+		char err[256];
 		struct sp_cfg sc = { .dir = cfg->state_dir, .nshards = G.nw, .retain = (unsigned)cfg->state_retain,
 				     .interval_ns = (uint64_t)cfg->checkpoint_interval, .fingerprint = fp,
 				     .app_meta = app_meta, .need_ack = true,
@@ -1752,12 +1749,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		goto out;
 	}
 	int restored = 0;
-	if (G.sp) {
-		char fp[64];
-		state_fingerprint(cfg, fp, sizeof(fp));
-		if ((restored = state_restore(fp)) < 0)
-			goto out;
-	}
+	if (G.sp && (restored = state_restore(fp)) < 0)
+		goto out;
 	sk = weir_sinks_open(cfg, restored > 0, stderr);
 	if (!sk)
 		goto out;
