@@ -476,8 +476,8 @@ def upsert_view(paths):
 
 
 KILL_CFG = """[dataplane]
-devices = net_pcap0,rx_pcap={pcap}
-rx_cores = 1
+devices = {devices}
+rx_cores = {rx}
 workers = {workers}
 exit_on_eos = true
 idle_sleep = 10us
@@ -509,6 +509,20 @@ window = session 20ms
 aggregates = count, sum(amount)
 sink = file:{out}/sess.jsonl
 """
+KILL_RX2 = """
+[source ty]
+format = wev
+udp_port = 7001
+schema_id = 1
+fields = amount:i64, merchant:u64
+watermark_delay = 20ms
+
+[query spend2]
+from = ty
+window = tumbling 50ms
+aggregates = count, sum(amount), first(merchant)
+sink = file:{out}/spend2.jsonl
+"""
 KILL_STATE = """
 [state]
 dir = {state}
@@ -518,27 +532,47 @@ nice = 0
 """
 
 
-def kill_restore(a):
+def published(state):
+    """The snapshots of a state directory that have a MANIFEST."""
+    sd = os.path.join(state, "snapshots")
+    try:
+        return {e for e in os.listdir(sd) if os.path.exists(os.path.join(sd, e, "MANIFEST"))}
+    except FileNotFoundError:
+        return set()
+
+
+def kill_restore(a, rx2=False):
     """kill -9 at random moments, each run restarting from the newest snapshot on the
     same capture; the last run finishes with a different worker count.  The union of
-    every run's output, as an upsert view, must equal an uninterrupted run's."""
+    every run's output, as an upsert view, must equal an uninterrupted run's.  rx2: a
+    second source on a second port and RX core (producer positions on both cores)."""
     import random
     seed = int(os.environ.get("WEIR_KILL_SEED", "0")) or random.randrange(1, 1 << 30)
     rnd = random.Random(seed)
     print("kill-restore: seed %d (WEIR_KILL_SEED to repeat)" % seed)
     with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d:
         pcap = os.path.join(d, "tx.pcap")
-        subprocess.run([a.gen, "--out", pcap, "--events", "3000000", "--keys", "2000", "--rate", "1000000",
+        n = "1500000" if rx2 else "3000000"
+        subprocess.run([a.gen, "--out", pcap, "--events", n, "--keys", "2000", "--rate", "1000000",
                         "--disorder", "50000000", "--late-fraction", "0.01", "--late-by", "120000000",
                         "--producers", "3", "--dup-fraction", "0.01", "--seed", str(seed % 1000 + 1)],
                        check=True, stderr=subprocess.DEVNULL)
+        devices = "net_pcap0,rx_pcap=" + pcap
         queries = ("spend", "hop", "sess")
+        if rx2:
+            pcap2 = os.path.join(d, "ty.pcap")
+            subprocess.run([a.gen, "--out", pcap2, "--events", n, "--keys", "500", "--rate", "500000",
+                            "--udp-port", "7001", "--disorder", "10000000", "--producers", "2",
+                            "--seed", str(seed % 1000 + 2)], check=True, stderr=subprocess.DEVNULL)
+            devices += ";net_pcap1,rx_pcap=" + pcap2
+            queries += ("spend2",)
 
         def cfg_file(name, workers, state):
             out = os.path.join(d, "out-" + name)
             path = os.path.join(d, name + ".ini")
             with open(path, "w") as f:
-                f.write(KILL_CFG.format(pcap=pcap, workers=workers, out=out) +
+                f.write(KILL_CFG.format(devices=devices, rx=2 if rx2 else 1, workers=workers, out=out) +
+                        (KILL_RX2.format(out=out) if rx2 else "") +
                         (KILL_STATE.format(state=state) if state else ""))
             return path, [os.path.join(out, q + ".jsonl") for q in queries]
 
@@ -559,9 +593,16 @@ def kill_restore(a):
         for i in range(8):
             cfg, out = cfg_file("k%d" % i, 2, state)
             t1 = time.monotonic()
+            before = published(state)
             p = subprocess.Popen([a.weir, "run", cfg, "--no-progress"], stderr=subprocess.PIPE, text=True)
+            if i % 2:
+                # odd runs die only after publishing a snapshot of their own (a slow
+                # start must not keep every kill before the first checkpoint)
+                deadline = time.monotonic() + 120
+                while p.poll() is None and time.monotonic() < deadline and not published(state) - before:
+                    time.sleep(0.005)
             try:
-                p.wait(timeout=rnd.uniform(0.1, 0.5) * dur)
+                p.wait(timeout=rnd.uniform(0.02, 0.4) * dur)
             except subprocess.TimeoutExpired:
                 p.kill()
                 killed += 1
@@ -627,9 +668,9 @@ def kill_restore(a):
         p, _ = run_weir(a.weir, cfg, d, expect_rc=1)
         if "none valid" not in p.stderr:
             fail("kill-restore: with every snapshot corrupt weir said:\n" + p.stderr)
-        print("e2e kill-restore: %d results equal after %d kills and %d restores (last: %s; final run "
+        print("e2e kill-restore%s: %d results equal after %d kills and %d restores (last: %s; final run "
               "skipped %d replayed events): 1 passed, 0 failed" %
-              (len(ref), killed, len(restores), restores[-1].split("weir: state: ")[-1],
+              ("-rx2" if rx2 else "", len(ref), killed, len(restores), restores[-1].split("weir: state: ")[-1],
                st["total"]["replay_skipped"]))
 
 
@@ -638,7 +679,7 @@ def main():
     ap.add_argument("--weir", required=True)
     ap.add_argument("--gen", required=True)
     ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet", "idle-timeout", "udp-sink",
-                                                        "kill-restore"])
+                                                        "kill-restore", "kill-restore-rx2"])
     a = ap.parse_args()
     if a.scenario == "config-error":
         config_error(a)
@@ -652,6 +693,8 @@ def main():
         udp_sink(a)
     elif a.scenario == "kill-restore":
         kill_restore(a)
+    elif a.scenario == "kill-restore-rx2":
+        kill_restore(a, rx2=True)
     else:
         scenario(a, a.scenario)
 
