@@ -22,8 +22,9 @@ CONFIG = """[dataplane]
 devices = net_pcap0,rx_pcap={pcap}
 rx_cores = 1
 workers = 1
+lcores = {lcores}
 exit_on_eos = true
-idle_sleep = off
+idle_sleep = {idle_sleep}
 backpressure = block
 
 [source tx]
@@ -65,13 +66,14 @@ def pcap_packets(path):
             n += 1
 
 
-def run_weir(weir, pcap, window, aggs, workdir, checkpoint_interval=None):
+def run_weir(weir, pcap, window, aggs, workdir, checkpoint_interval=None, lcores="auto", idle_sleep="off"):
     cfg = os.path.join(workdir, "bench.ini")
     stats = os.path.join(workdir, "stats.json")
     state = os.path.join(workdir, "state")
     subprocess.run(["rm", "-rf", state], check=True)
     with open(cfg, "w") as f:
-        f.write(CONFIG.format(pcap=pcap, window=window, aggs=aggs, out=os.path.join(workdir, "out.jsonl")))
+        f.write(CONFIG.format(pcap=pcap, window=window, aggs=aggs, out=os.path.join(workdir, "out.jsonl"),
+                              lcores=lcores, idle_sleep=idle_sleep))
         if checkpoint_interval:
             f.write("\n[state]\ndir = %s\ncheckpoint_interval = %s\nretain = 3\n" % (state, checkpoint_interval))
     subprocess.run([weir, "run", cfg, "--stats-json", stats, "--no-progress"], check=True,
@@ -141,7 +143,7 @@ def checkpoint_cost(a, pcap):
     with tempfile.TemporaryDirectory(dir=a.cache) as wd:
         for i in range(a.runs):
             for m in modes:
-                st = run_weir(a.weir, pcap, a.window, a.aggs, wd, m)
+                st = run_weir(a.weir, pcap, a.window, a.aggs, wd, m, a.lcores, a.idle_sleep)
                 rate = st["total"]["rx_events"] / st["elapsed_s"]
                 rates[m].append(rate)
                 c = st.get("checkpoints", {})
@@ -176,6 +178,11 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "weir-bench"))
     ap.add_argument("--json")
+    ap.add_argument("--lcores", default="auto",
+                    help="the [dataplane] lcores list: main, RX, worker (e.g. 0,1,1 keeps CPU 0 for the "
+                         "main lcore and the threads it starts, such as the state plane)")
+    ap.add_argument("--idle-sleep", default="off",
+                    help="[dataplane] idle_sleep (lcores sharing a CPU need one to hand it over)")
     ap.add_argument("--checkpoint-interval", action="append", default=[],
                     help="also run with [state] checkpoints at this interval (repeatable): "
                          "throughput with checkpoints against without, runs interleaved")
@@ -191,7 +198,7 @@ def main():
     rates = []
     with tempfile.TemporaryDirectory() as wd:
         for i in range(a.runs):
-            st = run_weir(a.weir, pcap, a.window, a.aggs, wd)
+            st = run_weir(a.weir, pcap, a.window, a.aggs, wd, lcores=a.lcores, idle_sleep=a.idle_sleep)
             ev = st["total"]["rx_events"]
             rate = ev / st["elapsed_s"]
             rates.append(rate)
