@@ -434,6 +434,7 @@ sp_snap_load(const struct sp_snap *s, sp_load_fn fn, void *ctx, char *err, size_
 	snprintf(logdir, sizeof(logdir), "%s/..", s->dir);
 	sp_pin(s->epoch);
 	int lk = snap_lock_shared(s->dir);
+	rocksdb_set_perf_level(1);      /* kDisable: no per-call counters (a tenth of the iteration) */
 	for (unsigned k = 0; k < s->nshards && !rc; k++) {
 		char *e = NULL;
 		rocksdb_options_t *o = sp_rocks_options(logdir, false);
@@ -449,6 +450,7 @@ sp_snap_load(const struct sp_snap *s, sp_load_fn fn, void *ctx, char *err, size_
 		rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 		rocksdb_readoptions_set_fill_cache(ro, 0);
 		rocksdb_readoptions_set_verify_checksums(ro, 1);
+		rocksdb_readoptions_set_readahead_size(ro, 4u << 20);   /* one pass, front to back */
 		rocksdb_iterator_t *it = rocksdb_create_iterator(db, ro);
 		for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it) && !rc; rocksdb_iter_next(it)) {
 			size_t kl, vl;
