@@ -659,6 +659,7 @@ sp_thread(void *arg)
 	struct sp *sp = arg;
 	uint64_t next = now_ns() + sp->cfg.interval_ns, epoch = sp->st.last_epoch;
 
+	rocksdb_set_perf_level(1);      /* kDisable (per thread): no per-call counters */
 	if (sp->cfg.nice > 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), sp->cfg.nice))
 		logf_(sp, "cannot lower the state thread's priority: %s", strerror(errno));
 
