@@ -459,42 +459,40 @@ sp_io_accept(struct sp_io *io, int lfd)
 	return one_sock(io, sqe);
 }
 
-int
-sp_io_send(struct sp_io *io, int fd, const void *buf, size_t len)
+/* The whole buffer, in pieces of at most IO_CHUNK: a peer that closes early is
+ * -EPIPE (sending) or -ECONNRESET (receiving). */
+static int
+sock_all(struct sp_io *io, int fd, uint8_t *buf, size_t len, bool out)
 {
 	size_t off = 0;
 
 	while (off < len) {
 		struct io_uring_sqe *sqe = get_sqe(io);
 		size_t k = len - off < IO_CHUNK ? len - off : IO_CHUNK;
-		io_uring_prep_send(sqe, fd, (const uint8_t *)buf + off, k, MSG_NOSIGNAL);
+		if (out)
+			io_uring_prep_send(sqe, fd, buf + off, k, MSG_NOSIGNAL);
+		else
+			io_uring_prep_recv(sqe, fd, buf + off, k, 0);
 		int r = one_sock(io, sqe);
 		if (r < 0)
 			return r;
 		if (r == 0)
-			return -EPIPE;
+			return out ? -EPIPE : -ECONNRESET;
 		off += (size_t)r;
 	}
 	return 0;
 }
 
 int
+sp_io_send(struct sp_io *io, int fd, const void *buf, size_t len)
+{
+	return sock_all(io, fd, (uint8_t *)(uintptr_t)buf, len, true);
+}
+
+int
 sp_io_recv(struct sp_io *io, int fd, void *buf, size_t len)
 {
-	size_t off = 0;
-
-	while (off < len) {
-		struct io_uring_sqe *sqe = get_sqe(io);
-		size_t k = len - off < IO_CHUNK ? len - off : IO_CHUNK;
-		io_uring_prep_recv(sqe, fd, (uint8_t *)buf + off, k, 0);
-		int r = one_sock(io, sqe);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return -ECONNRESET;
-		off += (size_t)r;
-	}
-	return 0;
+	return sock_all(io, fd, buf, len, false);
 }
 
 struct sendctx { struct sp_io *io; int sock; uint32_t crc; };
