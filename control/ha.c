@@ -23,6 +23,7 @@ struct ha {
 					 * stand before this */
 	char voted_for[WHA_NODE_MAX];   /* durable: who got `term` ("" nobody) */
 	uint64_t since, started;
+	uint64_t last_run;              /* timers last ran: a gap means we were not scheduled */
 	struct ha_counters c;
 	uint64_t last_tr_at[HA_TR__N];
 
@@ -301,7 +302,10 @@ standby_timers(struct ha *h, uint64_t now)
 {
 	bool pa = alive(h->peer_rx, now, h->D), wa = alive(h->wit_rx, now, h->D);
 
-	if (!pa && !wa && now - h->started >= h->D && now - h->since >= h->D) {
+	/* (a node just started gives its peers a second to show up before it calls
+	 * itself cut off) */
+	if (!pa && !wa && now - h->since >= h->D &&
+	    (h->peer_rx || h->wit_rx || now - h->started >= 1000000000ull)) {
 		tr_fence_standby(h, now, "neither the peer nor the witness is reachable");
 		return;
 	}
@@ -322,9 +326,13 @@ standby_timers(struct ha *h, uint64_t now)
 	/* never preempt.  A silent peer has been dead for D already: stand now.  A live
 	 * peer that is no primary: give it D to show up as one (2D if it is preferred). */
 	uint64_t wait = pa ? h->D : 0;
-	if (pa && h->peer.role != WHA_FENCED && (h->peer.flags & WHA_F_DP_OK) &&
-	    preferred(h->peer.priority, h->peer.node, h->p.priority, h->p.node))
+	if (pa && h->peer.role != WHA_FENCED && preferred(h->peer.priority, h->peer.node, h->p.priority, h->p.node)) {
 		wait = 2 * h->D;
+		/* at start-up the preferred node's dataplane may still be coming up (EAL
+		 * init takes a second or so): give it 5 s before taking its place */
+		if (!(h->peer.flags & WHA_F_DP_OK) && now - h->started < 5000000000ull)
+			return;
+	}
 	if (!pa && !h->p.witness)
 		return;         /* nobody could grant a term */
 	if (now - h->no_primary_since >= wait && now - h->started >= h->D)
@@ -573,9 +581,27 @@ ha_deadline(const struct ha *h, uint64_t now)
 	return t;
 }
 
+/* If this process itself was not scheduled for a while (a VM or kernel stall), the
+ * silence it sees is its own: count it out of the peers' liveness (never out of a
+ * lease: those stay measured from our sends). */
+static void
+stalled(struct ha *h, uint64_t now)
+{
+	if (h->last_run && now - h->last_run > 2 * h->p.hb_ns) {
+		uint64_t gap = now - h->last_run - h->p.hb_ns;
+		if (h->peer_rx)
+			h->peer_rx += gap;
+		if (h->wit_rx)
+			h->wit_rx += gap;
+		h->c.stalls++;
+	}
+	h->last_run = now;
+}
+
 static void
 timers(struct ha *h, uint64_t now)
 {
+	stalled(h, now);
 	bool pa = alive(h->peer_rx, now, h->D), wa = alive(h->wit_rx, now, h->D);
 
 	if (h->relinquish && now >= h->relinquish_until)
@@ -712,6 +738,13 @@ ha_get_status(const struct ha *h, uint64_t now, struct ha_status *s)
 	s->handover = h->ho_req;
 	s->c = h->c;
 	memcpy(s->last_tr_at, h->last_tr_at, sizeof(s->last_tr_at));
+}
+
+void
+ha_set_failback(struct ha *h, bool autofb, uint64_t hold_down_ns)
+{
+	h->p.failback_auto = autofb;
+	h->p.hold_down_ns = hold_down_ns;
 }
 
 const char *

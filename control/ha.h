@@ -43,7 +43,7 @@ enum ha_tr {
 #define HA_COUNTERS(X) \
 	X(tx) X(rx) X(rx_stale_term) X(fingerprint_mismatch) X(elections) X(votes_granted) \
 	X(votes_refused) X(handovers_started) X(handovers_done) X(handovers_aborted) \
-	X(takeovers) X(persist_failed) X(switch_requests)
+	X(takeovers) X(persist_failed) X(switch_requests) X(stalls)
 struct ha_counters {
 #define X(n) uint64_t n;
 	HA_COUNTERS(X)
@@ -133,6 +133,8 @@ struct ha_status {
 	uint64_t last_tr_at[HA_TR__N];           /* monotonic ns, 0 never */
 };
 void ha_get_status(const struct ha *h, uint64_t now, struct ha_status *s);
+/* Config reload: the failback mode and hold_down. */
+void ha_set_failback(struct ha *h, bool autofb, uint64_t hold_down_ns);
 const char *ha_tr_name(enum ha_tr t);
 
 #ifdef __cplusplus

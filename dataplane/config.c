@@ -666,6 +666,146 @@ do_state(struct parse *p, struct weir_config *cfg)
 		cfg_error(p, section_line(p, "state"), "state", "dir", "required in a [state] section");
 }
 
+int
+weir_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	int64_t v;
+	size_t hl;
+
+	if (!colon || colon == s || parse_i64(colon + 1, 1, 65535, &v))
+		return -1;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl > 2 && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	} else if (memchr(s, ':', hl)) {
+		return -1;              /* a bare v6 address needs [ ] */
+	}
+	if (hl >= hostlen)
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* [ha] node = a, peer = ADDR:PORT, witness = ADDR:PORT, heartbeat = 5ms, ... */
+static void
+do_ha(struct parse *p, struct weir_config *cfg)
+{
+	struct entry *en;
+	int64_t x;
+
+	cfg->ha_heartbeat = 5000000;
+	cfg->ha_dead_after = 4;
+	cfg->ha_hold_down = INT64_C(300000000000);
+	cfg->ha_priority = 100;
+	cfg->ha_shadow = 65536;
+	if (!has_section(p, "ha"))
+		return;
+	if ((en = get(p, "ha", "node"))) {
+		size_t l = strlen(en->value);
+		bool ok = l > 0 && l < sizeof(cfg->ha_node);
+		for (size_t i = 0; i < l; i++)
+			ok &= isalnum((unsigned char)en->value[i]) || en->value[i] == '-' || en->value[i] == '_';
+		if (!ok)
+			E(en, "'%s': expected a name of 1 to 15 letters, digits, - or _", en->value);
+		else
+			snprintf(cfg->ha_node, sizeof(cfg->ha_node), "%s", en->value);
+	} else {
+		cfg_error(p, section_line(p, "ha"), "ha", "node", "required in an [ha] section");
+	}
+	if ((en = get(p, "ha", "peer"))) {
+		if (weir_parse_hostport(en->value, cfg->ha_peer_host, sizeof(cfg->ha_peer_host), &cfg->ha_peer_port))
+			E(en, "'%s': expected ADDR:PORT", en->value);
+	} else {
+		cfg_error(p, section_line(p, "ha"), "ha", "peer", "required in an [ha] section");
+	}
+	if ((en = get(p, "ha", "listen"))) {
+		if (weir_parse_hostport(en->value, cfg->ha_listen_host, sizeof(cfg->ha_listen_host),
+					&cfg->ha_listen_port))
+			E(en, "'%s': expected ADDR:PORT", en->value);
+	} else {
+		cfg->ha_listen_port = cfg->ha_peer_port;
+	}
+	if ((en = get(p, "ha", "witness")) &&
+	    weir_parse_hostport(en->value, cfg->ha_witness_host, sizeof(cfg->ha_witness_host), &cfg->ha_witness_port))
+		E(en, "'%s': expected ADDR:PORT", en->value);
+	if ((en = get(p, "ha", "heartbeat"))) {
+		if (weir_parse_duration(en->value, &x) || x < 100000 || x > 10000000000)
+			E(en, "'%s': expected a duration from 100us to 10s, e.g. 5ms", en->value);
+		else
+			cfg->ha_heartbeat = x;
+	}
+	if ((en = get(p, "ha", "dead_after"))) {
+		if (parse_i64(en->value, 2, 1000, &x))
+			E(en, "'%s': expected a number of heartbeats in 2..1000", en->value);
+		else
+			cfg->ha_dead_after = (int)x;
+	}
+	if ((en = get(p, "ha", "failback"))) {
+		if (!strcmp(en->value, "auto"))
+			cfg->ha_failback_auto = true;
+		else if (strcmp(en->value, "manual"))
+			E(en, "'%s': expected manual or auto", en->value);
+	}
+	if ((en = get(p, "ha", "hold_down"))) {
+		if (weir_parse_duration(en->value, &x) || x < 0 || x > INT64_C(86400000000000))
+			E(en, "'%s': expected a duration up to 24h, e.g. 300s", en->value);
+		else
+			cfg->ha_hold_down = x;
+	}
+	if ((en = get(p, "ha", "secret_file"))) {
+		if (!en->value[0] || strlen(en->value) >= sizeof(cfg->ha_secret_file))
+			E(en, "expected the path of a file holding the shared secret");
+		else
+			snprintf(cfg->ha_secret_file, sizeof(cfg->ha_secret_file), "%s", en->value);
+	} else {
+		cfg_error(p, section_line(p, "ha"), "ha", "secret_file",
+			  "required in an [ha] section: heartbeats are authenticated");
+	}
+	if ((en = get(p, "ha", "priority"))) {
+		if (parse_i64(en->value, 0, 255, &x))
+			E(en, "'%s': expected a priority in 0..255 (higher: the preferred primary)", en->value);
+		else
+			cfg->ha_priority = (int)x;
+	}
+	if ((en = get(p, "ha", "dir"))) {
+		if (!en->value[0] || strlen(en->value) > 400)
+			E(en, "expected a directory (at most 400 bytes)");
+		else
+			snprintf(cfg->ha_dir, sizeof(cfg->ha_dir), "%s", en->value);
+	} else {
+		snprintf(cfg->ha_dir, sizeof(cfg->ha_dir), "/var/lib/weir/%s", cfg->ha_node);
+	}
+	if ((en = get(p, "ha", "control_socket"))) {
+		if (!en->value[0] || strlen(en->value) >= 108)
+			E(en, "expected a socket path (at most 107 bytes)");
+		else
+			snprintf(cfg->ha_socket, sizeof(cfg->ha_socket), "%s", en->value);
+	} else {
+		snprintf(cfg->ha_socket, sizeof(cfg->ha_socket), "/run/weir/%s.sock", cfg->ha_node);
+	}
+	if ((en = get(p, "ha", "shadow"))) {
+		if (parse_i64(en->value, 1024, 1 << 24, &x))
+			E(en, "'%s': expected a number of results in 1024..16777216", en->value);
+		else
+			cfg->ha_shadow = (int)x;
+	}
+	if ((en = get(p, "ha", "realtime"))) {
+		if (!strcmp(en->value, "true") || !strcmp(en->value, "yes"))
+			cfg->ha_realtime = true;
+		else if (strcmp(en->value, "false") && strcmp(en->value, "no"))
+			E(en, "'%s': expected true or false", en->value);
+	}
+	if (cfg->workers > 128)
+		cfg_error(p, section_line(p, "ha"), "ha", NULL, "an HA pair supports at most 128 workers");
+	if (cfg->ha_heartbeat * cfg->ha_dead_after > WEIR_HA_LEASE_MAX)
+		cfg_error(p, section_line(p, "ha"), "ha", "dead_after",
+			  "heartbeat x dead_after must be at most 10s (a restarted witness waits that long)");
+}
+
 static struct entry *
 get(struct parse *p, const char *section, const char *key)
 {
@@ -805,6 +945,7 @@ validate(struct parse *p, struct weir_config *cfg)
 	if (cfg->nqueries == 0)
 		cfg_error(p, p->line, NULL, NULL, "no [query NAME] section: nothing to compute");
 	do_state(p, cfg);
+	do_ha(p, cfg);
 
 	/* anything not consumed is unknown */
 	for (int i = 0; i < p->ne; i++) {
@@ -812,7 +953,7 @@ validate(struct parse *p, struct weir_config *cfg)
 		if (x->used)
 			continue;
 		if (!strcmp(x->section, "dataplane") || !strncmp(x->section, "source ", 7) ||
-		    !strcmp(x->section, "state"))
+		    !strcmp(x->section, "state") || !strcmp(x->section, "ha"))
 			cfg_error(p, x->line, x->section, x->key, "unknown key");
 		else if (!strncmp(x->section, "query ", 6))
 			cfg_error(p, x->line, x->section, x->key, "unknown key");
@@ -943,4 +1084,22 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 		fprintf(out, "\n[state]\ndir = %s\ncheckpoint_interval = %s\nretain = %d\nnice = %d\n",
 			cfg->state_dir, dur(cfg->checkpoint_interval, b1, sizeof(b1)), cfg->state_retain,
 			cfg->state_nice);
+	if (cfg->ha_node[0]) {
+		fprintf(out, "\n[ha]\nnode = %s\npeer = %s%s%s:%u\nlisten = %s%s%s:%u\n", cfg->ha_node,
+			strchr(cfg->ha_peer_host, ':') ? "[" : "", cfg->ha_peer_host,
+			strchr(cfg->ha_peer_host, ':') ? "]" : "", cfg->ha_peer_port,
+			strchr(cfg->ha_listen_host, ':') ? "[" : "",
+			cfg->ha_listen_host[0] ? cfg->ha_listen_host : "0.0.0.0",
+			strchr(cfg->ha_listen_host, ':') ? "]" : "", cfg->ha_listen_port);
+		if (cfg->ha_witness_host[0])
+			fprintf(out, "witness = %s%s%s:%u\n", strchr(cfg->ha_witness_host, ':') ? "[" : "",
+				cfg->ha_witness_host, strchr(cfg->ha_witness_host, ':') ? "]" : "",
+				cfg->ha_witness_port);
+		fprintf(out, "heartbeat = %s\ndead_after = %d\nfailback = %s\n", dur(cfg->ha_heartbeat, b1, sizeof(b1)),
+			cfg->ha_dead_after, cfg->ha_failback_auto ? "auto" : "manual");
+		fprintf(out, "hold_down = %s\nsecret_file = %s\npriority = %d\ndir = %s\ncontrol_socket = %s\n"
+			"shadow = %d\nrealtime = %s\n", dur(cfg->ha_hold_down, b1, sizeof(b1)), cfg->ha_secret_file,
+			cfg->ha_priority, cfg->ha_dir, cfg->ha_socket, cfg->ha_shadow,
+			cfg->ha_realtime ? "true" : "false");
+	}
 }

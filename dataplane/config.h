@@ -25,6 +25,7 @@ extern "C" {
 #define WEIR_PATH_MAX     512
 
 #define WEIR_TIME_LIMIT   (INT64_C(1) << 62) /* |event_time| beyond this: bad_time */
+#define WEIR_HA_LEASE_MAX INT64_C(10000000000)  /* heartbeat x dead_after, at most */
 #define WEIR_DUR_MAX      (INT64_C(1) << 55) /* longest duration accepted (~1.1 years) */
 
 enum weir_ftype { WEIR_F_I64 = 0, WEIR_F_U64, WEIR_F_F64 };
@@ -92,6 +93,24 @@ struct weir_config {
 	int64_t checkpoint_interval;       /* ns */
 	int state_retain;                  /* complete snapshots kept */
 	int state_nice;                    /* nice level of the state thread and RocksDB's */
+	/* [ha]: the node's part of an HA pair (off while ha_node is empty) */
+	char ha_node[16];
+	char ha_peer_host[WEIR_NAME_MAX];
+	uint16_t ha_peer_port;
+	char ha_listen_host[WEIR_NAME_MAX];   /* heartbeat socket (default: any, the peer's port) */
+	uint16_t ha_listen_port;
+	char ha_witness_host[WEIR_NAME_MAX];  /* empty: no witness */
+	uint16_t ha_witness_port;
+	int64_t ha_heartbeat;              /* ns */
+	int ha_dead_after;                 /* heartbeats */
+	bool ha_failback_auto;
+	int64_t ha_hold_down;              /* ns */
+	char ha_secret_file[WEIR_PATH_MAX];
+	int ha_priority;
+	char ha_dir[WEIR_PATH_MAX];        /* the durable term */
+	char ha_socket[WEIR_PATH_MAX];     /* the control socket for `weir status` & co */
+	int ha_shadow;                     /* results held per worker by a standby */
+	bool ha_realtime;                  /* control process: SCHED_FIFO + mlockall */
 	/* sections */
 	int nsources;
 	struct weir_source_cfg sources[WEIR_MAX_SOURCES];
@@ -106,6 +125,9 @@ int weir_config_load(const char *path, struct weir_config *cfg, FILE *err);
 /* Same, from an in-memory text (for tests and the embedded default). */
 int weir_config_load_string(const char *name, const char *text,
 			    struct weir_config *cfg, FILE *err);
+
+/* Parse "HOST:PORT" or "[V6]:PORT".  0, or -1. */
+int weir_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 /* Parse a duration such as "50ms", "0", "1s".  Returns 0 and sets *ns, or -1. */
 int weir_parse_duration(const char *s, int64_t *ns);

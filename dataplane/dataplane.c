@@ -38,6 +38,7 @@
 #include "decode.h"
 #include "numa.h"
 #include "recring.h"
+#include "gate.h"
 #include "sink.h"
 #include "stateplane.h"
 #include "watermark.h"
@@ -203,6 +204,10 @@ static struct {
 	uint32_t nrst;
 	bool rst_lazy;                 /* RX core count changed since the snapshot */
 	_Atomic int stop;              /* 0 run, REC_FINAL or REC_STOP */
+	struct weir_gate *gate;        /* HA: under `weir control` (NULL: write every result) */
+	uint64_t bar_seq[2][MAX_WORKERS];   /* HA: results per stream at the barrier of epoch e&1 */
+	uint64_t rst_seq[MAX_WORKERS]; /* HA: the restored snapshot's stream positions */
+	bool rst_seq_ok;
 } G;
 
 static volatile sig_atomic_t g_signal;
@@ -1164,6 +1169,13 @@ app_meta(void *ctx, uint64_t e, cJSON *app)
 
 	cJSON_AddNumberToObject(app, "rx_cores", G.nrx);
 	cJSON_AddNumberToObject(app, "workers", G.nw);
+	if (G.gate) {   /* where each result stream stood at the barrier (written before the ack) */
+		cJSON *rs = cJSON_AddArrayToObject(app, "result_seq");
+		for (unsigned w = 0; w < G.nw; w++) {
+			snprintf(b, sizeof(b), "%" PRIu64, G.bar_seq[e & 1][w]);
+			cJSON_AddItemToArray(rs, cJSON_CreateString(b));
+		}
+	}
 	cJSON *arr = cJSON_AddArrayToObject(app, "producers");
 	for (unsigned r = 0; r < G.nrx; r++) {
 		const struct rx_ck *ck = &G.rx[r]->ck[e & 1];
@@ -1245,6 +1257,24 @@ state_restore(const char *fp)
 	if (!cJSON_IsArray(prods) || !cJSON_IsNumber(nrx)) {
 		fprintf(stderr, "weir: state: snapshot epoch %" PRIu64 " has no producer positions\n", snap.epoch);
 		goto fail;
+	}
+	/* HA: the result streams go on from where they stood (same worker count only:
+	 * with another one the streams are new ones, numbered from the highest) */
+	const cJSON *rs = cJSON_GetObjectItemCaseSensitive(app, "result_seq"), *x;
+	if (cJSON_IsArray(rs)) {
+		unsigned k = 0;
+		uint64_t hi = 0;
+		cJSON_ArrayForEach(x, rs) {
+			uint64_t v = cJSON_IsString(x) ? strtoull(x->valuestring, NULL, 10) : 0;
+			if (k < MAX_WORKERS)
+				G.rst_seq[k] = v;
+			hi = v > hi ? v : hi;
+			k++;
+		}
+		if (k != G.nw)
+			for (unsigned w = 0; w < G.nw; w++)
+				G.rst_seq[w] = hi;
+		G.rst_seq_ok = true;
 	}
 	/* producers */
 	unsigned np = (unsigned)cJSON_GetArraySize(prods);
@@ -1621,6 +1651,27 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* HA gate hooks into the state plane (ctx: the sp). */
+static void
+gate_request(void *ctx)
+{
+	sp_request(ctx);
+}
+
+static uint64_t
+gate_requested(void *ctx)
+{
+	return sp_epoch_requested(ctx);
+}
+
+static uint64_t
+gate_published(void *ctx)
+{
+	struct sp_stats st;
+	sp_get_stats(ctx, &st);
+	return st.last_epoch;
+}
+
 /* The main lcore: write results, watch for the end of input and for signals. */
 static int
 main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
@@ -1640,12 +1691,24 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 	while (done < G.nw) {
 		unsigned got = 0;
 
+		if (G.gate && weir_gate_poll(G.gate) < 0 && !atomic_load_explicit(&G.stop, memory_order_relaxed))
+			atomic_store_explicit(&G.stop, REC_STOP, memory_order_release);  /* control is gone */
 		for (unsigned w = 0; w < G.nw; w++) {
 			unsigned n = rte_ring_dequeue_burst_elem(G.resring[w], buf, (unsigned)G.res_size, RING_BURST,
 								  NULL);
+			unsigned run = 0;       /* results of the burst not yet handed on */
 			got += n;
 			for (unsigned i = 0; i < n; i++) {
 				const struct weir_result *r = (const struct weir_result *)(buf + i * G.res_size);
+				if (r->query < UINT16_MAX - 1) {
+					if (!G.gate)
+						weir_sinks_write(sk, r);
+					run++;
+					continue;
+				}
+				if (G.gate && run)
+					weir_gate_results(G.gate, w, (const uint8_t *)r - run * G.res_size, run);
+				run = 0;
 				if (r->query == UINT16_MAX) {
 					if (!wdone[w]) {
 						wdone[w] = 1;
@@ -1653,17 +1716,20 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 					}
 					continue;
 				}
-				if (r->query == UINT16_MAX - 1) {       /* worker w passed barrier r->key */
-					if (r->key != bar_epoch) {
-						bar_epoch = r->key;
-						bar_n = 0;
-					}
-					if (++bar_n == G.nw)    /* every result before the barrier is in the sinks */
-						sp_ack(G.sp, bar_epoch, weir_sinks_sync(sk) == 0);
-					continue;
+				/* worker w passed barrier r->key */
+				if (r->key != bar_epoch) {
+					bar_epoch = r->key;
+					bar_n = 0;
 				}
-				weir_sinks_write(sk, r);
+				if (G.gate) {
+					G.bar_seq[bar_epoch & 1][w] = weir_gate_seq(G.gate, w);
+					weir_gate_barrier(G.gate, w, bar_epoch);
+				}
+				if (++bar_n == G.nw)    /* every result before the barrier is in the sinks */
+					sp_ack(G.sp, bar_epoch, weir_sinks_sync(sk) == 0);
 			}
+			if (G.gate && run)
+				weir_gate_results(G.gate, w, buf + (n - run) * G.res_size, run);
 		}
 		if (got)
 			continue;
@@ -1751,9 +1817,29 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	int restored = 0;
 	if (G.sp && (restored = state_restore(fp)) < 0)
 		goto out;
-	sk = weir_sinks_open(cfg, restored > 0, stderr);
+	/* under HA a sink is this node's share of the pair's output: never truncated (a
+	 * restart without a snapshot recomputes the streams and the gate skips what was
+	 * written) */
+	sk = weir_sinks_open(cfg, restored > 0 || opts->control_fd >= 0, stderr);
 	if (!sk)
 		goto out;
+	if (opts->control_fd >= 0) {
+		char why[160];
+		struct weir_gate_ops ops = { .ctx = G.sp };
+		if (G.sp) {
+			ops.request_checkpoint = gate_request;
+			ops.requested_epoch = gate_requested;
+			ops.published_epoch = gate_published;
+		}
+		G.gate = weir_gate_create(opts->control_fd, opts->control_shm, G.nw, G.res_size,
+					  (unsigned)cfg->ha_shadow, sk, &ops, why, sizeof(why));
+		if (!G.gate) {
+			fprintf(stderr, "weir: HA: %s\n", why);
+			goto out;
+		}
+		if (G.rst_seq_ok)
+			weir_gate_set_seq(G.gate, G.rst_seq, G.nw);
+	}
 	if (ports_setup())
 		goto out;
 	if (G.sp && sp_start(G.sp)) {
@@ -1768,6 +1854,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		rte_eal_remote_launch(worker_main, G.wk[w], 1 + G.nrx + w);
 	main_loop(sk, opts, t0);
 	rte_eal_mp_wait_lcore();
+	if (G.gate)
+		weir_gate_exit(G.gate);
 	elapsed = now_s() - t0;
 	if (G.sp)
 		sp_stop(G.sp);
@@ -1789,6 +1877,8 @@ out:
 	}
 	free(G.rst);
 	G.rst = NULL;
+	weir_gate_destroy(G.gate);
+	G.gate = NULL;
 	weir_sinks_close(sk);
 	for (unsigned w = 0; w < G.nw; w++)
 		if (G.wk[w])

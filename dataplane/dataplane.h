@@ -17,6 +17,8 @@ struct weir_run_opts {
 	const char *stats_json;   /* write counters here at exit, or NULL */
 	const char *argv0;
 	int progress;             /* 1: one-line progress each second on stderr; -1: auto (tty) */
+	int control_fd;           /* HA: the socket from `weir control` (-1: stand-alone) */
+	int control_shm;          /* HA: its shared status block (memfd) */
 };
 
 /* Run the dataplane described by cfg until every source ended (exit_on_eos) or

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "control.h"
 #include "dataplane.h"
 #include "numa.h"
 #include "stateplane.h"
@@ -55,6 +56,18 @@ usage(FILE *f)
 		"                                send a snapshot (default: the newest valid) to a receiver\n"
 		"       weir state receive DIR --listen ADDR:PORT [--retain N] [--count N]\n"
 		"                                receive N snapshots (0: for ever) into DIR\n"
+		"       weir control CONFIG      the HA control process of one node: runs and supervises\n"
+		"                                the dataplane, pairs with the peer ([ha] section)\n"
+		"       weir witness --listen ADDR:PORT --secret-file FILE --dir DIR [--realtime]\n"
+		"                                the third vote of an HA pair\n"
+		"       weir status CONFIG|--socket PATH [--json]\n"
+		"                                role, term, peer, witness and dataplane of a node\n"
+		"       weir failover CONFIG|--socket PATH\n"
+		"                                planned switchover to the other node\n"
+		"       weir failback CONFIG|--socket PATH\n"
+		"                                planned switchover back to the preferred node\n"
+		"       weir checkpoint CONFIG|--socket PATH\n"
+		"                                take a checkpoint now\n"
 		"       weir version\n"
 		"Without CONFIG, `weir run` uses the embedded default: a 1 s tumbling spend query over\n"
 		WEIR_DEFAULT_CAPTURE " (make one with: weir-gen --out " WEIR_DEFAULT_CAPTURE ").\n"
@@ -167,9 +180,13 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "synthetic", required_argument, NULL, 'y' },
 		{ "xml", required_argument, NULL, 'x' },
+		{ "control-fd", required_argument, NULL, 'C' },
+		{ "control-shm", required_argument, NULL, 'M' },
+		{ "socket", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct weir_run_opts ro = { .progress = -1, .argv0 = argv[0] };
+	struct weir_run_opts ro = { .progress = -1, .argv0 = argv[0], .control_fd = -1, .control_shm = -1 };
+	const char *sock = NULL;
 	struct weir_config *cfg;
 	const char *cmd, *path = NULL;
 	char topo_src[1024] = "";
@@ -191,7 +208,12 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "state"))
 		return state_main(argc, argv);
-	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "eal-args") && strcmp(cmd, "topology")) {
+	if (!strcmp(cmd, "witness"))
+		return weir_witness_main(argc - 1, argv + 1);
+	bool ctl = !strcmp(cmd, "status") || !strcmp(cmd, "failover") || !strcmp(cmd, "failback") ||
+		   !strcmp(cmd, "checkpoint");
+	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "eal-args") && strcmp(cmd, "topology") &&
+	    strcmp(cmd, "control") && !ctl) {
 		fprintf(stderr, "weir: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return 2;
@@ -206,6 +228,9 @@ main(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'y': snprintf(topo_src, sizeof(topo_src), "synthetic:%s", optarg); break;
 		case 'x': snprintf(topo_src, sizeof(topo_src), "xml:%s", optarg); break;
+		case 'C': ro.control_fd = atoi(optarg); break;
+		case 'M': ro.control_shm = atoi(optarg); break;
+		case 'S': sock = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -215,10 +240,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "weir: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if ((topo_src[0] || json) && strcmp(cmd, "topology")) {
+	if ((topo_src[0] || json) && strcmp(cmd, "topology") && !ctl) {
 		fprintf(stderr, "weir %s: --json, --synthetic and --xml go with `weir topology`\n", cmd);
 		return 2;
 	}
+	if ((ro.control_fd >= 0) != (ro.control_shm >= 0) || (ro.control_fd >= 0 && strcmp(cmd, "run"))) {
+		fprintf(stderr, "weir: --control-fd and --control-shm come together, from `weir control`\n");
+		return 2;
+	}
+	if (sock && !ctl) {
+		fprintf(stderr, "weir %s: --socket goes with status, failover, failback and checkpoint\n", cmd);
+		return 2;
+	}
+	if (ctl && sock && !path)
+		return weir_ctl_command(sock, cmd, json);
 	if (!path && strcmp(cmd, "run") && strcmp(cmd, "topology")) {
 		fprintf(stderr, "weir %s: CONFIG is required\n", cmd);
 		return 2;
@@ -243,6 +278,23 @@ main(int argc, char **argv)
 		}
 		free(t);
 		free(p);
+	} else if (ctl) {
+		if (!cfg->ha_node[0]) {
+			fprintf(stderr, "weir %s: %s has no [ha] section (or use --socket PATH)\n", cmd, path);
+			rc = 2;
+		} else {
+			rc = weir_ctl_command(cfg->ha_socket, cmd, json);
+		}
+	} else if (!strcmp(cmd, "control")) {
+		char exe[1024];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		if (n <= 0) {
+			fprintf(stderr, "weir control: cannot find my own executable\n");
+			rc = 1;
+		} else {
+			exe[n] = '\0';
+			rc = weir_control_main(cfg, path, exe);
+		}
 	} else if (!strcmp(cmd, "check")) {
 		weir_config_dump(cfg, stdout);
 		rc = 0;

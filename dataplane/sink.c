@@ -69,7 +69,7 @@ weir_sinks_open(const struct weir_config *cfg, bool append, FILE *err)
 						q->sink_path, strerror(errno));
 					goto fail;
 				}
-				setvbuf(o->fp, NULL, _IOFBF, 1 << 16);
+				setvbuf(o->fp, NULL, _IOFBF, 1 << 20);   /* a whole burst: see hagate.h */
 			}
 		} else {
 			struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai;
@@ -183,6 +183,13 @@ put_key(struct out_buf *o, const char *name)
 size_t
 weir_result_format(const struct weir_config *cfg, const struct weir_result *r, char *buf, size_t n)
 {
+	return weir_result_format_tagged(cfg, r, NULL, buf, n);
+}
+
+size_t
+weir_result_format_tagged(const struct weir_config *cfg, const struct weir_result *r,
+			  const struct weir_result_tag *tag, char *buf, size_t n)
+{
 	const struct weir_query_cfg *q = &cfg->queries[r->query];
 	struct out_buf o = { buf, n ? n - 1 : 0, 0 };   /* keep room for the terminator */
 
@@ -225,6 +232,14 @@ weir_result_format(const struct weir_config *cfg, const struct weir_result *r, c
 			put_f64(&o, d);
 		}
 	}
+	if (tag) {
+		put_str(&o, ",\"term\":");
+		put_u64(&o, tag->term);
+		put_str(&o, ",\"worker\":");
+		put_u64(&o, tag->worker);
+		put_str(&o, ",\"seq\":");
+		put_u64(&o, tag->seq);
+	}
 	put_mem(&o, "}", 1);
 	if (n)
 		buf[o.len < n ? o.len : n - 1] = '\0';
@@ -234,6 +249,12 @@ weir_result_format(const struct weir_config *cfg, const struct weir_result *r, c
 int
 weir_sinks_write(struct weir_sinks *sk, const struct weir_result *r)
 {
+	return weir_sinks_write_tagged(sk, r, NULL);
+}
+
+int
+weir_sinks_write_tagged(struct weir_sinks *sk, const struct weir_result *r, const struct weir_result_tag *tag)
+{
 	char buf[8192];
 	size_t len;
 	struct out *o;
@@ -241,7 +262,7 @@ weir_sinks_write(struct weir_sinks *sk, const struct weir_result *r)
 	if (r->query >= sk->cfg->nqueries)
 		return -EINVAL;
 	o = &sk->q[r->query];
-	len = weir_result_format(sk->cfg, r, buf, sizeof(buf) - 1);
+	len = weir_result_format_tagged(sk->cfg, r, tag, buf, sizeof(buf) - 1);
 	if (len >= sizeof(buf) - 1) {
 		sk->errors++;
 		return -EMSGSIZE;

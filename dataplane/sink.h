@@ -23,6 +23,15 @@ struct weir_sinks;
 struct weir_sinks *weir_sinks_open(const struct weir_config *cfg, bool append, FILE *err);
 /* Format and write one result.  0, or -errno on a write error (counted). */
 int weir_sinks_write(struct weir_sinks *sk, const struct weir_result *r);
+/* HA: a result with its place in the pair's output: "term", "worker" (its stream)
+ * and "seq" (its number in the stream) follow the aggregates. */
+struct weir_result_tag {
+	uint64_t term;
+	uint32_t worker;
+	uint64_t seq;
+};
+int weir_sinks_write_tagged(struct weir_sinks *sk, const struct weir_result *r,
+			    const struct weir_result_tag *tag);
 /* Flush buffered output (files, stdout). */
 void weir_sinks_flush(struct weir_sinks *sk);
 /* Flush and make file sinks durable (fdatasync): a checkpoint's results are on disk
@@ -35,6 +44,9 @@ unsigned long long weir_sinks_errors(const struct weir_sinks *sk);
  * length it would need (like snprintf) if n is too small. */
 size_t weir_result_format(const struct weir_config *cfg, const struct weir_result *r,
 			  char *buf, size_t n);
+/* Same with the HA tag (NULL: none). */
+size_t weir_result_format_tagged(const struct weir_config *cfg, const struct weir_result *r,
+				 const struct weir_result_tag *tag, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

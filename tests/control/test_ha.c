@@ -680,7 +680,7 @@ test_voter_keeps_its_promise(void **st)
 	kill_dp(A);
 	S.n[A].dp_back_at = UINT64_MAX - 1;
 	/* the moment a has voted, a stops hearing b (so it never sees b as primary) */
-	while (strcmp(S.n[A].voted, "b") && S.now < 500 * MS)
+	while (strcmp(S.n[A].voted, "b") && S.now < 6000 * MS)
 		run_until(S.now + 10 * US);
 	assert_string_equal(S.n[A].voted, "b");
 	S.link[B][A] = false;

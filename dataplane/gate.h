@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The dataplane side of the HA gate (protocol and shared block: hagate.h).  Runs in
+ * the sink loop on the main lcore, never on a polling core. */
+#ifndef WEIR_GATE_H
+#define WEIR_GATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hagate.h"
+#include "sink.h"
+#include "window.h"
+
+struct weir_gate;
+
+struct weir_gate_ops {
+	void *ctx;
+	void (*request_checkpoint)(void *ctx);  /* NULL: no state configured */
+	uint64_t (*requested_epoch)(void *ctx);
+	uint64_t (*published_epoch)(void *ctx);
+};
+
+/* sock, shm: the descriptors `weir control` passed; nw result streams of res_size
+ * bytes; shadow: results held per stream.  NULL with why set on error. */
+struct weir_gate *weir_gate_create(int sock, int shm, unsigned nw, size_t res_size, unsigned shadow,
+				   struct weir_sinks *sk, const struct weir_gate_ops *ops, char *why,
+				   size_t n);
+void weir_gate_destroy(struct weir_gate *g);
+/* The streams go on from these numbers (a restored snapshot's). */
+void weir_gate_set_seq(struct weir_gate *g, const uint64_t *seq, unsigned nw);
+/* The number of results stream w had produced at the barrier of the epoch being
+ * made (for the snapshot's manifest). */
+uint64_t weir_gate_seq(const struct weir_gate *g, unsigned w);
+/* n results of worker w, in order. */
+void weir_gate_results(struct weir_gate *g, unsigned w, const uint8_t *res, unsigned n);
+/* Worker w passed the checkpoint barrier of epoch e. */
+void weir_gate_barrier(struct weir_gate *g, unsigned w, uint64_t e);
+/* Between sweeps: commands, the lease, writing out the shadow, the shared block.
+ * Returns -1 once the control process is gone (the gate is shut: stop the run). */
+int weir_gate_poll(struct weir_gate *g);
+/* The run is over (end of input or a signal). */
+void weir_gate_exit(struct weir_gate *g);
+
+#endif

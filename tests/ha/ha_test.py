@@ -1,0 +1,607 @@
+#!/usr/bin/env python3
+"""HA pair tests: two nodes (`weir control`, each running its dataplane) and a
+witness (`weir witness`) in their own network namespaces, joined by veth pairs
+that exist only inside them (tests/ha/netns.py).  Both dataplanes read the same
+input (a capture made by weir-gen: a replayable source, so a restarted dataplane
+catches up from its snapshot), only the primary writes results.
+
+Each scenario injects one fault while results are flowing, checks the role
+timeline the control processes log, and then checks the union of both nodes'
+output: every result stream (worker) numbered 1..N without a gap, every result
+equal to the reference implementation's (tests/e2e/weir_ref.py), and no result
+written twice; where a node dies without a word (control or host death), a
+result may be written by both, but only identically and with the same number, so
+a consumer drops it by (worker, seq) -- those are counted and reported.
+
+    ha_test.py --weir build/weir --gen build/tools/weir-gen --scenario NAME [--runs N]
+Exit 0 pass, 1 fail, 77 when namespaces are not available here.
+"""
+import argparse
+import errno
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import netns          # noqa: E402
+import weir_ref       # noqa: E402
+
+HB_PORT = 7400
+WIT_PORT = 7409
+TAG = ("term", "worker", "seq")
+
+SOURCE = """
+[source tx]
+format = wev
+udp_port = 7000
+schema_id = 1
+fields = amount:i64, merchant:u64
+watermark_delay = 20ms
+"""
+QUERY = """
+[query spend]
+from = tx
+window = tumbling 100ms
+aggregates = count, sum(amount), max(amount)
+sink = file:{out}
+"""
+
+
+class Fail(Exception):
+    pass
+
+
+def log(msg):
+    print("%8.3f %s" % (time.monotonic() % 10000, msg), flush=True)
+
+
+class Feed:
+    """A replayable live source: the capture, paced at `rate` packets/s, into one
+    FIFO per node that the node's dataplane reads as its pcap device.  Whoever opens
+    a FIFO (a restarted dataplane too) first gets everything up to the live point
+    at full speed, then the rest as it comes -- as from a feed with a retransmission
+    server -- so a node that restarts from its snapshot catches up."""
+
+    def __init__(self, pcap, fifos, rate):
+        with open(pcap, "rb") as f:
+            data = f.read()
+        self.header = data[:24]
+        self.recs = []
+        off = 24
+        while off + 16 <= len(data):
+            n = struct.unpack_from("<I", data, off + 8)[0]
+            self.recs.append(data[off:off + 16 + n])
+            off += 16 + n
+        self.rate = rate
+        self.t0 = None
+        self.stop = False
+        self.threads = []
+        for p in fifos:
+            os.mkfifo(p)
+            t = threading.Thread(target=self._serve, args=(p,), daemon=True)
+            self.threads.append(t)
+
+    def start(self):
+        self.t0 = time.monotonic()
+        for t in self.threads:
+            t.start()
+
+    def live(self):
+        return min(len(self.recs), int((time.monotonic() - self.t0) * self.rate))
+
+    def done(self):
+        return self.live() >= len(self.recs)
+
+    def _serve(self, path):
+        while not self.stop:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ENXIO:      # no reader yet
+                    raise
+                time.sleep(0.002)
+                continue
+            os.set_blocking(fd, True)
+            try:
+                os.write(fd, self.header)
+                i = 0
+                while not self.stop and i < len(self.recs):
+                    j = self.live()
+                    if j <= i:
+                        time.sleep(0.001)
+                        continue
+                    j = min(j, i + 256)
+                    os.write(fd, b"".join(self.recs[i:j]))
+                    i = j
+            except (BrokenPipeError, ConnectionResetError):
+                pass                            # the reader went away: wait for the next
+            finally:
+                os.close(fd)
+            if i >= len(self.recs):             # everything out: the next reader gets it all
+                time.sleep(0.01)
+
+
+class Pair:
+    """Witness + nodes a (priority 150: the preferred primary) and b."""
+
+    def __init__(self, lab, args, d, pcap, failback="manual", hold_down="300s", workers=2, rate=8000):
+        self.lab, self.args, self.d = lab, args, d
+        self.feed = Feed(pcap, [os.path.join(d, n + ".feed") for n in ("a", "b")], rate)
+        self.procs = {}
+        self.logs = {}
+        with open(os.path.join(d, "secret"), "w") as f:
+            f.write(os.urandom(24).hex() + "\n")
+        os.chmod(os.path.join(d, "secret"), 0o600)
+        self.workers = workers
+        for n, peer, prio, cpu in (("a", "b", 150, 0), ("b", "a", 100, 1)):
+            nd = os.path.join(d, n)
+            os.makedirs(nd, exist_ok=True)
+            cfg = ("[dataplane]\ndevices = net_pcap0,rx_pcap={pcap}\nrx_cores = 1\nworkers = {w}\n"
+                   "lcores = {cpu},{cpu},{cpu},{cpu}\nexit_on_eos = false\nidle_sleep = 50us\nhugepages = off\n"
+                   "eal_args = --log-level=*:error\n").format(pcap=os.path.join(d, n + ".feed"), w=workers,
+                                                              cpu=cpu)
+            cfg += SOURCE + QUERY.format(out=os.path.join(nd, "out.jsonl"))
+            cfg += "\n[state]\ndir = {s}\ncheckpoint_interval = 200ms\n".format(s=os.path.join(nd, "state"))
+            cfg += ("\n[ha]\nnode = {n}\npeer = {p}:{port}\nlisten = {me}:{port}\nwitness = {w}:{wp}\n"
+                    "heartbeat = 5ms\ndead_after = 4\nfailback = {fb}\nhold_down = {hd}\n"
+                    "secret_file = {sec}\npriority = {prio}\ndir = {nd}\ncontrol_socket = {nd}/control.sock\n"
+                    "realtime = true\n").format(
+                n=n, p=lab.addr(peer, n), me=lab.addr(n, peer), port=HB_PORT, w=lab.addr("w", n), wp=WIT_PORT,
+                fb=failback, hd=hold_down, sec=os.path.join(d, "secret"), prio=prio, nd=nd)
+            with open(os.path.join(nd, "weir.ini"), "w") as f:
+                f.write(cfg)
+        with open(os.path.join(d, "ref.ini"), "w") as f:
+            f.write("[dataplane]\ndevices = net_pcap0,rx_pcap=%s\nworkers = %d\n" % (pcap, workers) + SOURCE +
+                    QUERY.format(out=os.path.join(d, "ref.jsonl")))
+
+    # ---- processes ---------------------------------------------------------
+    def start_witness(self):
+        self.logs["w"] = open(os.path.join(self.d, "w.log"), "a")
+        self.procs["w"] = self.lab.popen("w", [self.args.weir, "witness", "--listen", "0.0.0.0:%d" % WIT_PORT,
+                                               "--secret-file", os.path.join(self.d, "secret"),
+                                               "--dir", os.path.join(self.d, "w"), "--realtime"],
+                                         stdout=self.logs["w"], stderr=subprocess.STDOUT)
+
+    def start(self, n):
+        if n not in self.logs:
+            self.logs[n] = open(os.path.join(self.d, n + ".log"), "a")
+        self.procs[n] = self.lab.popen(n, [self.args.weir, "control", os.path.join(self.d, n, "weir.ini")],
+                                       stdout=self.logs[n], stderr=subprocess.STDOUT)
+
+    def start_all(self):
+        self.feed.start()
+        self.start_witness()
+        self.start("a")
+        self.start("b")
+
+    def stop(self, n, sig=signal.SIGTERM, wait=10):
+        p = self.procs.get(n)
+        if p and p.poll() is None:
+            os.killpg(p.pid, sig)
+            try:
+                p.wait(wait)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(5)
+
+    def stop_all(self):
+        for n in ("a", "b", "w"):
+            self.stop(n)
+        self.feed.stop = True
+
+    # ---- observation -------------------------------------------------------
+    def status(self, n):
+        p = subprocess.run([self.args.weir, "status", "--socket", os.path.join(self.d, n, "control.sock"), "--json"],
+                           capture_output=True, text=True, timeout=10)
+        if p.returncode:
+            return None
+        return json.loads(p.stdout)
+
+    def role(self, n):
+        s = self.status(n)
+        return s["role"] if s else None
+
+    def wait(self, cond, what, timeout=20.0, step=0.01):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return
+            time.sleep(step)
+        raise Fail("timed out after %.0f s waiting for %s (a: %s, b: %s)" % (timeout, what, self.role("a"),
+                                                                            self.role("b")))
+
+    def wait_roles(self, ra, rb, timeout=20.0):
+        def ok():
+            sa, sb = self.status("a"), self.status("b")
+            return (sa and sb and sa["role"] == ra and sb["role"] == rb and sa["dataplane"]["up"] and
+                    sb["dataplane"]["up"])
+        self.wait(ok, "a %s and b %s with both dataplanes up" % (ra, rb), timeout)
+
+    def emitted(self, n):
+        s = self.status(n)
+        return sum(int(x) for x in s["dataplane"].get("emitted", [])) if s else 0
+
+    def dp_pid(self, n):
+        return self.status(n)["dataplane"]["pid"]
+
+    def events(self, n):
+        """(wall time, transition, role entered, term, why) from the control log."""
+        out = []
+        with open(os.path.join(self.d, n + ".log")) as f:
+            for line in f:
+                parts = line.split(" ", 2)
+                if len(parts) < 3 or not parts[1].startswith("weir-control["):
+                    continue
+                msg = parts[2].strip()
+                if ": entering " not in msg:
+                    continue
+                tr, rest = msg.split(": entering ", 1)
+                role = rest.split(" ", 1)[0]
+                term = int(rest.split("(term ", 1)[1].split(")", 1)[0])
+                t = time.mktime(time.strptime(parts[0][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone + \
+                    float("0." + parts[0][20:26])
+                out.append((t, tr, role, term, rest.split("): ", 1)[-1]))
+        return out
+
+    def results(self, n):
+        path = os.path.join(self.d, n, "out.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(x) for x in f if x.strip()]
+
+
+# ---- checks -------------------------------------------------------------------------------------
+def reference(d):
+    ref = weir_ref.Ref(os.path.join(d, "ref.ini")).run()
+    return ref.results()
+
+
+def check_union(pair, exp, exact):
+    """The union of both nodes' output against the reference.  Returns the number
+    of same-numbered results written by both nodes."""
+    by = {}
+    dups = 0
+    for n in ("a", "b"):
+        for r in pair.results(n):
+            k = (r["worker"], r["seq"])
+            body = {f: v for f, v in r.items() if f not in TAG}
+            if k in by:
+                if by[k] != body:
+                    raise Fail("worker %d seq %d written twice with different contents:\n  %s\n  %s" %
+                               (k[0], k[1], by[k], body))
+                dups += 1
+                continue
+            by[k] = body
+    if exact and dups:
+        raise Fail("%d results written twice (this switchover must be exact)" % dups)
+    for w in range(pair.workers):
+        seqs = sorted(s for (ww, s) in by if ww == w)
+        if seqs and (seqs[0] != 1 or seqs[-1] != len(seqs)):
+            missing = sorted(set(range(1, seqs[-1] + 1)) - set(seqs))
+            raise Fail("worker %d: %d results missing from the pair's output (e.g. seq %s)" %
+                       (w, len(missing), missing[:5]))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+    import e2e
+    err = e2e.compare_results(list(by.values()), exp)
+    if err:
+        raise Fail("the pair's output differs from the reference: " + err)
+    return dups
+
+
+def wait_done(pair, total, timeout=90):
+    """Until the pair has written every expected result."""
+    def done():
+        return max(pair.emitted("a"), pair.emitted("b")) >= total
+    pair.wait(done, "all %d results written" % total, timeout, step=0.2)
+    time.sleep(0.3)
+
+
+def takeover_ms(pair, node, t_fault):
+    ev = [e for e in pair.events(node) if e[2] == "primary" and e[0] >= t_fault - 0.001]
+    if not ev:
+        raise Fail("%s never became primary after the fault" % node)
+    return (ev[0][0] - t_fault) * 1e3
+
+
+def mid_run(pair, total, frac=0.25, timeout=60):
+    """Wait until a fraction of the results is out: the fault hits a busy pair."""
+    pair.wait(lambda: pair.emitted("a") + pair.emitted("b") >= total * frac, "results flowing", timeout, 0.005)
+
+
+# ---- scenarios ----------------------------------------------------------------------------------
+def sc_dataplane_death(pair, total):
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total)
+    pid = pair.dp_pid("a")
+    t = time.time()
+    os.kill(pid, signal.SIGKILL)
+    pair.wait_roles("standby", "primary")
+    ms = takeover_ms(pair, "b", t)
+    wait_done(pair, total)
+    return {"takeover_ms": ms, "exact": True}
+
+
+def sc_control_death(pair, total):
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total)
+    t = time.time()
+    pair.stop("a", signal.SIGKILL)
+    pair.wait(lambda: pair.role("b") == "primary", "b primary")
+    ms = takeover_ms(pair, "b", t)
+    pair.start("a")                 # the node comes back: rejoins as standby
+    pair.wait_roles("standby", "primary")
+    wait_done(pair, total)
+    return {"takeover_ms": ms, "exact": False}
+
+
+def sc_host_death(pair, total):
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total)
+    t = time.time()
+    pair.lab.isolate("a")
+    pair.wait(lambda: pair.role("b") == "primary", "b primary")
+    ms = takeover_ms(pair, "b", t)
+    pair.wait(lambda: pair.role("a") == "fenced", "a fenced")
+    before = len(pair.results("a"))
+    time.sleep(0.5)
+    if len(pair.results("a")) != before:
+        raise Fail("the isolated node went on writing results")
+    pair.lab.unisolate("a")
+    pair.wait_roles("standby", "primary")
+    wait_done(pair, total)
+    return {"takeover_ms": ms, "exact": False}
+
+
+def sc_sigstop(pair, total):
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total)
+    dp = pair.dp_pid("a")
+    ctl = pair.procs["a"].pid
+    t = time.time()
+    os.kill(ctl, signal.SIGSTOP)
+    os.kill(dp, signal.SIGSTOP)
+    pair.wait(lambda: pair.role("b") == "primary", "b primary")
+    ms = takeover_ms(pair, "b", t)
+    time.sleep(0.2)                 # well past the deadline
+    before = len(pair.results("a"))
+    os.kill(dp, signal.SIGCONT)     # the dataplane first: its lease must hold it back alone
+    time.sleep(0.1)
+    os.kill(ctl, signal.SIGCONT)
+    time.sleep(0.5)
+    if len(pair.results("a")) != before:
+        raise Fail("the stale primary wrote %d results after SIGCONT" % (len(pair.results("a")) - before))
+    pair.wait_roles("standby", "primary")
+    wait_done(pair, total)
+    return {"takeover_ms": ms, "exact": False}
+
+
+def sample_roles(pair, seconds):
+    """Both roles, sampled: never two primaries."""
+    end = time.monotonic() + seconds
+    seen = set()
+    while time.monotonic() < end:
+        ra, rb = pair.role("a"), pair.role("b")
+        seen.add((ra, rb))
+        if ra == "primary" and rb == "primary":
+            raise Fail("two primaries")
+        time.sleep(0.02)
+    return seen
+
+
+def sc_peer_link_cut(pair, total):
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total)
+    pair.lab.link_down("a", "b")
+    seen = sample_roles(pair, 1.5)
+    if seen != {("primary", "standby")}:
+        raise Fail("with the peer link cut and the witness up, roles were %s" % sorted(seen))
+    pair.lab.link_up("a", "b")
+    sample_roles(pair, 0.3)
+    wait_done(pair, total)
+    return {"exact": True}
+
+
+def sc_oneway(pair, total):
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total)
+    for src, dst in (("a", "b"), ("b", "a")):
+        pair.lab.oneway_loss(src, dst, True)
+        seen = sample_roles(pair, 1.0)
+        pair.lab.oneway_loss(src, dst, False)
+        if seen != {("primary", "standby")}:
+            raise Fail("with %s -> %s lost, roles were %s" % (src, dst, sorted(seen)))
+    wait_done(pair, total)
+    return {"exact": True}
+
+
+def sc_standby_isolated(pair, total):
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total)
+    pair.lab.isolate("b")
+    pair.wait(lambda: pair.role("b") == "fenced", "b fenced")
+    if pair.role("a") != "primary":
+        raise Fail("the primary lost its role when the standby was cut off")
+    pair.lab.unisolate("b")
+    pair.wait_roles("primary", "standby")
+    wait_done(pair, total)
+    return {"exact": True}
+
+
+def sc_forged(pair, total):
+    """Forged (wrong key), garbled and replayed heartbeats from a third party."""
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total, 0.1)
+    target = pair.lab.addr("a", "b")
+    forger = r"""
+import os, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))   # ETH_P_ALL: outgoing too
+cap.bind(("to-a", 0))
+cap.settimeout(1)
+real = []
+me = socket.inet_aton(sys.argv[2])
+while len(real) < 20:                 # capture real heartbeats b sends to a
+    f = cap.recv(4096)
+    if f[12:14] == b"\x08\x00" and f[23] == 17 and f[26:30] == me and f[36:38] == (7400).to_bytes(2, "big"):
+        real.append(f[42:])
+for i in range(3000):
+    m = bytearray(real[i % 20])
+    k = i % 3
+    if k == 0:
+        m[-1] ^= 1                    # forged: the MAC does not check out
+    elif k == 1:
+        m = m[:len(m) // 2]           # garbled
+    s.sendto(bytes(m), (sys.argv[1], 7400))   # k == 2: a replay, MAC intact
+    time.sleep(0.0003)
+"""
+    before = pair.status("a")["counters"]
+    p = pair.lab.run("b", [sys.executable, "-c", forger, target, pair.lab.addr("b", "a")], timeout=60)
+    if p.returncode:
+        raise Fail("the forger failed: " + p.stderr)
+    after = pair.status("a")["counters"]
+    got = {k: after[k] - before[k] for k in ("forged", "malformed", "replayed")}
+    if got["forged"] < 1000 or got["malformed"] < 1000 or got["replayed"] < 1000:
+        raise Fail("forged/garbled/replayed heartbeats not all dropped and counted: %s" % got)
+    if pair.role("a") != "primary" or pair.role("b") != "standby":
+        raise Fail("roles changed under forged heartbeats")
+    wait_done(pair, total)
+    return {"exact": True, "dropped": got}
+
+
+def sc_failback(pair, total):
+    """Dataplane death on a, b takes over, a rejoins; failover and failback under load."""
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total, 0.15)
+    os.kill(pair.dp_pid("a"), signal.SIGKILL)
+    pair.wait_roles("standby", "primary")
+    # a must rejoin as standby and never preempt by itself
+    seen = sample_roles(pair, 0.5)
+    if ("primary", "standby") in seen:
+        raise Fail("the recovered node preempted")
+    mid_run(pair, total, 0.4)
+    t = time.time()
+    p = subprocess.run([pair.args.weir, "failback", "--socket", os.path.join(pair.d, "a", "control.sock")],
+                       capture_output=True, text=True, timeout=10)
+    if p.returncode:
+        raise Fail("weir failback: " + p.stderr)
+    pair.wait_roles("primary", "standby")
+    ms = takeover_ms(pair, "a", t)
+    mid_run(pair, total, 0.6)
+    p = subprocess.run([pair.args.weir, "failover", "--socket", os.path.join(pair.d, "a", "control.sock")],
+                       capture_output=True, text=True, timeout=10)
+    if p.returncode:
+        raise Fail("weir failover: " + p.stderr)
+    pair.wait_roles("standby", "primary")
+    wait_done(pair, total)
+    return {"switchover_ms": ms, "exact": True}
+
+
+def sc_auto_failback(pair, total):
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total, 0.1)
+    os.kill(pair.dp_pid("a"), signal.SIGKILL)
+    pair.wait_roles("standby", "primary")
+    t = time.time()
+    pair.wait_roles("primary", "standby", timeout=30)      # hold_down 2 s, then back
+    waited = time.time() - t
+    if waited < 1.5:
+        raise Fail("auto failback after %.2f s, before hold_down" % waited)
+    wait_done(pair, total)
+    return {"exact": True, "failback_after_s": waited}
+
+
+SCENARIOS = {
+    "dataplane-death": (sc_dataplane_death, {}),
+    "control-death": (sc_control_death, {}),
+    "host-death": (sc_host_death, {}),
+    "sigstop": (sc_sigstop, {}),
+    "peer-link-cut": (sc_peer_link_cut, {}),
+    "oneway-loss": (sc_oneway, {}),
+    "standby-isolated": (sc_standby_isolated, {}),
+    "forged": (sc_forged, {}),
+    "failback": (sc_failback, {}),
+    "auto-failback": (sc_auto_failback, {"failback": "auto", "hold_down": "2s"}),
+}
+
+
+def run_one(args, name, lab, events):
+    fn, kw = SCENARIOS[name]
+    with tempfile.TemporaryDirectory(prefix="weir-ha-") as d:
+        os.chmod(d, 0o755)
+        pcap = os.path.join(d, "in.pcap")
+        subprocess.run([args.gen, "--out", pcap, "--events", str(events), "--keys", "200", "--rate", "200000",
+                        "--disorder", "5000000", "--producers", "2", "--seed", str(args.seed)],
+                       check=True, stderr=subprocess.DEVNULL)
+        pair = Pair(lab, args, d, pcap, **kw)
+        exp = reference(d)
+        total = len(exp)
+        try:
+            pair.start_all()
+            info = fn(pair, total)
+            pair.stop_all()
+            dups = check_union(pair, exp, info.get("exact", False))
+            info["duplicates"] = dups
+            info["results"] = total
+            if args.keep:
+                subprocess.run(["rm", "-rf", "/tmp/weir-ha-last"])
+                subprocess.run(["cp", "-a", d, "/tmp/weir-ha-last"])
+            return info
+        except BaseException:
+            pair.stop_all()
+            if args.keep:
+                keep = "/tmp/weir-ha-failed-%s" % name
+                subprocess.run(["rm", "-rf", keep])
+                subprocess.run(["cp", "-a", d, keep])
+                print("kept the run in " + keep)
+            else:
+                for n in ("a", "b", "w"):
+                    try:
+                        with open(os.path.join(d, n + ".log")) as f:
+                            print("---- %s.log (tail)\n%s" % (n, "".join(f.readlines()[-25:])))
+                    except OSError:
+                        pass
+            raise
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--weir", required=True)
+    ap.add_argument("--gen", required=True)
+    ap.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--events", type=int, default=3000000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--keep", action="store_true", help="keep the files of a failed run")
+    ap.add_argument("--json", help="append each run's figures to this file")
+    args = ap.parse_args()
+    try:
+        lab = netns.Lab(prefix="wha")
+    except (netns.LabUnavailable, netns.LabBusy) as e:
+        print("SKIP: network namespaces not available: %s" % e)
+        return 77
+    try:
+        with lab:
+            for i in range(args.runs):
+                args.seed += 1
+                info = run_one(args, args.scenario, lab, args.events)
+                print("ha %s run %d/%d: %s" % (args.scenario, i + 1, args.runs, json.dumps(info)), flush=True)
+                if args.json:
+                    with open(args.json, "a") as f:
+                        f.write(json.dumps(dict(info, scenario=args.scenario)) + "\n")
+    except Fail as e:
+        print("FAIL ha %s: %s" % (args.scenario, e))
+        return 1
+    print("ha %s: %d runs passed" % (args.scenario, args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
