@@ -449,7 +449,11 @@ dp_refresh(struct ctl *x, uint64_t now)
 			x->dp.tick_seen = t;
 			x->dp.tick_at = now;
 		}
-		ok = __atomic_load_n(&x->dp.shm->ready, __ATOMIC_RELAXED) && !x->dp.shm->exited;
+		if (__atomic_load_n(&x->dp.shm->exited, __ATOMIC_ACQUIRE)) {    /* after its last publish */
+			dp_dead(x, now, "stopped (its last positions are published)");
+			return;
+		}
+		ok = __atomic_load_n(&x->dp.shm->ready, __ATOMIC_RELAXED);
 		if (ok && now - x->dp.tick_at > HANG_NS) {
 			sayf(x, "dataplane (pid %d) stalled for %.1f s: killing it", (int)x->dp.pid,
 			     (double)(now - x->dp.tick_at) / 1e9);

@@ -216,7 +216,13 @@ tr_promote(struct ha *h, uint64_t now, uint64_t lease_peer, uint64_t lease_wit, 
 	h->lease_wit = lease_wit;
 	h->ho_req = 0;
 	h->c.takeovers++;
-	enter(h, now, HA_TR_PROMOTE, WHA_PRIMARY, why);
+	char line[200];
+	if (h->peer_rx)
+		snprintf(line, sizeof(line), "%s; the peer was last heard %.1f ms ago", why,
+			 (double)(now - h->peer_rx) / 1e6);
+	else
+		snprintf(line, sizeof(line), "%s", why);
+	enter(h, now, HA_TR_PROMOTE, WHA_PRIMARY, line);
 }
 
 static void

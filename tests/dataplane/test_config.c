@@ -179,6 +179,73 @@ errors(void **st)
 }
 
 static void
+ha_section(void **st)
+{
+	(void)st;
+	assert_int_equal(weir_config_load_string("h.ini", HEAD Q, &cfg, stderr), 0);
+	assert_string_equal(cfg.ha_node, "");
+	assert_int_equal(cfg.ha_shadow, 65536);
+	assert_int_equal(weir_config_load_string("h.ini", HEAD Q "[ha]\nnode = a-1\npeer = 10.0.0.2:7400\n"
+						 "secret_file = /etc/weir/secret\n", &cfg, stderr), 0);
+	assert_string_equal(cfg.ha_node, "a-1");
+	assert_string_equal(cfg.ha_peer_host, "10.0.0.2");
+	assert_int_equal(cfg.ha_peer_port, 7400);
+	assert_int_equal(cfg.ha_listen_port, 7400);      /* default: the peer's port, any address */
+	assert_string_equal(cfg.ha_listen_host, "");
+	assert_string_equal(cfg.ha_witness_host, "");
+	assert_int_equal(cfg.ha_heartbeat, 5000000);
+	assert_int_equal(cfg.ha_dead_after, 4);
+	assert_false(cfg.ha_failback_auto);
+	assert_int_equal(cfg.ha_hold_down, INT64_C(300000000000));
+	assert_int_equal(cfg.ha_priority, 100);
+	assert_string_equal(cfg.ha_dir, "/var/lib/weir/a-1");
+	assert_string_equal(cfg.ha_socket, "/run/weir/a-1.sock");
+	assert_int_equal(weir_config_load_string("h.ini", HEAD Q "[ha]\nnode = b\npeer = [fd00::1]:9\n"
+						 "listen = [fd00::2]:9\nwitness = w.example:7409\nheartbeat = 2ms\n"
+						 "dead_after = 5\nfailback = auto\nhold_down = 30s\n"
+						 "secret_file = s\npriority = 0\ndir = /d\ncontrol_socket = /c.sock\n"
+						 "shadow = 2048\nrealtime = true\n", &cfg, stderr), 0);
+	assert_string_equal(cfg.ha_peer_host, "fd00::1");
+	assert_string_equal(cfg.ha_listen_host, "fd00::2");
+	assert_string_equal(cfg.ha_witness_host, "w.example");
+	assert_int_equal(cfg.ha_witness_port, 7409);
+	assert_int_equal(cfg.ha_heartbeat, 2000000);
+	assert_true(cfg.ha_failback_auto);
+	assert_int_equal(cfg.ha_shadow, 2048);
+	assert_true(cfg.ha_realtime);
+	/* the dump reads back the same */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	weir_config_dump(&cfg, f);
+	fclose(f);
+	struct weir_config again;
+	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
+	free(buf);
+	assert_string_equal(again.ha_peer_host, "fd00::1");
+	assert_string_equal(again.ha_witness_host, "w.example");
+	assert_int_equal(again.ha_hold_down, INT64_C(30000000000));
+	assert_int_equal(again.ha_priority, 0);
+	assert_true(again.ha_realtime);
+	/* errors */
+	expect_error(HEAD Q "[ha]\npeer = x:1\nsecret_file = s\n", "bad.ini:11: [ha] node: required");
+	expect_error(HEAD Q "[ha]\nnode = a\nsecret_file = s\n", "bad.ini:11: [ha] peer: required");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\n", "bad.ini:11: [ha] secret_file: required");
+	expect_error(HEAD Q "[ha]\nnode = a b\npeer = x:1\nsecret_file = s\n", "bad.ini:11: [ha] node: 'a b'");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = fd00::1:7\nsecret_file = s\n",
+		     "bad.ini:12: [ha] peer: 'fd00::1:7': expected ADDR:PORT");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:0\nsecret_file = s\n", "bad.ini:12: [ha] peer: 'x:0'");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\nheartbeat = 10us\n",
+		     "bad.ini:14: [ha] heartbeat: '10us': expected a duration from 100us");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\nheartbeat = 1s\ndead_after = 11\n",
+		     "bad.ini:11: [ha] dead_after: heartbeat x dead_after must be at most 10s");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\nfailback = sometimes\n",
+		     "bad.ini:14: [ha] failback: 'sometimes': expected manual or auto");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\nvip = 1.2.3.4\n",
+		     "bad.ini:14: [ha] vip: unknown key");
+}
+
+static void
 state_section(void **st)
 {
 	(void)st;
@@ -236,6 +303,7 @@ main(void)
 		cmocka_unit_test(example_loads), cmocka_unit_test(other_values), cmocka_unit_test(durations),
 		cmocka_unit_test(errors), cmocka_unit_test(continuation_lines),
 		cmocka_unit_test(state_section),
+		cmocka_unit_test(ha_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -518,22 +518,36 @@ def sc_auto_failback(pair, total):
     return {"exact": True, "failback_after_s": waited}
 
 
+# scenario: (function, Pair options, the role timeline of a and b until the pair is stopped;
+# a tuple is "one of")
 SCENARIOS = {
-    "dataplane-death": (sc_dataplane_death, {}),
-    "control-death": (sc_control_death, {}),
-    "host-death": (sc_host_death, {}),
-    "sigstop": (sc_sigstop, {}),
-    "peer-link-cut": (sc_peer_link_cut, {}),
-    "oneway-loss": (sc_oneway, {}),
-    "standby-isolated": (sc_standby_isolated, {}),
-    "forged": (sc_forged, {}),
-    "failback": (sc_failback, {}),
-    "auto-failback": (sc_auto_failback, {"failback": "auto", "hold_down": "2s"}),
+    "dataplane-death": (sc_dataplane_death, {}, {"a": ["promote", "demote"], "b": ["promote"]}),
+    "control-death": (sc_control_death, {}, {"a": ["promote"], "b": ["promote"]}),
+    "host-death": (sc_host_death, {}, {"a": ["promote", "fence-primary", "unfence"], "b": ["promote"]}),
+    "sigstop": (sc_sigstop, {}, {"a": ["promote", ("demote", "fence-primary")], "b": ["promote"]}),
+    "peer-link-cut": (sc_peer_link_cut, {}, {"a": ["promote"], "b": []}),
+    "oneway-loss": (sc_oneway, {}, {"a": ["promote"], "b": []}),
+    "standby-isolated": (sc_standby_isolated, {}, {"a": ["promote"], "b": ["fence-standby", "unfence"]}),
+    "forged": (sc_forged, {}, {"a": ["promote"], "b": []}),
+    "failback": (sc_failback, {}, {"a": ["promote", "demote", "promote", "demote"],
+                                   "b": ["promote", "demote", "promote"]}),
+    "auto-failback": (sc_auto_failback, {"failback": "auto", "hold_down": "2s"},
+                      {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
 }
 
 
+def check_timeline(pair, expect, t_end):
+    """Every transition each node logged before the pair was stopped, in order."""
+    for n in ("a", "b"):
+        got = [e[1] for e in pair.events(n) if e[0] < t_end]
+        want = expect[n]
+        ok = len(got) == len(want) and all(g == w or (isinstance(w, tuple) and g in w) for g, w in zip(got, want))
+        if not ok:
+            raise Fail("node %s's role timeline was %s, expected %s" % (n, got, want))
+
+
 def run_one(args, name, lab, events):
-    fn, kw = SCENARIOS[name]
+    fn, kw, expect = SCENARIOS[name]
     with tempfile.TemporaryDirectory(prefix="weir-ha-") as d:
         os.chmod(d, 0o755)
         pcap = os.path.join(d, "in.pcap")
@@ -546,7 +560,9 @@ def run_one(args, name, lab, events):
         try:
             pair.start_all()
             info = fn(pair, total)
+            t_end = time.time()
             pair.stop_all()
+            check_timeline(pair, expect, t_end)
             dups = check_union(pair, exp, info.get("exact", False))
             info["duplicates"] = dups
             info["results"] = total
