@@ -3,7 +3,7 @@
  *
  * One thread, one epoll loop: the heartbeat timer, a one-shot timer for the role
  * machine's next deadline, the UDP heartbeat socket (peer and witness), the local
- * dataplane (pidfd, its command socket and shared status block), the command socket
+ * dataplane (a watcher thread, its command socket and shared status block), the command socket
  * for `weir status|failover|failback|checkpoint`, and signals (TERM/INT stop, HUP
  * reloads the failback settings).  The role logic is in ha.c; this file is I/O.
  */
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -48,7 +49,7 @@
 #define CTL_COUNTERS(X) X(forged) X(replayed) X(malformed) X(reflected) X(send_failed) \
 	X(dp_spawned) X(dp_died) X(dp_hung) X(commands)
 
-enum { EV_TICK = 1, EV_DEADLINE, EV_UDP, EV_PIDFD, EV_DPSOCK, EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_DPDEAD };
+enum { EV_TICK = 1, EV_DEADLINE, EV_UDP, EV_REAPED, EV_DPSOCK, EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_DPDEAD };
 
 struct client {
 	int fd;
@@ -67,8 +68,8 @@ struct child {
 	pthread_t watcher;
 	bool watching;
 	bool dead;                      /* its sink loop is gone (the process may still be exiting) */
-	int deadfd;                     /* eventfd the watcher signals */
-	volatile int unwatch;           /* reap: stop waiting for a dataplane that never locked */
+	int deadfd, reapfd;             /* eventfds the watcher signals */
+	siginfo_t status;               /* how it ended (the watcher reaped it) */
 };
 
 struct ctl {
@@ -103,20 +104,14 @@ struct ctl {
 };
 
 static uint64_t
-mono_ns(void)
+clock_ns(clockid_t c)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(c, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
-
-static uint64_t
-real_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#define mono_ns() clock_ns(CLOCK_MONOTONIC)
+#define real_ns() clock_ns(CLOCK_REALTIME)
 
 /* "2026-11-25T18:50:01.123456Z" */
 static void
@@ -279,25 +274,36 @@ ep_add(struct ctl *x, int fd, uint32_t kind, uint32_t idx)
 	return epoll_ctl(x->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* Blocks on the dataplane's liveness lock; returns (and signals) when the thread
- * holding it has died or let go. */
+/* One thread per dataplane: it learns of the death first from the liveness lock
+ * (signals deadfd), then reaps the process (signals reapfd).  Reaping runs here and
+ * not in the event loop because waitid() on a dying DPDK process was measured to
+ * block for up to a second (WNOHANG or not) while the kernel tears its memory
+ * down, long after its pidfd turned readable. */
 static void *
 dp_watch(void *arg)
 {
 	struct child *c = arg;
 	uint64_t one = 1;
+	struct pollfd pf = { .fd = c->pidfd, .events = POLLIN };
 
+	/* until the dataplane holds the lock (or exits before it gets there) */
 	while (!__atomic_load_n(&c->shm->alive_held, __ATOMIC_ACQUIRE))
-		if (c->unwatch)
-			return NULL;
-		else
-			usleep(1000);
-	int rc = pthread_mutex_lock(&c->shm->alive);
-	if (rc == EOWNERDEAD)
-		pthread_mutex_consistent(&c->shm->alive);
-	if (rc == 0 || rc == EOWNERDEAD)
-		pthread_mutex_unlock(&c->shm->alive);
+		if (poll(&pf, 1, 1) > 0)
+			break;
+	if (__atomic_load_n(&c->shm->alive_held, __ATOMIC_ACQUIRE)) {
+		int rc = pthread_mutex_lock(&c->shm->alive);
+		if (rc == EOWNERDEAD)
+			pthread_mutex_consistent(&c->shm->alive);
+		if (rc == 0 || rc == EOWNERDEAD)
+			pthread_mutex_unlock(&c->shm->alive);
+	}
 	if (write(c->deadfd, &one, sizeof(one)) < 0)
+		return NULL;
+	siginfo_t si = { 0 };
+	while (waitid(P_PID, (id_t)c->pid, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	c->status = si;
+	if (write(c->reapfd, &one, sizeof(one)) < 0)
 		return NULL;
 	return NULL;
 }
@@ -367,14 +373,14 @@ dp_spawn(struct ctl *x, uint64_t now)
 	x->dp.shmfd = shm;
 	x->dp.shm = m;
 	x->dp.dead = false;
-	x->dp.unwatch = 0;
-	x->dp.watching = pthread_create(&x->dp.watcher, NULL, dp_watch, &x->dp) == 0;
 	x->dp.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	x->dp.watching = pthread_create(&x->dp.watcher, NULL, dp_watch, &x->dp) == 0;
+	if (!x->dp.watching)
+		sayf(x, "warning: no watcher thread (%s): dataplane deaths go unnoticed", strerror(errno));
 	x->dp.started = now;
 	x->dp.tick_seen = 0;
 	x->dp.tick_at = now;
 	x->c.dp_spawned++;
-	ep_add(x, x->dp.pidfd, EV_PIDFD, 0);
 	ep_add(x, x->dp.sock, EV_DPSOCK, 0);
 	sayf(x, "dataplane started (pid %d)", (int)pid);
 	return;
@@ -398,24 +404,20 @@ dp_dead(struct ctl *x, uint64_t now, const char *how)
 	ha_dataplane(x->ha, now, false, emitted, x->nw, true, epoch);
 }
 
+/* The watcher has reaped it: close its channel, plan the respawn. */
 static void
 dp_reap(struct ctl *x, uint64_t now)
 {
-	siginfo_t si = { 0 };
+	const siginfo_t *si = &x->dp.status;
 
 	if (!x->dp.pid)
 		return;
-	if (waitid(P_PID, (id_t)x->dp.pid, &si, WEXITED | WNOHANG) == 0 && si.si_pid)
-		x->dp.last_status = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	pthread_join(x->dp.watcher, NULL);
+	x->dp.watching = false;
+	x->dp.last_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
 	dp_dead(x, now, "is gone");
-	sayf(x, "dataplane (pid %d) %s %d", (int)x->dp.pid, si.si_code == CLD_EXITED ? "exited with" : "killed by signal",
-	     si.si_status);
-	if (x->dp.watching) {
-		x->dp.unwatch = 1;
-		pthread_join(x->dp.watcher, NULL);
-		x->dp.watching = false;
-	}
-	epoll_ctl(x->ep, EPOLL_CTL_DEL, x->dp.pidfd, NULL);
+	sayf(x, "dataplane (pid %d) %s %d", (int)x->dp.pid, si->si_code == CLD_EXITED ? "exited with" : "killed by signal",
+	     si->si_status);
 	epoll_ctl(x->ep, EPOLL_CTL_DEL, x->dp.sock, NULL);
 	close(x->dp.pidfd);
 	close(x->dp.sock);
@@ -478,6 +480,8 @@ dp_answer(struct ctl *x, uint64_t now)
 			ha_handover_ready(x->ha, now, a.handover, a.ok != 0, a.emitted,
 					  a.nw < x->nw ? a.nw : x->nw);
 		}
+	if (n == 0)     /* it closed its end (it is exiting): stop listening, the watcher reaps it */
+		epoll_ctl(x->ep, EPOLL_CTL_DEL, x->dp.sock, NULL);
 }
 
 /* ---- heartbeats in ------------------------------------------------------------------------ */
@@ -532,6 +536,7 @@ status_json(struct ctl *x, uint64_t now)
 	cJSON_AddNumberToObject(o, "role_age_s", (double)(now - s.since) / 1e9);
 	cJSON_AddNumberToObject(o, "lease_left_ms", (double)s.lease_left / 1e6);
 	cJSON_AddNumberToObject(o, "switchover", (double)s.handover);
+	cJSON_AddNumberToObject(o, "max_stall_ms", (double)s.max_stall / 1e6);
 	p = cJSON_AddObjectToObject(o, "peer");
 	cJSON_AddStringToObject(p, "node", s.peer_node);
 	cJSON_AddBoolToObject(p, "alive", s.peer_alive);
@@ -830,11 +835,13 @@ setup(struct ctl *x, char *why, size_t n)
 		return -1;
 	}
 	x->dp.deadfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (x->dp.deadfd < 0) {
+	x->dp.reapfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (x->dp.deadfd < 0 || x->dp.reapfd < 0) {
 		snprintf(why, n, "eventfd: %s", strerror(errno));
 		return -1;
 	}
 	ep_add(x, x->dp.deadfd, EV_DPDEAD, 0);
+	ep_add(x, x->dp.reapfd, EV_REAPED, 0);
 	ep_add(x, x->tfd, EV_TICK, 0);
 	ep_add(x, x->dfd, EV_DEADLINE, 0);
 	ep_add(x, x->udp, EV_UDP, 0);
@@ -983,7 +990,9 @@ weir_control_main(const struct weir_config *cfg, const char *config_path, const 
 			case EV_UDP:
 				udp_in(x, idx ? x->wudp : x->udp, now);
 				break;
-			case EV_PIDFD:
+			case EV_REAPED:
+				if (read(x->dp.reapfd, &junk, sizeof(junk)) < 0)
+					break;
 				dp_reap(x, now);
 				break;
 			case EV_DPDEAD:

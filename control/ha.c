@@ -24,6 +24,7 @@ struct ha {
 	char voted_for[WHA_NODE_MAX];   /* durable: who got `term` ("" nobody) */
 	uint64_t since, started;
 	uint64_t last_run;              /* timers last ran: a gap means we were not scheduled */
+	uint64_t max_stall;
 	struct ha_counters c;
 	uint64_t last_tr_at[HA_TR__N];
 
@@ -286,20 +287,25 @@ primary_visible(const struct ha *h, uint64_t now)
 static void
 stand(struct ha *h, uint64_t now)
 {
-	uint64_t t = h->term;
+	uint64_t seen = h->granted;
 
-	if (h->peer_rx && h->peer.term > t)
-		t = h->peer.term;
-	if (h->wit_rx && h->wit.term > t)
-		t = h->wit.term;
-	t++;
-	if (persist(h, now, t, h->p.node))
+	if (h->peer_rx && h->peer.term > seen)
+		seen = h->peer.term;
+	if (h->wit_rx && h->wit.term > seen)
+		seen = h->wit.term;
+	/* a term we already voted ourselves in and nobody has won since is asked for
+	 * again (no new term, no write): a node cut off from a live primary keeps asking
+	 * the witness without inflating terms */
+	bool again = !strcmp(h->voted_for, h->p.node) && h->term > seen;
+	uint64_t t = again ? h->term : (h->term > seen ? h->term : seen) + 1;
+	if (!again && persist(h, now, t, h->p.node))
 		return;
 	h->want = t;
 	h->want_until = now + 2 * h->D;
 	h->c.elections++;
-	logf_(h, now, "standing for term %" PRIu64 " (peer %s, witness %s)", t,
-	      alive(h->peer_rx, now, h->D) ? "up" : "silent", alive(h->wit_rx, now, h->D) ? "up" : "silent");
+	if (!again)
+		logf_(h, now, "standing for term %" PRIu64 " (peer %s, witness %s)", t,
+		      alive(h->peer_rx, now, h->D) ? "up" : "silent", alive(h->wit_rx, now, h->D) ? "up" : "silent");
 	announce(h, now);
 }
 
@@ -308,10 +314,9 @@ standby_timers(struct ha *h, uint64_t now)
 {
 	bool pa = alive(h->peer_rx, now, h->D), wa = alive(h->wit_rx, now, h->D);
 
-	/* (a node just started gives its peers a second to show up before it calls
-	 * itself cut off) */
-	if (!pa && !wa && now - h->since >= h->D &&
-	    (h->peer_rx || h->wit_rx || now - h->started >= 1000000000ull)) {
+	/* (a standby emits nothing either way: one just started, whose peers and own
+	 * process are busy starting dataplanes, gets 2 s before it calls itself cut off) */
+	if (!pa && !wa && now - h->since >= h->D && now - h->started >= 2000000000ull) {
 		tr_fence_standby(h, now, "neither the peer nor the witness is reachable");
 		return;
 	}
@@ -460,14 +465,15 @@ from_peer(struct ha *h, uint64_t now, const struct wha_msg *m)
 			h->lease_peer = l;
 	}
 
-	/* the peer hands over to us */
+	/* the peer hands over to us: what it wrote counts, whichever way we win the term */
+	if (m->flags & WHA_F_HANDOVER)
+		for (unsigned w = 0; w < m->nworkers && w < h->p.nworkers; w++)
+			if (m->emitted[w] > h->peer_emitted[w])
+				h->peer_emitted[w] = m->emitted[w];
 	if ((m->flags & WHA_F_HANDOVER) && h->role == WHA_STANDBY && m->vote_term > h->term && h->dp_ok) {
 		char why[96];
 		if (persist(h, now, m->vote_term, h->p.node))
 			return;
-		for (unsigned w = 0; w < m->nworkers && w < h->p.nworkers; w++)
-			if (m->emitted[w] > h->peer_emitted[w])
-				h->peer_emitted[w] = m->emitted[w];
 		snprintf(why, sizeof(why), "%s handed over (%s)", m->node,
 			 (m->flags & WHA_F_EXACT) ? "exact position" : "last reported position");
 		tr_promote(h, now, lease_from(h, ts), 0, why);
@@ -600,6 +606,11 @@ stalled(struct ha *h, uint64_t now)
 		if (h->wit_rx)
 			h->wit_rx += gap;
 		h->c.stalls++;
+		if (now - h->last_run > h->max_stall)
+			h->max_stall = now - h->last_run;
+		if (now - h->last_run >= h->D / 2)
+			logf_(h, now, "this process was not scheduled for %.1f ms (heartbeats every %.1f ms): "
+			      "leases may run out", (double)(now - h->last_run) / 1e6, (double)h->p.hb_ns / 1e6);
 	}
 	h->last_run = now;
 }
@@ -742,6 +753,7 @@ ha_get_status(const struct ha *h, uint64_t now, struct ha_status *s)
 	snprintf(s->witness_holder, sizeof(s->witness_holder), "%s", h->wit.holder);
 	s->lease_left = h->role == WHA_PRIMARY && lease > now ? lease - now : 0;
 	s->handover = h->ho_req;
+	s->max_stall = h->max_stall;
 	s->c = h->c;
 	memcpy(s->last_tr_at, h->last_tr_at, sizeof(s->last_tr_at));
 }

@@ -128,6 +128,7 @@ struct ha_status {
 	char witness_holder[WHA_NODE_MAX];
 	uint64_t lease_left;                     /* primary: ns of lease left */
 	uint64_t handover;                       /* in progress (req), 0 none */
+	uint64_t max_stall;                      /* longest time this process went unscheduled */
 	uint64_t peer_epoch;
 	struct ha_counters c;
 	uint64_t last_tr_at[HA_TR__N];           /* monotonic ns, 0 never */

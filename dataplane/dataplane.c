@@ -1823,6 +1823,9 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	sk = weir_sinks_open(cfg, restored > 0 || opts->control_fd >= 0, stderr);
 	if (!sk)
 		goto out;
+	if (cfg->ha_node[0] && opts->control_fd < 0)
+		fprintf(stderr, "weir: [ha] is configured but this dataplane was not started by `weir control`: "
+			"it runs alone and writes every result\n");
 	if (opts->control_fd >= 0) {
 		char why[160];
 		struct weir_gate_ops ops = { .ctx = G.sp };

@@ -494,7 +494,7 @@ test_isolation_of_primary(void **st)
 {
 	(void)st;
 	world_init(3, true);
-	run_until(200 * MS);
+	run_until(2100 * MS);   /* past the start-up grace for fencing */
 	set_node_links(A, false);
 	uint64_t dt = time_to_b_primary(200 * MS);
 	assert_true(dt != UINT64_MAX);
@@ -534,7 +534,7 @@ test_standby_isolated_fences(void **st)
 {
 	(void)st;
 	world_init(5, true);
-	run_until(200 * MS);
+	run_until(2100 * MS);   /* past the start-up grace for fencing */
 	set_node_links(B, false);
 	run_until(S.now + 100 * MS);
 	assert_int_equal(role(B), WHA_FENCED);
@@ -659,7 +659,7 @@ test_no_witness_pair(void **st)
 	/* without a witness the pair still elects with each other's vote, and a node
 	 * that loses its peer never promotes on its own */
 	world_init(11, false);
-	run_until(200 * MS);
+	run_until(2100 * MS);   /* past the start-up grace for fencing */
 	assert_int_equal(role(A), WHA_PRIMARY);
 	S.link[A][B] = S.link[B][A] = false;
 	run_until(S.now + 300 * MS);

@@ -204,6 +204,12 @@ class Pair:
             return None
         return json.loads(p.stdout)
 
+    def command(self, n, cmd):
+        p = subprocess.run([self.args.weir, cmd, "--socket", os.path.join(self.d, n, "control.sock")],
+                           capture_output=True, text=True, timeout=10)
+        if p.returncode:
+            raise Fail("weir %s at %s: %s" % (cmd, n, p.stderr.strip()))
+
     def role(self, n):
         s = self.status(n)
         return s["role"] if s else None
@@ -488,17 +494,11 @@ def sc_failback(pair, total):
         raise Fail("the recovered node preempted")
     mid_run(pair, total, 0.4)
     t = time.time()
-    p = subprocess.run([pair.args.weir, "failback", "--socket", os.path.join(pair.d, "a", "control.sock")],
-                       capture_output=True, text=True, timeout=10)
-    if p.returncode:
-        raise Fail("weir failback: " + p.stderr)
+    pair.command("a", "failback")
     pair.wait_roles("primary", "standby")
     ms = takeover_ms(pair, "a", t)
     mid_run(pair, total, 0.6)
-    p = subprocess.run([pair.args.weir, "failover", "--socket", os.path.join(pair.d, "a", "control.sock")],
-                       capture_output=True, text=True, timeout=10)
-    if p.returncode:
-        raise Fail("weir failover: " + p.stderr)
+    pair.command("a", "failover")
     pair.wait_roles("standby", "primary")
     wait_done(pair, total)
     return {"switchover_ms": ms, "exact": True}
@@ -518,6 +518,25 @@ def sc_auto_failback(pair, total):
     return {"exact": True, "failback_after_s": waited}
 
 
+def sc_reload(pair, total):
+    """failback switched from manual to auto by editing the config and SIGHUP."""
+    pair.wait_roles("primary", "standby")
+    mid_run(pair, total, 0.1)
+    os.kill(pair.dp_pid("a"), signal.SIGKILL)
+    pair.wait_roles("standby", "primary")
+    if sample_roles(pair, 1.5) != {("standby", "primary")}:
+        raise Fail("failback happened with failback = manual")
+    cfg = os.path.join(pair.d, "b", "weir.ini")
+    with open(cfg) as f:
+        text = f.read()
+    with open(cfg, "w") as f:
+        f.write(text.replace("failback = manual", "failback = auto").replace("hold_down = 300s", "hold_down = 1s"))
+    os.kill(pair.procs["b"].pid, signal.SIGHUP)
+    pair.wait_roles("primary", "standby", timeout=30)
+    wait_done(pair, total)
+    return {"exact": True}
+
+
 # scenario: (function, Pair options, the role timeline of a and b until the pair is stopped;
 # a tuple is "one of")
 SCENARIOS = {
@@ -533,6 +552,7 @@ SCENARIOS = {
                                    "b": ["promote", "demote", "promote"]}),
     "auto-failback": (sc_auto_failback, {"failback": "auto", "hold_down": "2s"},
                       {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
+    "reload": (sc_reload, {}, {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
 }
 
 
