@@ -21,6 +21,7 @@ import errno
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -131,7 +132,11 @@ class Feed:
 class Pair:
     """Witness + nodes a (priority 150: the preferred primary) and b."""
 
-    def __init__(self, lab, args, d, pcap, failback="manual", hold_down="300s", workers=2, rate=8000):
+    # dead_after: 6 here (30 ms), not the 4 the benchmark measures: on a 2-vCPU VM whose CPUs
+    # the two dataplanes keep busy, even SCHED_FIFO processes were measured unscheduled for
+    # 10-25 ms now and then, and a lease lost to that is a real (if harmless) role change
+    # that would break the timelines these tests assert
+    def __init__(self, lab, args, d, pcap, failback="manual", hold_down="300s", workers=2, rate=8000, dead_after=6):
         self.lab, self.args, self.d = lab, args, d
         self.feed = Feed(pcap, [os.path.join(d, n + ".feed") for n in ("a", "b")], rate)
         self.procs = {}
@@ -150,11 +155,11 @@ class Pair:
             cfg += SOURCE + QUERY.format(out=os.path.join(nd, "out.jsonl"))
             cfg += "\n[state]\ndir = {s}\ncheckpoint_interval = 200ms\n".format(s=os.path.join(nd, "state"))
             cfg += ("\n[ha]\nnode = {n}\npeer = {p}:{port}\nlisten = {me}:{port}\nwitness = {w}:{wp}\n"
-                    "heartbeat = 5ms\ndead_after = 4\nfailback = {fb}\nhold_down = {hd}\n"
+                    "heartbeat = 5ms\ndead_after = {da}\nfailback = {fb}\nhold_down = {hd}\n"
                     "secret_file = {sec}\npriority = {prio}\ndir = {nd}\ncontrol_socket = {nd}/control.sock\n"
                     "realtime = true\n").format(
                 n=n, p=lab.addr(peer, n), me=lab.addr(n, peer), port=HB_PORT, w=lab.addr("w", n), wp=WIT_PORT,
-                fb=failback, hd=hold_down, sec=os.path.join(d, "secret"), prio=prio, nd=nd)
+                fb=failback, hd=hold_down, da=dead_after, sec=os.path.join(d, "secret"), prio=prio, nd=nd)
             with open(os.path.join(nd, "weir.ini"), "w") as f:
                 f.write(cfg)
         with open(os.path.join(d, "ref.ini"), "w") as f:
@@ -198,10 +203,31 @@ class Pair:
 
     # ---- observation -------------------------------------------------------
     def status(self, n):
+        """The node's status over its control socket (what `weir status --json` prints;
+        asked directly: polling through the CLI would start a DPDK-linked process
+        every few ms and load the machine the pair shares)."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect(os.path.join(self.d, n, "control.sock"))
+            s.sendall(b"status\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                got = s.recv(65536)
+                if not got:
+                    break
+                buf += got
+            return json.loads(buf)
+        except (OSError, ValueError):
+            return None
+        finally:
+            s.close()
+
+    def status_cli(self, n):
         p = subprocess.run([self.args.weir, "status", "--socket", os.path.join(self.d, n, "control.sock"), "--json"],
                            capture_output=True, text=True, timeout=10)
         if p.returncode:
-            return None
+            raise Fail("weir status --json at %s: %s" % (n, p.stderr.strip()))
         return json.loads(p.stdout)
 
     def command(self, n, cmd):
@@ -331,6 +357,13 @@ def sc_dataplane_death(pair, total):
     os.kill(pid, signal.SIGKILL)
     pair.wait_roles("standby", "primary")
     ms = takeover_ms(pair, "b", t)
+    st = pair.status_cli("b")           # the CLI says the same as the socket
+    if st["role"] != "primary" or st["peer"]["role"] != "standby" or not st["witness"]["alive"]:
+        raise Fail("weir status at b: %s" % st)
+    p = subprocess.run([pair.args.weir, "status", "--socket", os.path.join(pair.d, "b", "control.sock")],
+                       capture_output=True, text=True, timeout=10)
+    if p.returncode or "role        primary" not in p.stdout or "peer        a: alive, standby" not in p.stdout:
+        raise Fail("weir status (text) at b:\n" + p.stdout + p.stderr)
     wait_done(pair, total)
     return {"takeover_ms": ms, "exact": True}
 
@@ -542,7 +575,10 @@ def sc_reload(pair, total):
 SCENARIOS = {
     "dataplane-death": (sc_dataplane_death, {}, {"a": ["promote", "demote"], "b": ["promote"]}),
     "control-death": (sc_control_death, {}, {"a": ["promote"], "b": ["promote"]}),
-    "host-death": (sc_host_death, {}, {"a": ["promote", "fence-primary", "unfence"], "b": ["promote"]}),
+    # (a cut-off primary whose lease runs out while its peer still counts as alive demotes,
+    # and fences a heartbeat or two later)
+    "host-death": (sc_host_death, {}, {"a": [["promote", "fence-primary", "unfence"],
+                                             ["promote", "demote", "fence-standby", "unfence"]], "b": ["promote"]}),
     "sigstop": (sc_sigstop, {}, {"a": ["promote", ("demote", "fence-primary")], "b": ["promote"]}),
     "peer-link-cut": (sc_peer_link_cut, {}, {"a": ["promote"], "b": []}),
     "oneway-loss": (sc_oneway, {}, {"a": ["promote"], "b": []}),
@@ -558,12 +594,13 @@ SCENARIOS = {
 
 def check_timeline(pair, expect, t_end):
     """Every transition each node logged before the pair was stopped, in order."""
+    def match(got, want):
+        return len(got) == len(want) and all(g == w or (isinstance(w, tuple) and g in w) for g, w in zip(got, want))
     for n in ("a", "b"):
         got = [e[1] for e in pair.events(n) if e[0] < t_end]
-        want = expect[n]
-        ok = len(got) == len(want) and all(g == w or (isinstance(w, tuple) and g in w) for g, w in zip(got, want))
-        if not ok:
-            raise Fail("node %s's role timeline was %s, expected %s" % (n, got, want))
+        wants = expect[n] if expect[n] and isinstance(expect[n][0], list) else [expect[n]]
+        if not any(match(got, w) for w in wants):
+            raise Fail("node %s's role timeline was %s, expected %s" % (n, got, " or ".join(map(str, wants))))
 
 
 def run_one(args, name, lab, events):
