@@ -951,6 +951,12 @@ weir_control_main(const struct weir_config *cfg, const char *config_path, const 
 		goto out;
 	}
 	realtime(x);
+	bool idle = false;
+	for (int s = 0; s < cfg->nsources; s++)
+		idle |= cfg->sources[s].idle_timeout != 0;
+	if (cfg->rx_cores > 1 || idle)
+		say(x, "warning: with rx_cores > 1 or idle_timeout the two nodes may number their results "
+		       "differently: a takeover can then repeat or skip results (README, [ha])");
 	dp_spawn(x, mono_ns());
 
 	uint64_t stop_at = 0;

@@ -205,6 +205,7 @@ static struct {
 	bool rst_lazy;                 /* RX core count changed since the snapshot */
 	_Atomic int stop;              /* 0 run, REC_FINAL or REC_STOP */
 	struct weir_gate *gate;        /* HA: under `weir control` (NULL: write every result) */
+	void (*emit)(struct weir_sinks *, unsigned, const uint8_t *, unsigned);  /* emit_all / emit_gated */
 	uint64_t bar_seq[2][MAX_WORKERS];   /* HA: results per stream at the barrier of epoch e&1 */
 	uint64_t rst_seq[MAX_WORKERS]; /* HA: the restored snapshot's stream positions */
 	bool rst_seq_ok;
@@ -1672,6 +1673,22 @@ gate_published(void *ctx)
 	return st.last_epoch;
 }
 
+/* Results of worker w to the sinks: every one, or (HA) through the gate. */
+static void
+emit_all(struct weir_sinks *sk, unsigned w, const uint8_t *res, unsigned n)
+{
+	(void)w;
+	for (unsigned i = 0; i < n; i++)
+		weir_sinks_write(sk, (const struct weir_result *)(res + (size_t)i * G.res_size));
+}
+
+static void
+emit_gated(struct weir_sinks *sk, unsigned w, const uint8_t *res, unsigned n)
+{
+	(void)sk;
+	weir_gate_results(G.gate, w, res, n);
+}
+
 /* The main lcore: write results, watch for the end of input and for signals. */
 static int
 main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
@@ -1701,13 +1718,11 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 			for (unsigned i = 0; i < n; i++) {
 				const struct weir_result *r = (const struct weir_result *)(buf + i * G.res_size);
 				if (r->query < UINT16_MAX - 1) {
-					if (!G.gate)
-						weir_sinks_write(sk, r);
 					run++;
 					continue;
 				}
-				if (G.gate && run)
-					weir_gate_results(G.gate, w, (const uint8_t *)r - run * G.res_size, run);
+				if (run)
+					G.emit(sk, w, (const uint8_t *)r - run * G.res_size, run);
 				run = 0;
 				if (r->query == UINT16_MAX) {
 					if (!wdone[w]) {
@@ -1728,8 +1743,8 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 				if (++bar_n == G.nw)    /* every result before the barrier is in the sinks */
 					sp_ack(G.sp, bar_epoch, weir_sinks_sync(sk) == 0);
 			}
-			if (G.gate && run)
-				weir_gate_results(G.gate, w, buf + (n - run) * G.res_size, run);
+			if (run)
+				G.emit(sk, w, buf + (n - run) * G.res_size, run);
 		}
 		if (got)
 			continue;
@@ -1843,6 +1858,7 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		if (G.rst_seq_ok)
 			weir_gate_set_seq(G.gate, G.rst_seq, G.nw);
 	}
+	G.emit = G.gate ? emit_gated : emit_all;
 	if (ports_setup())
 		goto out;
 	if (G.sp && sp_start(G.sp)) {

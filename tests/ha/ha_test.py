@@ -139,6 +139,7 @@ class Pair:
     def __init__(self, lab, args, d, pcap, failback="manual", hold_down="300s", workers=2, rate=8000, dead_after=6):
         self.lab, self.args, self.d = lab, args, d
         self.feed = Feed(pcap, [os.path.join(d, n + ".feed") for n in ("a", "b")], rate)
+        self.lease_ms = 5 * dead_after - 2.5         # heartbeat x dead_after less half a heartbeat
         self.procs = {}
         self.logs = {}
         with open(os.path.join(d, "secret"), "w") as f:
@@ -592,15 +593,50 @@ SCENARIOS = {
 }
 
 
-def check_timeline(pair, expect, t_end):
-    """Every transition each node logged before the pair was stopped, in order."""
+def stalls(pair, n, t_end):
+    """The scheduling stalls node n's control process logged (ms)."""
+    out = []
+    with open(os.path.join(pair.d, n + ".log")) as f:
+        for line in f:
+            if "was not scheduled for" in line:
+                out.append(float(line.split("not scheduled for ", 1)[1].split(" ms", 1)[0]))
+    return out
+
+
+# transitions a lost lease sets off (and nothing else does)
+LEASE_FLAP = {("demote", "lease lost"), ("fence-primary", "lease lost"), ("fence-standby", "neither"),
+              ("unfence", "answers again"), ("promote", "won the term")}
+
+
+def check_timeline(pair, expect, t_end, lease_ms):
+    """Every transition each node logged before the pair was stopped, in order.  This
+    VM now and then leaves even SCHED_FIFO processes unscheduled for longer than a
+    lease (each control logs it); only then, extra transitions that a lost lease
+    explains are allowed around the expected ones."""
     def match(got, want):
         return len(got) == len(want) and all(g == w or (isinstance(w, tuple) and g in w) for g, w in zip(got, want))
+
+    def within(got, want):          # want is a subsequence of got, the rest lease flaps
+        i = 0
+        for tr, why in got:
+            if i < len(want) and (tr == want[i] or (isinstance(want[i], tuple) and tr in want[i])):
+                i += 1
+            elif not any(tr == f and w in why for f, w in LEASE_FLAP):
+                return False
+        return i == len(want)
+    worst = max(stalls(pair, "a", t_end) + stalls(pair, "b", t_end) + [0])
     for n in ("a", "b"):
-        got = [e[1] for e in pair.events(n) if e[0] < t_end]
+        ev = [(e[1], e[4]) for e in pair.events(n) if e[0] < t_end]
+        got = [tr for tr, _ in ev]
         wants = expect[n] if expect[n] and isinstance(expect[n][0], list) else [expect[n]]
-        if not any(match(got, w) for w in wants):
-            raise Fail("node %s's role timeline was %s, expected %s" % (n, got, " or ".join(map(str, wants))))
+        if any(match(got, w) for w in wants):
+            continue
+        if worst >= lease_ms and any(within(ev, w) for w in wants):
+            print("  node %s: timeline %s: extra transitions after a logged %.0f ms scheduling stall" %
+                  (n, got, worst))
+            continue
+        raise Fail("node %s's role timeline was %s, expected %s (longest logged stall %.0f ms)" %
+                   (n, got, " or ".join(map(str, wants)), worst))
 
 
 def run_one(args, name, lab, events):
@@ -619,7 +655,7 @@ def run_one(args, name, lab, events):
             info = fn(pair, total)
             t_end = time.time()
             pair.stop_all()
-            check_timeline(pair, expect, t_end)
+            check_timeline(pair, expect, t_end, pair.lease_ms)
             dups = check_union(pair, exp, info.get("exact", False))
             info["duplicates"] = dups
             info["results"] = total
