@@ -188,6 +188,8 @@ class Pair:
         self.start("b")
 
     def stop(self, n, sig=signal.SIGTERM, wait=10):
+        """Stop a control process (or the witness); one stopped with SIGTERM must exit 0
+        (under the sanitizers that includes no leaks)."""
         p = self.procs.get(n)
         if p and p.poll() is None:
             os.killpg(p.pid, sig)
@@ -196,11 +198,20 @@ class Pair:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(5)
+                raise Fail("%s did not stop within %d s of SIG%s" % (n, wait, sig.name))
+            if sig == signal.SIGTERM and p.returncode != 0:
+                raise Fail("%s exited with %d when stopped (see %s.log)" % (n, p.returncode, n))
 
     def stop_all(self):
+        err = None
         for n in ("a", "b", "w"):
-            self.stop(n)
+            try:
+                self.stop(n)
+            except Fail as e:
+                err = err or e
         self.feed.stop = True
+        if err:
+            raise err
 
     # ---- observation -------------------------------------------------------
     def status(self, n):
@@ -664,7 +675,10 @@ def run_one(args, name, lab, events):
                 subprocess.run(["cp", "-a", d, "/tmp/weir-ha-last"])
             return info
         except BaseException:
-            pair.stop_all()
+            try:
+                pair.stop_all()
+            except Fail as e:
+                print("(while stopping after the failure: %s)" % e)
             if args.keep:
                 keep = "/tmp/weir-ha-failed-%s" % name
                 subprocess.run(["rm", "-rf", keep])
