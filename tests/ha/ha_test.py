@@ -361,13 +361,20 @@ def mid_run(pair, total, frac=0.25, timeout=60):
 
 
 # ---- scenarios ----------------------------------------------------------------------------------
-def sc_dataplane_death(pair, total):
+def lose_a_dataplane(pair, total, frac):
+    """a primary, results flowing, a's dataplane killed: b takes over.  Returns the
+    time just before the kill."""
     pair.wait_roles("primary", "standby")
-    mid_run(pair, total)
+    mid_run(pair, total, frac)
     pid = pair.dp_pid("a")
     t = time.time()
     os.kill(pid, signal.SIGKILL)
     pair.wait_roles("standby", "primary")
+    return t
+
+
+def sc_dataplane_death(pair, total):
+    t = lose_a_dataplane(pair, total, 0.25)
     ms = takeover_ms(pair, "b", t)
     st = pair.status_cli("b")           # the CLI says the same as the socket
     if st["role"] != "primary" or st["peer"]["role"] != "standby" or not st["witness"]["alive"]:
@@ -529,10 +536,7 @@ for i in range(3000):
 
 def sc_failback(pair, total):
     """Dataplane death on a, b takes over, a rejoins; failover and failback under load."""
-    pair.wait_roles("primary", "standby")
-    mid_run(pair, total, 0.15)
-    os.kill(pair.dp_pid("a"), signal.SIGKILL)
-    pair.wait_roles("standby", "primary")
+    lose_a_dataplane(pair, total, 0.15)
     # a must rejoin as standby and never preempt by itself
     seen = sample_roles(pair, 0.5)
     if ("primary", "standby") in seen:
@@ -550,10 +554,7 @@ def sc_failback(pair, total):
 
 
 def sc_auto_failback(pair, total):
-    pair.wait_roles("primary", "standby")
-    mid_run(pair, total, 0.1)
-    os.kill(pair.dp_pid("a"), signal.SIGKILL)
-    pair.wait_roles("standby", "primary")
+    lose_a_dataplane(pair, total, 0.1)
     t = time.time()
     pair.wait_roles("primary", "standby", timeout=30)      # hold_down 2 s, then back
     waited = time.time() - t
@@ -565,10 +566,7 @@ def sc_auto_failback(pair, total):
 
 def sc_reload(pair, total):
     """failback switched from manual to auto by editing the config and SIGHUP."""
-    pair.wait_roles("primary", "standby")
-    mid_run(pair, total, 0.1)
-    os.kill(pair.dp_pid("a"), signal.SIGKILL)
-    pair.wait_roles("standby", "primary")
+    lose_a_dataplane(pair, total, 0.1)
     if sample_roles(pair, 1.5) != {("standby", "primary")}:
         raise Fail("failback happened with failback = manual")
     cfg = os.path.join(pair.d, "b", "weir.ini")
@@ -614,9 +612,11 @@ def stalls(pair, n, t_end):
     return out
 
 
-# transitions a lost lease sets off (and nothing else does)
-LEASE_FLAP = {("demote", "lease lost"), ("fence-primary", "lease lost"), ("fence-standby", "neither"),
-              ("unfence", "answers again"), ("promote", "won the term")}
+# transitions a lost lease and the re-election it brings set off (not a handover, not a
+# dataplane's death, not a switchover)
+LEASE_FLAP = {("demote", "lease lost"), ("demote", "primary of a newer term"), ("demote", "the witness gave term"),
+              ("fence-primary", "lease lost"), ("fence-standby", "neither"), ("unfence", "answers again"),
+              ("promote", "won the term")}
 
 
 def check_timeline(pair, expect, t_end, lease_ms):
