@@ -33,6 +33,7 @@ struct ha {
 	uint64_t peer_rx;               /* when (0 never) */
 	uint64_t peer_emitted[WHA_MAX_WORKERS];     /* max over what primaries reported */
 	uint64_t peer_healthy_since;    /* auto failback: peer standby with its dataplane up */
+	uint64_t peer_ok_since;         /* the peer's dataplane has been up since (0: it is not) */
 	/* the witness */
 	struct wha_msg wit;
 	uint64_t wit_rx;
@@ -336,9 +337,12 @@ standby_timers(struct ha *h, uint64_t now)
 		return;
 	/* never preempt.  A silent peer has been dead for D already: stand now.  A live
 	 * peer that is no primary: give it D to show up as one (2D if it is preferred). */
-	uint64_t wait = pa ? h->D : 0;
+	uint64_t wait = pa ? h->D : 0, from = h->no_primary_since;
 	if (pa && h->peer.role != WHA_FENCED && preferred(h->peer.priority, h->peer.node, h->p.priority, h->p.node)) {
+		/* the preferred peer goes first: 2D after it could (its dataplane up) */
 		wait = 2 * h->D;
+		if (h->peer_ok_since > from)
+			from = h->peer_ok_since;
 		/* at start-up the preferred node's dataplane may still be coming up (EAL
 		 * init takes a second or so): give it 5 s before taking its place */
 		if (!(h->peer.flags & WHA_F_DP_OK) && now - h->started < 5000000000ull)
@@ -346,7 +350,7 @@ standby_timers(struct ha *h, uint64_t now)
 	}
 	if (!pa && !h->p.witness)
 		return;         /* nobody could grant a term */
-	if (now - h->no_primary_since >= wait && now - h->started >= h->D)
+	if (now - from >= wait && now - h->started >= h->D)
 		stand(h, now);
 }
 
@@ -459,6 +463,10 @@ from_peer(struct ha *h, uint64_t now, const struct wha_msg *m)
 			h->relinquish = false;          /* it took over */
 		}
 	}
+	if (!(m->flags & WHA_F_DP_OK))
+		h->peer_ok_since = 0;
+	else if (!h->peer_ok_since)
+		h->peer_ok_since = now;
 	if (h->role == WHA_PRIMARY && (m->flags & WHA_F_ACK) && m->ack_term == h->term) {
 		uint64_t l = lease_from(h, ts);
 		if (l > h->lease_peer)

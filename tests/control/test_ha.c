@@ -453,6 +453,23 @@ test_startup_preferred(void **st)
 	teardown_world();
 }
 
+/* The preferred node's dataplane comes up last: it still becomes primary (the other
+ * waits 2 x dead_after heartbeats after the preferred one could stand). */
+static void
+test_startup_preferred_late(void **st)
+{
+	(void)st;
+	for (uint64_t seed = 20; seed < 40; seed++) {
+		world_init(seed, true);
+		kill_dp(A);
+		S.n[A].dp_back_at = 300 * MS + rnd() % (10 * MS);
+		run_until(1000 * MS);
+		assert_int_equal(role(A), WHA_PRIMARY);
+		assert_int_equal(role(B), WHA_STANDBY);
+		teardown_world();
+	}
+}
+
 static void
 test_dataplane_death(void **st)
 {
@@ -815,6 +832,7 @@ main(void)
 		cmocka_unit_test(test_msg_roundtrip_forgery_replay),
 		cmocka_unit_test(test_msg_garbage),
 		cmocka_unit_test(test_startup_preferred),
+		cmocka_unit_test(test_startup_preferred_late),
 		cmocka_unit_test(test_dataplane_death),
 		cmocka_unit_test(test_isolation_of_primary),
 		cmocka_unit_test(test_peer_link_cut_witness_up),
