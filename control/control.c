@@ -38,6 +38,7 @@
 #include "ha.h"
 #include "hagate.h"
 #include "hamsg.h"
+#include "stateplane.h"
 #include "termstore.h"
 
 #define MAX_CLIENTS   16
@@ -47,7 +48,9 @@
 #define BACKOFF_MAX   (5ull * 1000000000ull)
 
 #define CTL_COUNTERS(X) X(forged) X(replayed) X(malformed) X(reflected) X(send_failed) \
-	X(dp_spawned) X(dp_died) X(dp_hung) X(commands)
+	X(dp_spawned) X(dp_died) X(dp_hung) X(commands) X(resyncs_started) X(resyncs_done) \
+	X(snapshots_received) X(snapshots_receive_failed) X(snapshots_shipped) X(snapshots_ship_failed)
+#define RESYNC_RETRY  (15ull * 1000000000ull)   /* ask the primary again after this long */
 
 enum { EV_TICK = 1, EV_DEADLINE, EV_UDP, EV_REAPED, EV_DPSOCK, EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_DPDEAD };
 
@@ -70,6 +73,34 @@ struct child {
 	bool dead;                      /* its sink loop is gone (the process may still be exiting) */
 	int deadfd, reapfd;             /* eventfds the watcher signals */
 	siginfo_t status;               /* how it ended (the watcher reaped it) */
+	bool resync;                    /* started journaling, waiting for a snapshot */
+	bool adopt_sent;                /* ... told which one to take */
+	bool diverged_seen;             /* its streams differ from the primary's (logged) */
+};
+
+/* Snapshot shipping between the pair's control processes (TCP, stateplane/'s ship,
+ * on the heartbeat port): a resyncing standby asks in its heartbeats; the primary
+ * has its dataplane take a checkpoint and sends it; the standby's dataplane adopts
+ * it and replays the input it journaled meanwhile. */
+struct shipping {
+	/* standby: receiving */
+	int lfd;
+	uint16_t port;
+	pthread_t rthr;
+	bool rthr_on;
+	uint64_t received;              /* atomic: newest epoch received (thread -> loop) */
+	uint64_t recv_failed;           /* atomic */
+	uint64_t req, asked_at;         /* our outstanding request */
+	/* primary: sending */
+	uint64_t req_seen;              /* the newest request acted on */
+	uint16_t to_port;
+	uint64_t after;                 /* ship the first checkpoint newer than this */
+	bool pending;
+	pthread_t sthr;
+	bool sthr_on;
+	uint64_t epoch;                 /* being sent */
+	int done;                       /* atomic: 0 running, 1 ok, -1 failed */
+	char err[256];
 };
 
 struct ctl {
@@ -101,6 +132,9 @@ struct ctl {
 	} tl[TIMELINE];
 	unsigned ntl;
 	bool stopping;
+	struct shipping sh;
+	char peer_host[WEIR_NAME_MAX];
+	bool state;                     /* [state] configured: snapshots to resync from */
 };
 
 static uint64_t
@@ -240,6 +274,10 @@ io_log(void *ctx, uint64_t now, const char *line)
 
 /* ---- the dataplane ---------------------------------------------------------------------- */
 
+static void ship_poll(struct ctl *x, uint64_t now);
+static void resync_poll(struct ctl *x, uint64_t now);
+static void ship_request(struct ctl *x, uint64_t now, const struct wha_msg *m);
+
 static void
 push_gate(struct ctl *x, uint64_t now)
 {
@@ -254,17 +292,34 @@ push_gate(struct ctl *x, uint64_t now)
 	c.emit_until = g.emit_until;
 	c.handover = g.handover;
 	memcpy(c.peer_emitted, g.peer_emitted, sizeof(uint64_t) * g.nw);
-	if (send(x->dp.sock, &c, offsetof(struct weir_gate_cmd, peer_emitted) + 8u * g.nw,
-		 MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+	memcpy(c.peer_digest, g.peer_digest, sizeof(uint64_t) * g.nw);
+	if (send(x->dp.sock, &c, sizeof(c), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
 		x->c.send_failed++;
 }
 
-static void
-dp_counts(const struct ctl *x, uint64_t *emitted, uint64_t *epoch)
+static int
+dp_command(struct ctl *x, const struct weir_gate_cmd *c)
 {
-	for (unsigned w = 0; w < x->nw; w++)
-		emitted[w] = x->dp.shm ? __atomic_load_n(&x->dp.shm->emitted[w], __ATOMIC_ACQUIRE) : 0;
-	*epoch = x->dp.shm ? __atomic_load_n(&x->dp.shm->epoch, __ATOMIC_RELAXED) : 0;
+	if (!x->dp.pid || x->dp.dead || x->dp.sock < 0)
+		return -1;
+	return send(x->dp.sock, c, sizeof(*c), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+/* What the dataplane wrote per stream, its digests there, its sync state and newest
+ * checkpoint: into the role machine (digests and sync first). */
+static void
+dp_counts(struct ctl *x, uint64_t *emitted, uint64_t *epoch)
+{
+	uint64_t dig[WHA_MAX_WORKERS];
+	const struct weir_gate_shm *m = x->dp.shm;
+
+	for (unsigned w = 0; w < x->nw; w++) {
+		emitted[w] = m ? __atomic_load_n(&m->emitted[w], __ATOMIC_ACQUIRE) : 0;
+		dig[w] = m ? __atomic_load_n(&m->digest[w], __ATOMIC_RELAXED) : 0;
+	}
+	*epoch = m ? __atomic_load_n(&m->epoch, __ATOMIC_RELAXED) : 0;
+	if (m)
+		ha_dataplane_sync(x->ha, dig, x->nw, (unsigned)__atomic_load_n(&m->sync, __ATOMIC_ACQUIRE));
 }
 
 static int
@@ -344,6 +399,12 @@ dp_spawn(struct ctl *x, uint64_t now)
 			close(shm);
 		goto retry;
 	}
+	/* a dataplane starting while the peer is a running primary cannot have seen the
+	 * input the peer's state holds: it journals until it has the primary's snapshot */
+	struct ha_status st;
+	ha_get_status(x->ha, now, &st);
+	bool resync = x->state && st.role != WHA_PRIMARY && st.peer_alive && st.peer_role == WHA_PRIMARY &&
+		      st.peer_dp_ok;
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* the child keeps exactly these two across exec */
@@ -352,7 +413,7 @@ dp_spawn(struct ctl *x, uint64_t now)
 		snprintf(a_sock, sizeof(a_sock), "%d", sv[1]);
 		snprintf(a_shm, sizeof(a_shm), "%d", shm);
 		char *argv[] = { (char *)x->exe, "run", x->cfg_path, "--no-progress", "--control-fd", a_sock,
-				 "--control-shm", a_shm, NULL };
+				 "--control-shm", a_shm, resync ? "--resync" : NULL, NULL };
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -378,11 +439,20 @@ dp_spawn(struct ctl *x, uint64_t now)
 	if (!x->dp.watching)
 		sayf(x, "warning: no watcher thread (%s): dataplane deaths go unnoticed", strerror(errno));
 	x->dp.started = now;
+	x->dp.resync = resync;
+	x->dp.adopt_sent = false;
+	x->dp.diverged_seen = false;
+	if (resync) {
+		x->c.resyncs_started++;
+		x->sh.req = 0;
+		x->sh.asked_at = 0;
+	}
 	x->dp.tick_seen = 0;
 	x->dp.tick_at = now;
 	x->c.dp_spawned++;
 	ep_add(x, x->dp.sock, EV_DPSOCK, 0);
-	sayf(x, "dataplane started (pid %d)", (int)pid);
+	sayf(x, "dataplane started (pid %d)%s", (int)pid,
+	     resync ? ": resync, journaling input until the primary's snapshot is here" : "");
 	return;
 retry:
 	x->dp.next_spawn = now + BACKOFF_MAX;
@@ -437,6 +507,155 @@ dp_reap(struct ctl *x, uint64_t now)
 	x->dp.restarts++;
 }
 
+/* ---- resync: snapshots between the pair ---------------------------------------------------- */
+
+static void *
+ship_recv_thread(void *arg)
+{
+	struct ctl *x = arg;
+	char dir[WEIR_PATH_MAX + 16], err[300];
+
+	snprintf(dir, sizeof(dir), "%s/resync", x->cfg->state_dir);
+	for (;;) {
+		/* one connection at a time, as long as the process lives (a detached thread) */
+		uint64_t e = sp_ship_recv(dir, x->sh.lfd, 1, stderr, err, sizeof(err));
+		if (e) {
+			__atomic_store_n(&x->sh.received, e, __ATOMIC_RELEASE);
+		} else {
+			struct timespec ts = { 0, 100000000 };
+			fprintf(stderr, "weir control: receiving a snapshot: %s\n", err);
+			__atomic_add_fetch(&x->sh.recv_failed, 1, __ATOMIC_RELAXED);
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+static void *
+ship_send_thread(void *arg)
+{
+	struct ctl *x = arg;
+	char to[WEIR_NAME_MAX + 16];
+	bool v6 = strchr(x->peer_host, ':') != NULL;
+
+	snprintf(to, sizeof(to), "%s%s%s:%u", v6 ? "[" : "", x->peer_host, v6 ? "]" : "", x->sh.to_port);
+	int rc = sp_ship_send(x->cfg->state_dir, x->sh.epoch, to, stderr, x->sh.err, sizeof(x->sh.err));
+	__atomic_store_n(&x->sh.done, rc ? -1 : 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Primary: the peer asks for a snapshot (in every heartbeat until it has one). */
+static void
+ship_request(struct ctl *x, uint64_t now, const struct wha_msg *m)
+{
+	struct ha_status st;
+	struct weir_gate_cmd c = { .type = WEIR_GATE_CHECKPOINT };
+
+	if (m->snap_req == x->sh.req_seen || !x->state || !m->ship_port || m->ship_port > 65535)
+		return;
+	ha_get_status(x->ha, now, &st);
+	if (st.role != WHA_PRIMARY || !x->dp.shm || x->sh.sthr_on)
+		return;
+	x->sh.req_seen = m->snap_req;
+	x->sh.to_port = (uint16_t)m->ship_port;
+	x->sh.after = __atomic_load_n(&x->dp.shm->epoch, __ATOMIC_RELAXED);
+	x->sh.pending = dp_command(x, &c) == 0;
+	sayf(x, "%s asks for a snapshot to resync from: %s", m->node,
+	     x->sh.pending ? "taking a checkpoint" : "the dataplane is not running");
+}
+
+/* Both sides, every tick: a checkpoint to ship, a ship finished, a snapshot received. */
+static void
+ship_poll(struct ctl *x, uint64_t now)
+{
+	(void)now;
+	if (x->sh.pending && x->dp.shm && !x->sh.sthr_on) {
+		uint64_t e = __atomic_load_n(&x->dp.shm->epoch, __ATOMIC_RELAXED);
+		if (e > x->sh.after) {
+			x->sh.pending = false;
+			x->sh.epoch = e;
+			x->sh.done = 0;
+			x->sh.sthr_on = pthread_create(&x->sh.sthr, NULL, ship_send_thread, x) == 0;
+			if (x->sh.sthr_on)
+				sayf(x, "shipping checkpoint %" PRIu64 " to %s", e, x->peer_host);
+		}
+	}
+	int d = __atomic_load_n(&x->sh.done, __ATOMIC_ACQUIRE);
+	if (x->sh.sthr_on && d) {
+		pthread_join(x->sh.sthr, NULL);
+		x->sh.sthr_on = false;
+		if (d > 0) {
+			x->c.snapshots_shipped++;
+			sayf(x, "checkpoint %" PRIu64 " shipped", x->sh.epoch);
+		} else {
+			x->c.snapshots_ship_failed++;
+			sayf(x, "shipping checkpoint %" PRIu64 " failed: %s", x->sh.epoch, x->sh.err);
+			x->sh.req_seen = 0;     /* the peer asks again */
+		}
+	}
+}
+
+/* Standby, every tick with the dataplane up: drive its resync, or start one when its
+ * streams turned out to differ from the primary's. */
+static void
+resync_poll(struct ctl *x, uint64_t now)
+{
+	struct weir_gate_shm *m = x->dp.shm;
+	struct ha_status st;
+	uint64_t sync = __atomic_load_n(&m->sync, __ATOMIC_ACQUIRE);
+
+	ha_get_status(x->ha, now, &st);
+	if (sync == WEIR_SYNC_RESYNC && !x->dp.adopt_sent) {
+		struct weir_gate_cmd c = { .type = WEIR_GATE_ADOPT };
+		uint64_t got = __atomic_load_n(&x->sh.received, __ATOMIC_ACQUIRE);
+		if (st.role == WHA_PRIMARY) {
+			/* promoted before a snapshot came: our own newest, then the journal */
+			c.adopt = WEIR_ADOPT_OWN;
+			sayf(x, "primary while resyncing: the dataplane takes its own newest snapshot");
+		} else if (got && x->sh.req) {
+			c.adopt = WEIR_ADOPT_RECEIVED;
+			c.adopt_epoch = got;
+			x->c.snapshots_received++;
+			sayf(x, "snapshot %" PRIu64 " received from %s: the dataplane adopts it", got, st.peer_node);
+		} else {
+			if (!x->sh.req || now - x->sh.asked_at > RESYNC_RETRY) {
+				if (x->sh.req)
+					sayf(x, "no snapshot from %s after %.0f s: asking again", st.peer_node,
+					     (double)RESYNC_RETRY / 1e9);
+				x->sh.req = (x->boot << 8) + (x->sh.req & 0xff) + 1;
+				x->sh.asked_at = now;
+				__atomic_store_n(&x->sh.received, 0, __ATOMIC_RELEASE);
+				ha_want_snapshot(x->ha, x->sh.req, x->sh.port);
+			}
+			return;
+		}
+		if (dp_command(x, &c) == 0)
+			x->dp.adopt_sent = true;
+		ha_want_snapshot(x->ha, 0, 0);
+		x->sh.req = 0;
+		return;
+	}
+	if (x->dp.resync && x->dp.adopt_sent && __atomic_load_n(&m->adopted, __ATOMIC_ACQUIRE)) {
+		x->dp.resync = false;
+		x->c.resyncs_done++;
+		sayf(x, "resync: snapshot adopted, journal replayed%s",
+		     m->resync_gaps ? "; input was missed between the snapshot and the journal" : "");
+	}
+	if (sync == WEIR_SYNC_DIVERGED && !x->dp.diverged_seen) {
+		x->dp.diverged_seen = true;
+		if (x->state && st.role == WHA_STANDBY && st.peer_alive && st.peer_role == WHA_PRIMARY &&
+		    st.peer_dp_ok) {
+			sayf(x, "the dataplane's results differ from the primary's (stream %" PRIu64 ", result %" PRIu64
+				"): restarting it to resync from the primary's snapshot", m->diverged_w, m->diverged_at);
+			kill(x->dp.pid, SIGTERM);
+			x->dp.backoff = 0;      /* a planned restart: no backoff growth */
+		} else {
+			sayf(x, "the dataplane's results differ from the primary's%s",
+			     x->state ? "" : " (no [state] dir: no snapshot to resync from)");
+		}
+	}
+}
+
 /* Health from the shared block: running, set up, and its sink loop turning. */
 static void
 dp_refresh(struct ctl *x, uint64_t now)
@@ -444,6 +663,7 @@ dp_refresh(struct ctl *x, uint64_t now)
 	uint64_t emitted[WHA_MAX_WORKERS], epoch;
 	bool ok = false;
 
+	ship_poll(x, now);
 	if (x->dp.pid && !x->dp.dead && x->dp.shm &&
 	    __atomic_load_n(&x->dp.shm->magic, __ATOMIC_ACQUIRE) == WEIR_GATE_MAGIC) {
 		uint64_t t = __atomic_load_n(&x->dp.shm->main_tick, __ATOMIC_ACQUIRE);
@@ -456,6 +676,8 @@ dp_refresh(struct ctl *x, uint64_t now)
 			return;
 		}
 		ok = __atomic_load_n(&x->dp.shm->ready, __ATOMIC_RELAXED);
+		if (ok)
+			resync_poll(x, now);
 		if (ok && now - x->dp.tick_at > HANG_NS) {
 			sayf(x, "dataplane (pid %d) stalled for %.1f s: killing it", (int)x->dp.pid,
 			     (double)(now - x->dp.tick_at) / 1e9);
@@ -477,6 +699,8 @@ dp_answer(struct ctl *x, uint64_t now)
 	while ((n = recv(x->dp.sock, &a, sizeof(a), MSG_DONTWAIT)) > 0)
 		if ((size_t)n >= offsetof(struct weir_gate_handed, emitted) && a.type == WEIR_GATE_HANDED) {
 			sayf(x, "dataplane stopped for switchover %" PRIu64 " at checkpoint %" PRIu64, a.handover, a.epoch);
+			ha_dataplane_sync(x->ha, a.digest, a.nw < x->nw ? a.nw : x->nw,
+					  (unsigned)__atomic_load_n(&x->dp.shm->sync, __ATOMIC_ACQUIRE));
 			ha_handover_ready(x->ha, now, a.handover, a.ok != 0, a.emitted,
 					  a.nw < x->nw ? a.nw : x->nw);
 		}
@@ -517,6 +741,8 @@ udp_in(struct ctl *x, int fd, uint64_t now)
 			continue;
 		}
 		ha_recv(x->ha, now, w ? HA_TO_WITNESS : HA_TO_PEER, &m);
+		if (!w && (m.flags & WHA_F_WANT_SNAP))
+			ship_request(x, now, &m);
 	}
 }
 
@@ -545,6 +771,7 @@ status_json(struct ctl *x, uint64_t now)
 	cJSON_AddNumberToObject(p, "term", (double)s.peer_term);
 	cJSON_AddBoolToObject(p, "dataplane_up", s.peer_dp_ok);
 	cJSON_AddNumberToObject(p, "last_checkpoint", (double)s.peer_epoch);
+	cJSON_AddStringToObject(p, "sync", ha_sync_name(s.peer_sync));
 	p = cJSON_AddObjectToObject(o, "witness");
 	cJSON_AddBoolToObject(p, "configured", x->has_witness);
 	cJSON_AddBoolToObject(p, "alive", s.witness_alive);
@@ -552,6 +779,7 @@ status_json(struct ctl *x, uint64_t now)
 				s.witness_age == UINT64_MAX ? -1 : (double)s.witness_age / 1e6);
 	cJSON_AddNumberToObject(p, "term", (double)s.witness_term);
 	cJSON_AddStringToObject(p, "holder", s.witness_holder);
+	cJSON_AddStringToObject(o, "sync", ha_sync_name(s.sync));
 	d = cJSON_AddObjectToObject(o, "dataplane");
 	cJSON_AddBoolToObject(d, "up", s.dp_ok);
 	cJSON_AddNumberToObject(d, "pid", x->dp.pid);
@@ -564,6 +792,13 @@ status_json(struct ctl *x, uint64_t now)
 		cJSON_AddNumberToObject(d, "shadow_held", (double)m->shadow_len);
 		cJSON_AddNumberToObject(d, "shadow_dropped", (double)m->shadow_dropped);
 		cJSON_AddNumberToObject(d, "skipped_written_by_peer", (double)m->skipped);
+		cJSON_AddNumberToObject(d, "digest_checks_ok", (double)m->checks_ok);
+		cJSON_AddNumberToObject(d, "digest_mismatches", (double)m->diverged);
+		cJSON_AddBoolToObject(d, "resyncing", m->sync == WEIR_SYNC_RESYNC);
+		cJSON_AddNumberToObject(d, "adopted_snapshot", (double)m->adopted);
+		cJSON_AddNumberToObject(d, "resync_gaps", (double)m->resync_gaps);
+		cJSON_AddNumberToObject(d, "journal_frames", (double)m->journal_frames);
+		cJSON_AddNumberToObject(d, "journal_dropped", (double)m->journal_dropped);
 		a = cJSON_AddArrayToObject(d, "emitted");
 		for (unsigned w = 0; w < x->nw; w++) {
 			snprintf(b, sizeof(b), "%" PRIu64, m->emitted[w]);
@@ -625,7 +860,7 @@ act_checkpoint(struct ctl *x, uint64_t now, char *why, size_t n)
 		snprintf(why, n, "no [state] dir configured: checkpoints are off");
 		return -1;
 	}
-	if (send(x->dp.sock, &c, offsetof(struct weir_gate_cmd, peer_emitted), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+	if (send(x->dp.sock, &c, sizeof(c), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		snprintf(why, n, "the dataplane does not take commands: %s", strerror(errno));
 		return -1;
 	}
@@ -785,6 +1020,28 @@ setup(struct ctl *x, char *why, size_t n)
 			snprintf(why, n, "witness socket: %s", strerror(errno));
 			return -1;
 		}
+	}
+	/* snapshots from the peer (resync): TCP on the heartbeat port */
+	snprintf(x->peer_host, sizeof(x->peer_host), "%s", x->cfg->ha_peer_host);
+	x->state = x->cfg->state_dir[0] != '\0';
+	x->sh.lfd = -1;
+	if (x->state) {
+		char hp[WEIR_NAME_MAX + 16], err[200];
+		const char *h = x->cfg->ha_listen_host[0] ? x->cfg->ha_listen_host : "0.0.0.0";
+		bool v6 = strchr(h, ':') != NULL;
+		snprintf(hp, sizeof(hp), "%s%s%s:%u", v6 ? "[" : "", h, v6 ? "]" : "", x->cfg->ha_listen_port);
+		x->sh.lfd = sp_listen(hp, &x->sh.port, err, sizeof(err));
+		if (x->sh.lfd < 0) {
+			snprintf(why, n, "snapshot receiver on TCP %s: %s", hp, err);
+			return -1;
+		}
+		fcntl(x->sh.lfd, F_SETFD, FD_CLOEXEC);
+		if (pthread_create(&x->sh.rthr, NULL, ship_recv_thread, x)) {
+			snprintf(why, n, "snapshot receiver thread: %s", strerror(errno));
+			return -1;
+		}
+		pthread_detach(x->sh.rthr);
+		x->sh.rthr_on = true;
 	}
 	/* the command socket */
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
@@ -1063,9 +1320,10 @@ print_status(const cJSON *o)
 	printf("role        %s (term %.0f, for %.1f s)", S(o, "role"), N(o, "term"), N(o, "role_age_s"));
 	if (!strcmp(S(o, "role"), "primary"))
 		printf(", lease %.1f ms left", N(o, "lease_left_ms"));
-	printf("\npeer        %s: %s, %s, term %.0f, heartbeat %.1f ms ago, dataplane %s\n", S(p, "node"),
+	printf("\nresults     %s\n", S(o, "sync"));
+	printf("peer        %s: %s, %s, term %.0f, heartbeat %.1f ms ago, dataplane %s, results %s\n", S(p, "node"),
 	       B(p, "alive") ? "alive" : "SILENT", S(p, "role"), N(p, "term"), N(p, "heartbeat_age_ms"),
-	       B(p, "dataplane_up") ? "up" : "down");
+	       B(p, "dataplane_up") ? "up" : "down", S(p, "sync"));
 	if (B(w, "configured"))
 		printf("witness     %s, term %.0f held by %s, answer %.1f ms ago\n", B(w, "alive") ? "reachable" : "SILENT",
 		       N(w, "term"), S(w, "holder"), N(w, "heartbeat_age_ms"));
@@ -1074,6 +1332,9 @@ print_status(const cJSON *o)
 	printf("dataplane   %s (pid %.0f, %.0f restarts), %s, last checkpoint %.0f\n", B(d, "up") ? "up" : "DOWN",
 	       N(d, "pid"), N(d, "restarts"), B(d, "emitting") ? "emitting" : "not emitting",
 	       N(d, "last_checkpoint"));
+	if (B(d, "resyncing"))
+		printf("resync      journaling input (%.0f frames, %.0f dropped), waiting for the primary's snapshot\n",
+		       N(d, "journal_frames"), N(d, "journal_dropped"));
 	const cJSON *log = cJSON_GetObjectItem(o, "log"), *l;
 	int k = cJSON_GetArraySize(log), i = 0;
 	printf("recent:\n");

@@ -32,6 +32,7 @@ struct ha {
 	struct wha_msg peer;            /* newest accepted heartbeat */
 	uint64_t peer_rx;               /* when (0 never) */
 	uint64_t peer_emitted[WHA_MAX_WORKERS];     /* max over what primaries reported */
+	uint64_t peer_digest[WHA_MAX_WORKERS];      /* ... and the stream digests there */
 	uint64_t peer_healthy_since;    /* auto failback: peer standby with its dataplane up */
 	uint64_t peer_ok_since;         /* the peer's dataplane has been up since (0: it is not) */
 	/* the witness */
@@ -50,7 +51,10 @@ struct ha {
 	/* dataplane */
 	bool dp_ok;
 	uint64_t emitted[WHA_MAX_WORKERS];
+	uint64_t digest[WHA_MAX_WORKERS];
 	uint64_t epoch;
+	unsigned sync;                  /* enum weir_sync of our streams */
+	uint64_t snap_req, ship_port;   /* asking the primary for a snapshot (0: not) */
 
 	/* handover: as primary (we hand over) */
 	uint64_t ho_req, ho_started;
@@ -136,6 +140,15 @@ send_to(struct ha *h, uint64_t now, enum ha_to to)
 	}
 	m.nworkers = (uint16_t)h->p.nworkers;
 	memcpy(m.emitted, h->emitted, sizeof(uint64_t) * h->p.nworkers);
+	/* digests are the reference only from the primary or from a node handing over */
+	if (h->role == WHA_PRIMARY || h->relinquish)
+		memcpy(m.digest, h->digest, sizeof(uint64_t) * h->p.nworkers);
+	m.flags |= (h->sync & 3u) << WHA_SYNC_SHIFT;
+	if (h->snap_req) {
+		m.flags |= WHA_F_WANT_SNAP;
+		m.snap_req = h->snap_req;
+		m.ship_port = h->ship_port;
+	}
 	if (to == HA_TO_PEER) {
 		/* follow the peer while it is a live primary of our term or newer */
 		if (h->role != WHA_PRIMARY && alive(h->peer_rx, now, h->D) && h->peer.role == WHA_PRIMARY &&
@@ -362,6 +375,27 @@ peer_ready(const struct ha *h, uint64_t now)
 	return alive(h->peer_rx, now, h->D) && h->peer.role == WHA_STANDBY && (h->peer.flags & WHA_F_DP_OK);
 }
 
+/* The peer's streams were compared with ours and found equal (or nothing was
+ * written yet by either): it can go on from exactly where we stop. */
+static bool
+peer_in_sync(const struct ha *h)
+{
+	unsigned st = WHA_SYNC(h->peer.flags);
+	bool none = true;
+
+	for (unsigned w = 0; w < h->p.nworkers; w++)
+		none &= h->emitted[w] == 0 && h->peer.emitted[w] == 0;
+	return st == 1 || (none && st == 0);
+}
+
+static const char *const sync_names[] = { "not yet compared", "in sync", "diverged", "resyncing" };
+
+const char *
+ha_sync_name(unsigned st)
+{
+	return sync_names[st & 3u];
+}
+
 static int
 start_handover(struct ha *h, uint64_t now, const char *why, char *err, size_t n)
 {
@@ -371,6 +405,11 @@ start_handover(struct ha *h, uint64_t now, const char *why, char *err, size_t n)
 	}
 	if (!peer_ready(h, now)) {
 		snprintf(err, n, "the peer is not a healthy standby");
+		return -1;
+	}
+	if (!peer_in_sync(h)) {
+		snprintf(err, n, "the peer's results are %s with ours: it would not go on from the same state",
+			 sync_names[WHA_SYNC(h->peer.flags)]);
 		return -1;
 	}
 	h->ho_req = ++h->ho_next + (h->boot << 8);
@@ -422,6 +461,15 @@ ha_action(struct ha *h, uint64_t now, enum ha_action a, char *why, size_t n)
 		snprintf(why, n, "this node's dataplane is down");
 		return -1;
 	}
+	if (h->sync != 1) {
+		bool none = true;
+		for (unsigned w = 0; w < h->p.nworkers; w++)
+			none &= h->peer_emitted[w] == 0;
+		if (!none || h->sync != 0) {
+			snprintf(why, n, "this node's results are %s with the primary's", sync_names[h->sync & 3u]);
+			return -1;
+		}
+	}
 	h->switch_req = ++h->ho_next + (h->boot << 8);
 	h->switch_until = now + 4 * h->D;
 	h->c.switch_requests++;
@@ -446,6 +494,17 @@ adopt_term(struct ha *h, uint64_t now, uint64_t t, const char *holder, const cha
 	persist(h, now, t, holder);
 }
 
+/* What a primary (or a node handing over) reports written, with its digests. */
+static void
+peer_positions(struct ha *h, const struct wha_msg *m)
+{
+	for (unsigned w = 0; w < m->nworkers && w < h->p.nworkers; w++)
+		if (m->emitted[w] > h->peer_emitted[w] || (m->emitted[w] == h->peer_emitted[w] && !h->peer_digest[w])) {
+			h->peer_emitted[w] = m->emitted[w];
+			h->peer_digest[w] = m->digest[w];
+		}
+}
+
 static void
 from_peer(struct ha *h, uint64_t now, const struct wha_msg *m)
 {
@@ -457,9 +516,7 @@ from_peer(struct ha *h, uint64_t now, const struct wha_msg *m)
 		else if (m->term > h->granted)
 			h->granted = m->term;   /* won with a majority: follow it */
 		if (m->term >= h->granted) {
-			for (unsigned w = 0; w < m->nworkers && w < h->p.nworkers; w++)
-				if (m->emitted[w] > h->peer_emitted[w])
-					h->peer_emitted[w] = m->emitted[w];
+			peer_positions(h, m);
 			h->relinquish = false;          /* it took over */
 		}
 	}
@@ -475,9 +532,7 @@ from_peer(struct ha *h, uint64_t now, const struct wha_msg *m)
 
 	/* the peer hands over to us: what it wrote counts, whichever way we win the term */
 	if (m->flags & WHA_F_HANDOVER)
-		for (unsigned w = 0; w < m->nworkers && w < h->p.nworkers; w++)
-			if (m->emitted[w] > h->peer_emitted[w])
-				h->peer_emitted[w] = m->emitted[w];
+		peer_positions(h, m);
 	if ((m->flags & WHA_F_HANDOVER) && h->role == WHA_STANDBY && m->vote_term > h->term && h->dp_ok) {
 		char why[96];
 		if (persist(h, now, m->vote_term, h->p.node))
@@ -650,7 +705,8 @@ timers(struct ha *h, uint64_t now)
 			h->ho_req = 0;
 		}
 		/* auto failback: the preferred peer has been a healthy standby for hold_down */
-		if (peer_ready(h, now) && preferred(h->peer.priority, h->peer.node, h->p.priority, h->p.node)) {
+		if (peer_ready(h, now) && peer_in_sync(h) &&
+		    preferred(h->peer.priority, h->peer.node, h->p.priority, h->p.node)) {
 			if (!h->peer_healthy_since)
 				h->peer_healthy_since = now;
 			if (h->p.failback_auto && !h->ho_req && now - h->peer_healthy_since >= h->p.hold_down_ns) {
@@ -696,6 +752,21 @@ ha_dataplane(struct ha *h, uint64_t now, bool ok, const uint64_t *emitted, unsig
 }
 
 void
+ha_dataplane_sync(struct ha *h, const uint64_t *digest, unsigned nw, unsigned sync)
+{
+	for (unsigned w = 0; w < nw && w < h->p.nworkers; w++)
+		h->digest[w] = digest[w];
+	h->sync = sync & 3u;
+}
+
+void
+ha_want_snapshot(struct ha *h, uint64_t req, uint16_t port)
+{
+	h->snap_req = req;
+	h->ship_port = port;
+}
+
+void
 ha_gate(const struct ha *h, uint64_t now, struct ha_gate *g)
 {
 	uint64_t lease = h->lease_peer > h->lease_wit ? h->lease_peer : h->lease_wit;
@@ -704,6 +775,7 @@ ha_gate(const struct ha *h, uint64_t now, struct ha_gate *g)
 	g->emit_until = h->role == WHA_PRIMARY && lease > now ? lease : 0;
 	g->handover = h->role == WHA_PRIMARY ? h->ho_req : 0;
 	g->peer_emitted = h->peer_emitted;
+	g->peer_digest = h->peer_digest;
 	g->nw = h->p.nworkers;
 }
 
@@ -756,6 +828,8 @@ ha_get_status(const struct ha *h, uint64_t now, struct ha_status *s)
 	s->peer_role = h->peer.role;
 	s->peer_term = h->peer.term;
 	s->peer_dp_ok = (h->peer.flags & WHA_F_DP_OK) != 0;
+	s->sync = h->role == WHA_PRIMARY ? 1 : h->sync;
+	s->peer_sync = h->peer.role == WHA_PRIMARY ? 1 : WHA_SYNC(h->peer.flags);
 	s->peer_epoch = h->peer.epoch;
 	s->witness_term = h->wit.term;
 	snprintf(s->witness_holder, sizeof(s->witness_holder), "%s", h->wit.holder);

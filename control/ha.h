@@ -96,6 +96,12 @@ void ha_recv(struct ha *h, uint64_t now, enum ha_to from, const struct wha_msg *
  * emitted is final (the dataplane is gone and these are its last counters). */
 void ha_dataplane(struct ha *h, uint64_t now, bool ok, const uint64_t *emitted, unsigned nw,
 		  bool exact, uint64_t epoch);
+/* The local dataplane's stream digests at `emitted` and how its streams compare with
+ * the primary's (enum weir_sync). */
+void ha_dataplane_sync(struct ha *h, const uint64_t *digest, unsigned nw, unsigned sync);
+/* Ask the primary for a snapshot, shipped to our TCP port (req 0: stop asking). */
+void ha_want_snapshot(struct ha *h, uint64_t req, uint16_t port);
+const char *ha_sync_name(unsigned sync);
 /* The dataplane stopped emitting for handover req (ok) or could not (!ok). */
 void ha_handover_ready(struct ha *h, uint64_t now, uint64_t req, bool ok, const uint64_t *emitted,
 		       unsigned nw);
@@ -110,6 +116,7 @@ struct ha_gate {
 	uint64_t emit_until;        /* monotonic ns; 0: do not emit */
 	uint64_t handover;          /* non-zero: stop at the next barrier and report (req) */
 	const uint64_t *peer_emitted;   /* results the primary wrote per stream (skip them) */
+	const uint64_t *peer_digest;    /* its stream digests there (0: unknown) */
 	unsigned nw;
 };
 void ha_gate(const struct ha *h, uint64_t now, struct ha_gate *g);
@@ -124,6 +131,7 @@ struct ha_status {
 	int peer_role;
 	uint64_t peer_term;
 	bool peer_dp_ok;
+	unsigned sync, peer_sync;                /* enum weir_sync (a primary: 1) */
 	uint64_t witness_term;
 	char witness_holder[WHA_NODE_MAX];
 	uint64_t lease_left;                     /* primary: ns of lease left */

@@ -13,7 +13,7 @@
 
 #include "hamsg.h"
 
-#define BODY_FIXED (8 + WHA_NODE_MAX + 13 * 8 + WHA_NODE_MAX)
+#define BODY_FIXED (8 + WHA_NODE_MAX + 15 * 8 + WHA_NODE_MAX)
 
 static uint8_t *
 put64(uint8_t *p, uint64_t v)
@@ -35,7 +35,7 @@ get64(const uint8_t *p, uint64_t *v)
 
 /* the 64-bit fields in wire order */
 #define WHA_U64_FIELDS(X) X(boot) X(seq) X(term) X(want) X(vote_term) X(ack_term) \
-	X(echo_boot) X(echo_seq) X(lease_ns) X(fingerprint) X(epoch) X(req)
+	X(echo_boot) X(echo_seq) X(lease_ns) X(fingerprint) X(epoch) X(req) X(snap_req) X(ship_port)
 
 static void
 mac(const uint8_t *key, size_t keylen, const uint8_t *d, size_t n, uint8_t out[WHA_MAC_LEN])
@@ -48,12 +48,12 @@ size_t
 wha_pack(const struct wha_msg *m, const uint8_t *key, size_t keylen, uint8_t *buf, size_t cap)
 {
 	unsigned nw = m->nworkers > WHA_MAX_WORKERS ? WHA_MAX_WORKERS : m->nworkers;
-	size_t len = 4 + BODY_FIXED + 8u * nw + WHA_MAC_LEN;
+	size_t len = 4 + BODY_FIXED + 16u * nw + WHA_MAC_LEN;
 	uint8_t *p = buf;
 
 	if (cap < len)
 		return 0;
-	memcpy(p, "WHB1", 4);
+	memcpy(p, "WHB2", 4);
 	p += 4;
 	*p++ = m->type;
 	*p++ = m->role;
@@ -71,8 +71,10 @@ wha_pack(const struct wha_msg *m, const uint8_t *key, size_t keylen, uint8_t *bu
 	memset(p, 0, WHA_NODE_MAX);
 	memcpy(p, m->holder, strnlen(m->holder, WHA_NODE_MAX - 1));
 	p += WHA_NODE_MAX;
-	for (unsigned w = 0; w < nw; w++)
+	for (unsigned w = 0; w < nw; w++) {
 		p = put64(p, m->emitted[w]);
+		p = put64(p, m->digest[w]);
+	}
 	mac(key, keylen, buf, (size_t)(p - buf), p);
 	return len;
 }
@@ -86,10 +88,10 @@ wha_unpack(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen, st
 
 	if (len < 4 + BODY_FIXED + WHA_MAC_LEN)
 		return WHA_BAD_LEN;
-	if (memcmp(buf, "WHB1", 4))
+	if (memcmp(buf, "WHB2", 4))
 		return WHA_BAD_MAGIC;
 	unsigned nw = (unsigned)buf[6] | (unsigned)buf[7] << 8;
-	if (nw > WHA_MAX_WORKERS || len != 4 + BODY_FIXED + 8u * nw + WHA_MAC_LEN)
+	if (nw > WHA_MAX_WORKERS || len != 4 + BODY_FIXED + 16u * nw + WHA_MAC_LEN)
 		return WHA_BAD_LEN;
 	mac(key, keylen, buf, len - WHA_MAC_LEN, want);
 	if (CRYPTO_memcmp(want, buf + len - WHA_MAC_LEN, WHA_MAC_LEN))
@@ -111,8 +113,10 @@ wha_unpack(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen, st
 	m->priority = (int64_t)pr;
 	memcpy(m->holder, p, WHA_NODE_MAX);
 	p += WHA_NODE_MAX;
-	for (unsigned w = 0; w < nw; w++)
+	for (unsigned w = 0; w < nw; w++) {
 		p = get64(p, &m->emitted[w]);
+		p = get64(p, &m->digest[w]);
+	}
 	/* names are NUL-terminated on the wire; a full 16 bytes is malformed */
 	if (m->node[WHA_NODE_MAX - 1] || m->holder[WHA_NODE_MAX - 1] || !m->node[0] ||
 	    (m->type != WHA_HB && m->type != WHA_WACK) || m->role > WHA_FENCED)

@@ -4,7 +4,7 @@
  * a shared secret at the end.  A message is accepted only if its MAC checks out and
  * its (boot, seq) is newer than the last accepted from that sender (replay guard).
  *
- * Datagram: "WHB1" | body (wha_pack layout, nworkers emitted counters) | mac[32]
+ * Datagram: "WHB2" | body (wha_pack layout, nworkers (emitted, digest) pairs) | mac[32]
  */
 #ifndef WEIR_HAMSG_H
 #define WEIR_HAMSG_H
@@ -22,7 +22,7 @@ extern "C" {
 #define WHA_MAC_LEN      32
 #define WHA_SECRET_MIN   16
 #define WHA_SECRET_MAX   256
-#define WHA_DGRAM_MAX    (4 + 192 + 8 * WHA_MAX_WORKERS + WHA_MAC_LEN)
+#define WHA_DGRAM_MAX    (4 + 208 + 16 * WHA_MAX_WORKERS + WHA_MAC_LEN)
 
 enum wha_type { WHA_HB = 1, WHA_WACK = 2 };
 enum wha_role { WHA_STANDBY = 0, WHA_PRIMARY = 1, WHA_FENCED = 2 };
@@ -36,7 +36,12 @@ enum wha_flag {
 	WHA_F_SWITCH    = 1u << 5,   /* sender asks the primary for a switchover (`req`) */
 	WHA_F_LEASE     = 1u << 6,   /* witness: `holder` holds a live lease on `term` */
 	WHA_F_EXACT     = 1u << 7,   /* HANDOVER: `emitted` is exactly what was written */
+	WHA_F_SYNC0     = 1u << 8,   /* two bits: the sender's streams against the primary's */
+	WHA_F_SYNC1     = 1u << 9,   /*   (enum weir_sync: unknown, ok, diverged, resync) */
+	WHA_F_WANT_SNAP = 1u << 10,  /* sender asks for a snapshot (`snap_req`) at `ship_port` */
 };
+#define WHA_SYNC_SHIFT 8
+#define WHA_SYNC(flags) (((flags) >> WHA_SYNC_SHIFT) & 3u)
 
 struct wha_msg {
 	uint8_t type;                /* enum wha_type */
@@ -56,9 +61,12 @@ struct wha_msg {
 	uint64_t fingerprint;        /* the pair's configuration: both must agree */
 	uint64_t epoch;              /* sender's last published checkpoint */
 	uint64_t req;                /* SWITCH request id */
+	uint64_t snap_req;           /* WANT_SNAP request id */
+	uint64_t ship_port;          /* WANT_SNAP: the sender's snapshot receiver (TCP port) */
 	int64_t priority;
 	char holder[WHA_NODE_MAX];   /* witness: who holds `term` */
 	uint64_t emitted[WHA_MAX_WORKERS];  /* results written per worker stream */
+	uint64_t digest[WHA_MAX_WORKERS];   /* primary (or handing over): stream digest there */
 };
 
 /* Pack m and append its MAC.  Returns the datagram length. */

@@ -205,6 +205,33 @@ weir_parse_duration(const char *s, int64_t *ns)
 	return -1;
 }
 
+/* A byte size: digits and an optional unit: B, KiB, MiB, GiB (K, M, G the same). */
+static int
+parse_size(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	static const struct { const char *u; int shift; } units[] = {
+		{ "", 0 }, { "B", 0 }, { "K", 10 }, { "KiB", 10 }, { "M", 20 }, { "MiB", 20 }, { "G", 30 }, { "GiB", 30 },
+	};
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s || errno || *s == '-' || *s == '+')
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].u))
+			continue;
+		if (v > (unsigned long long)INT64_MAX >> units[i].shift)
+			return -1;
+		int64_t x = (int64_t)(v << units[i].shift);
+		if (x < lo || x > hi)
+			return -1;
+		*out = x;
+		return 0;
+	}
+	return -1;
+}
+
 static int
 parse_bool(const char *s, bool *b)
 {
@@ -702,6 +729,7 @@ do_ha(struct parse *p, struct weir_config *cfg)
 	cfg->ha_hold_down = INT64_C(300000000000);
 	cfg->ha_priority = 100;
 	cfg->ha_shadow = 65536;
+	cfg->ha_journal = INT64_C(256) << 20;
 	if (!has_section(p, "ha"))
 		return;
 	if ((en = get(p, "ha", "node"))) {
@@ -792,6 +820,12 @@ do_ha(struct parse *p, struct weir_config *cfg)
 			E(en, "'%s': expected a number of results in 1024..16777216", en->value);
 		else
 			cfg->ha_shadow = (int)x;
+	}
+	if ((en = get(p, "ha", "journal"))) {
+		if (parse_size(en->value, INT64_C(1) << 20, INT64_C(64) << 30, &x))
+			E(en, "'%s': expected a size in 1MiB..64GiB (e.g. 256MiB)", en->value);
+		else
+			cfg->ha_journal = x;
 	}
 	if ((en = get(p, "ha", "realtime"))) {
 		if (!strcmp(en->value, "true") || !strcmp(en->value, "yes"))
@@ -1098,8 +1132,8 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 		fprintf(out, "heartbeat = %s\ndead_after = %d\nfailback = %s\n", dur(cfg->ha_heartbeat, b1, sizeof(b1)),
 			cfg->ha_dead_after, cfg->ha_failback_auto ? "auto" : "manual");
 		fprintf(out, "hold_down = %s\nsecret_file = %s\npriority = %d\ndir = %s\ncontrol_socket = %s\n"
-			"shadow = %d\nrealtime = %s\n", dur(cfg->ha_hold_down, b1, sizeof(b1)), cfg->ha_secret_file,
-			cfg->ha_priority, cfg->ha_dir, cfg->ha_socket, cfg->ha_shadow,
-			cfg->ha_realtime ? "true" : "false");
+			"shadow = %d\njournal = %" PRId64 "MiB\nrealtime = %s\n", dur(cfg->ha_hold_down, b1, sizeof(b1)),
+			cfg->ha_secret_file, cfg->ha_priority, cfg->ha_dir, cfg->ha_socket, cfg->ha_shadow,
+			cfg->ha_journal >> 20, cfg->ha_realtime ? "true" : "false");
 	}
 }

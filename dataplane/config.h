@@ -110,6 +110,7 @@ struct weir_config {
 	char ha_dir[WEIR_PATH_MAX];        /* the durable term */
 	char ha_socket[WEIR_PATH_MAX];     /* the control socket for `weir status` & co */
 	int ha_shadow;                     /* results held per worker by a standby */
+	int64_t ha_journal;                /* bytes of input a resyncing dataplane may hold */
 	bool ha_realtime;                  /* control process: SCHED_FIFO + mlockall */
 	/* sections */
 	int nsources;

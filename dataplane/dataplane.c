@@ -81,6 +81,9 @@ struct core_stats {
 	uint64_t seq_duplicates;
 	uint64_t seq_gaps;
 	uint64_t replay_skipped;    /* events below the restored sequence: applied before the snapshot */
+	uint64_t resync_gaps;       /* producers whose input after the restored snapshot was missed */
+	uint64_t journal_frames;    /* HA resync: frames journaled */
+	uint64_t journal_dropped;   /* ... dropped, oldest first, from a full journal */
 	uint64_t ring_full;         /* times a worker ring was found full */
 	uint64_t ring_dropped;      /* events dropped on a full ring (backpressure = drop) */
 	uint64_t events;            /* worker: records processed */
@@ -145,8 +148,20 @@ struct stage {
 	uint32_t batch_last;        /* index+1 of the last record of the current batch, 0: none */
 };
 
+/* HA resync: the frames an RX core received before there was state to apply them to,
+ * in a byte ring of [u32 length, u32 0][frame, padded to 8]; length 0 pads to the end.
+ * Positions count bytes for ever; full: the oldest frames go (counted). */
+struct journal {
+	uint8_t *buf;
+	uint64_t cap, head, tail;
+};
+
+enum { RX_LIVE = 0, RX_JOURNAL = 1, RX_REPLAY = 2 };
+
 struct rx_ctx {
 	unsigned idx;
+	unsigned mode;                 /* RX_*: this core's (G.rxmode says where to go) */
+	struct journal j;
 	unsigned nq;
 	struct { uint16_t port, queue; } q[WEIR_MAX_DEVICES * 16];
 	struct stage st[MAX_WORKERS];
@@ -209,6 +224,12 @@ static struct {
 	uint64_t bar_seq[2][MAX_WORKERS];   /* HA: results per stream at the barrier of epoch e&1 */
 	uint64_t rst_seq[MAX_WORKERS]; /* HA: the restored snapshot's stream positions */
 	bool rst_seq_ok;
+	uint64_t bar_dig[2][MAX_WORKERS];   /* HA: their digests at the barrier */
+	uint64_t rst_dig[MAX_WORKERS];
+	bool rst_dig_ok;
+	_Atomic unsigned rxmode;       /* RX_*: journal until a snapshot is adopted, then replay */
+	bool workers_on;               /* worker lcores launched (resync: at adoption) */
+	char fp[64];                   /* the state fingerprint */
 } G;
 
 static volatile sig_atomic_t g_signal;
@@ -388,24 +409,102 @@ inst_get(struct rx_ctx *rx, uint16_t s, uint32_t source_id, int *bad)
 	}
 }
 
+/* The frame of m (at most the linear buffer's size: longer than any valid WEV frame,
+ * it fails a length check), or NULL. */
+static inline const uint8_t *
+rx_bytes(struct rx_ctx *rx, struct rte_mbuf *m, uint32_t *len)
+{
+	*len = rte_pktmbuf_pkt_len(m);
+	if (*len > sizeof(rx->linear))
+		*len = sizeof(rx->linear);
+	return rte_pktmbuf_read(m, 0, *len, rx->linear);
+}
+
+static void rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now);
+
 static void
 rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
 {
-	const struct weir_config *cfg = G.cfg;
-	const uint8_t *f;
-	struct weir_udp u;
-	struct wev_hdr h;
-	int bad, s;
-	uint32_t len = rte_pktmbuf_pkt_len(m);
+	uint32_t len;
+	const uint8_t *f = rx_bytes(rx, m, &len);
 
 	CNT_ADD(rx->cs.rx_packets, 1);
-	if (len > sizeof(rx->linear))
-		len = sizeof(rx->linear);   /* longer than any valid WEV frame: fails a length check */
-	f = rte_pktmbuf_read(m, 0, len, rx->linear);
 	if (!f) {
 		CNT_ADD(rx->cs.bad[WEIR_BAD_frame_truncated], 1);
 		return;
 	}
+	rx_frame(rx, f, len, now);
+}
+
+/* ---- the resync journal ---- */
+
+static void
+jnl_pop(struct rx_ctx *rx)
+{
+	struct journal *j = &rx->j;
+	uint32_t len;
+
+	memcpy(&len, j->buf + j->head % j->cap, 4);
+	if (len == 0) {
+		j->head += j->cap - j->head % j->cap;
+	} else {
+		j->head += 8 + RTE_ALIGN_CEIL(len, 8);
+		CNT_ADD(rx->cs.journal_dropped, 1);
+	}
+}
+
+static void
+jnl_push(struct rx_ctx *rx, const uint8_t *f, uint32_t len)
+{
+	struct journal *j = &rx->j;
+	uint64_t need = 8 + RTE_ALIGN_CEIL(len, 8), rem = j->cap - j->tail % j->cap;
+	uint32_t hdr[2] = { 0, 0 };
+
+	if (!len || need > j->cap / 4)
+		return;
+	if (rem < need) {               /* pad to the end, go round */
+		while (j->tail + rem - j->head > j->cap)
+			jnl_pop(rx);
+		memcpy(j->buf + j->tail % j->cap, hdr, 8);
+		j->tail += rem;
+	}
+	while (j->tail + need - j->head > j->cap)
+		jnl_pop(rx);
+	hdr[0] = len;
+	memcpy(j->buf + j->tail % j->cap, hdr, 8);
+	memcpy(j->buf + j->tail % j->cap + 8, f, len);
+	j->tail += need;
+	CNT_ADD(rx->cs.journal_frames, 1);
+}
+
+/* Apply up to max journaled frames; true once the journal is empty. */
+static bool
+jnl_replay(struct rx_ctx *rx, unsigned max, uint64_t now)
+{
+	struct journal *j = &rx->j;
+
+	while (max-- && j->head < j->tail) {
+		uint32_t len;
+		memcpy(&len, j->buf + j->head % j->cap, 4);
+		if (len == 0) {
+			j->head += j->cap - j->head % j->cap;
+			continue;
+		}
+		CNT_ADD(rx->cs.rx_packets, 1);
+		rx_frame(rx, j->buf + j->head % j->cap + 8, len, now);
+		j->head += 8 + RTE_ALIGN_CEIL(len, 8);
+	}
+	return j->head >= j->tail;
+}
+
+static void
+rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now)
+{
+	const struct weir_config *cfg = G.cfg;
+	struct weir_udp u;
+	struct wev_hdr h;
+	int bad, s;
+
 	bad = weir_decode_frame(f, len, &u);
 	if (bad != WEIR_BAD_MAX)
 		goto drop;
@@ -445,6 +544,8 @@ rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
 		CNT_ADD(rx->cs.seq_duplicates, first - rep);
 	} else if (h.sequence > in->expected) {
 		CNT_ADD(rx->cs.seq_gaps, h.sequence - in->expected);
+		if (in->restored_to && in->expected == in->restored_to)
+			CNT_ADD(rx->cs.resync_gaps, 1);  /* what came after the snapshot was missed */
 	}
 	if (h.sequence + n > in->expected)
 		in->expected = h.sequence + n;
@@ -564,7 +665,35 @@ rx_main(void *arg)
 		uint64_t now = rte_rdtsc();
 		unsigned got = 0;
 
-		for (unsigned qi = 0; qi < rx->nq; qi++) {
+		if (unlikely(rx->mode != RX_LIVE)) {
+			/* resync: journal what arrives; once a snapshot is adopted (state, the
+			 * producers' positions and G.sp published before the release), replay the
+			 * journal, a slice per sweep, while journaling what goes on arriving */
+			if (rx->mode == RX_JOURNAL &&
+			    atomic_load_explicit(&G.rxmode, memory_order_acquire) == RX_REPLAY)
+				rx->mode = RX_REPLAY;
+			for (unsigned qi = 0; qi < rx->nq; qi++) {
+				uint16_t n = rte_eth_rx_burst(rx->q[qi].port, rx->q[qi].queue, pkts, RX_BURST);
+				for (uint16_t i = 0; i < n; i++) {
+					uint32_t len;
+					const uint8_t *f = rx_bytes(rx, pkts[i], &len);
+					if (f)
+						jnl_push(rx, f, len);
+				}
+				if (n)
+					rte_pktmbuf_free_bulk(pkts, n);
+				got += n;
+			}
+			if (rx->mode == RX_JOURNAL) {
+				if (!got)
+					idle_backoff(&empty);
+				continue;
+			}
+			if (jnl_replay(rx, 4 * RX_BURST, now))
+				rx->mode = RX_LIVE;     /* caught up: from here on, straight from the port */
+			got++;
+		}
+		for (unsigned qi = 0; rx->mode == RX_LIVE && qi < rx->nq; qi++) {
 			uint16_t n = rte_eth_rx_burst(rx->q[qi].port, rx->q[qi].queue, pkts, RX_BURST);
 			for (uint16_t i = 0; i < n; i++) {
 				if (i + 1 < n)
@@ -602,6 +731,8 @@ rx_main(void *arg)
 			CNT_ADD(rx->cs.idle_cycles, rte_rdtsc() - now);
 		}
 	}
+	if (rx->mode == RX_JOURNAL)
+		return 0;               /* no worker runs: nothing to tell */
 	stage_marker(rx, (uint16_t)stop, 0, 0, 0);
 	for (unsigned w = 0; w < G.nw; w++)
 		while (rx->st[w].n)
@@ -1176,6 +1307,11 @@ app_meta(void *ctx, uint64_t e, cJSON *app)
 			snprintf(b, sizeof(b), "%" PRIu64, G.bar_seq[e & 1][w]);
 			cJSON_AddItemToArray(rs, cJSON_CreateString(b));
 		}
+		cJSON *rd = cJSON_AddArrayToObject(app, "result_digest");
+		for (unsigned w = 0; w < G.nw; w++) {
+			snprintf(b, sizeof(b), "%016" PRIx64, G.bar_dig[e & 1][w]);
+			cJSON_AddItemToArray(rd, cJSON_CreateString(b));
+		}
 	}
 	cJSON *arr = cJSON_AddArrayToObject(app, "producers");
 	for (unsigned r = 0; r < G.nrx; r++) {
@@ -1276,6 +1412,14 @@ state_restore(const char *fp)
 			for (unsigned w = 0; w < G.nw; w++)
 				G.rst_seq[w] = hi;
 		G.rst_seq_ok = true;
+		/* and their digests (same streams only: otherwise the chains start afresh) */
+		const cJSON *rd = cJSON_GetObjectItemCaseSensitive(app, "result_digest");
+		if (k == G.nw && cJSON_IsArray(rd) && cJSON_GetArraySize(rd) == (int)k) {
+			unsigned i = 0;
+			cJSON_ArrayForEach(x, rd)
+				G.rst_dig[i++] = cJSON_IsString(x) ? strtoull(x->valuestring, NULL, 16) : 0;
+			G.rst_dig_ok = true;
+		}
 	}
 	/* producers */
 	unsigned np = (unsigned)cJSON_GetArraySize(prods);
@@ -1401,6 +1545,9 @@ sum_stats(struct core_stats *t)
 		t->seq_duplicates += CNT_GET(c->seq_duplicates);
 		t->seq_gaps += CNT_GET(c->seq_gaps);
 		t->replay_skipped += CNT_GET(c->replay_skipped);
+		t->resync_gaps += CNT_GET(c->resync_gaps);
+		t->journal_frames += CNT_GET(c->journal_frames);
+		t->journal_dropped += CNT_GET(c->journal_dropped);
 		t->ring_full += CNT_GET(c->ring_full);
 		t->ring_dropped += CNT_GET(c->ring_dropped);
 	}
@@ -1433,6 +1580,9 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 		cJSON_AddNumberToObject(o, "seq_duplicates", (double)c->seq_duplicates);
 		cJSON_AddNumberToObject(o, "seq_gaps", (double)c->seq_gaps);
 		cJSON_AddNumberToObject(o, "replay_skipped", (double)c->replay_skipped);
+		cJSON_AddNumberToObject(o, "resync_gaps", (double)c->resync_gaps);
+		cJSON_AddNumberToObject(o, "journal_frames", (double)c->journal_frames);
+		cJSON_AddNumberToObject(o, "journal_dropped", (double)c->journal_dropped);
 		cJSON_AddNumberToObject(o, "ring_full", (double)c->ring_full);
 		cJSON_AddNumberToObject(o, "ring_dropped", (double)c->ring_dropped);
 	}
@@ -1586,7 +1736,7 @@ setup_cores(void)
 			if (!rx->st[w].buf)
 				return -1;
 		}
-		for (int k = 0; k < 2 && G.sp; k++) {
+		for (int k = 0; k < 2 && cfg->state_dir[0]; k++) {
 			rx->ck[k].e = rte_malloc("weir_ck", MAX_INST * sizeof(struct ck_inst), 0);
 			if (!rx->ck[k].e)
 				return -1;
@@ -1652,25 +1802,95 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* HA gate hooks into the state plane (ctx: the sp). */
+/* HA gate hooks into the state plane (none yet while a resync waits for a snapshot). */
 static void
 gate_request(void *ctx)
 {
-	sp_request(ctx);
+	(void)ctx;
+	if (G.sp)
+		sp_request(G.sp);
 }
 
 static uint64_t
 gate_requested(void *ctx)
 {
-	return sp_epoch_requested(ctx);
+	(void)ctx;
+	return G.sp ? sp_epoch_requested(G.sp) : 0;
 }
 
 static uint64_t
 gate_published(void *ctx)
 {
 	struct sp_stats st;
-	sp_get_stats(ctx, &st);
+	(void)ctx;
+	if (!G.sp)
+		return 0;
+	sp_get_stats(G.sp, &st);
 	return st.last_epoch;
+}
+
+static int
+state_open(void)
+{
+	const struct weir_config *cfg = G.cfg;
+	char err[256];
+	struct sp_cfg sc = { .dir = cfg->state_dir, .nshards = G.nw, .retain = (unsigned)cfg->state_retain,
+			     .interval_ns = (uint64_t)cfg->checkpoint_interval, .fingerprint = G.fp,
+			     .app_meta = app_meta, .need_ack = true, .nice = cfg->state_nice };
+	G.sp = sp_create(&sc, err, sizeof(err));
+	if (!G.sp)
+		fprintf(stderr, "weir: state: %s\n", err);
+	return G.sp ? 0 : -1;
+}
+
+static void
+launch_workers(void)
+{
+	for (unsigned w = 0; w < G.nw; w++)
+		rte_eal_remote_launch(worker_main, G.wk[w], 1 + G.nrx + w);
+	G.workers_on = true;
+}
+
+/* HA resync (on the main lcore, from the gate): take the snapshot the primary shipped
+ * (or, promoted before one came, our own newest), then let the RX cores replay their
+ * journals into it.  Nothing but the RX cores runs yet, and they only journal. */
+static int
+dp_adopt(void *ctx, enum weir_adopt how, uint64_t epoch)
+{
+	const struct weir_config *cfg = G.cfg;
+	char from[SP_DIR_MAX + 16], err[512];
+	int restored = 0;
+
+	(void)ctx;
+	if (G.workers_on)
+		return 0;               /* adopted already */
+	if (how != WEIR_ADOPT_RECEIVED)
+		epoch = 0;
+	if (cfg->state_dir[0]) {
+		if (how == WEIR_ADOPT_RECEIVED) {
+			snprintf(from, sizeof(from), "%s/resync", cfg->state_dir);
+			if (sp_snap_adopt(cfg->state_dir, from, G.fp, &epoch, err, sizeof(err))) {
+				fprintf(stderr, "weir: HA: resync: cannot adopt the shipped snapshot: %s\n", err);
+				return -1;
+			}
+		}
+		if (state_open() || (restored = state_restore(G.fp)) < 0 || sp_start(G.sp)) {
+			/* the run cannot go on on a half-set state: control restarts us */
+			fprintf(stderr, "weir: HA: resync: restoring failed, stopping\n");
+			atomic_store_explicit(&G.stop, REC_STOP, memory_order_release);
+			return -1;
+		}
+		if (G.rst_seq_ok)
+			weir_gate_set_seq(G.gate, G.rst_seq, G.rst_dig_ok ? G.rst_dig : NULL, G.nw);
+	}
+	weir_gate_set_sync(G.gate, how == WEIR_ADOPT_RECEIVED && restored > 0 ? WEIR_SYNC_UNKNOWN
+									 : WEIR_SYNC_DIVERGED);
+	weir_gate_adopted(G.gate, epoch);
+	launch_workers();
+	atomic_store_explicit(&G.rxmode, RX_REPLAY, memory_order_release);  /* pairs with rx_main */
+	fprintf(stderr, "weir: HA: resync: %s snapshot epoch %" PRIu64 " adopted, replaying the journal\n",
+		how == WEIR_ADOPT_RECEIVED ? "the primary's" : "our own", epoch);
+	return 0;
 }
 
 /* Results of worker w to the sinks: every one, or (HA) through the gate. */
@@ -1738,6 +1958,7 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 				}
 				if (G.gate) {
 					G.bar_seq[bar_epoch & 1][w] = weir_gate_seq(G.gate, w);
+					G.bar_dig[bar_epoch & 1][w] = weir_gate_digest(G.gate, w);
 					weir_gate_barrier(G.gate, w, bar_epoch);
 				}
 				if (++bar_n == G.nw)    /* every result before the barrier is in the sinks */
@@ -1751,6 +1972,13 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 		weir_sinks_flush(sk);
 
 		int stop = atomic_load_explicit(&G.stop, memory_order_relaxed);
+		if (stop && !G.workers_on)
+			break;                  /* resync: stopped before a snapshot came */
+		if (G.gate) {
+			struct core_stats t;
+			sum_stats(&t);
+			weir_gate_set_resync(G.gate, t.resync_gaps, t.journal_frames, t.journal_dropped);
+		}
 		if (!stop && g_signal) {
 			atomic_store_explicit(&G.stop, REC_STOP, memory_order_release);  /* pairs with rx_main */
 		} else if (!stop && G.cfg->exit_on_eos) {
@@ -1811,26 +2039,30 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	char fp[64];
-	state_fingerprint(cfg, fp, sizeof(fp));
-	if (cfg->state_dir[0]) {
-		char err[256];
-		struct sp_cfg sc = { .dir = cfg->state_dir, .nshards = G.nw, .retain = (unsigned)cfg->state_retain,
-				     .interval_ns = (uint64_t)cfg->checkpoint_interval, .fingerprint = fp,
-				     .app_meta = app_meta, .need_ack = true,
-				     .nice = cfg->state_nice };
-		G.sp = sp_create(&sc, err, sizeof(err));
-		if (!G.sp) {
-			fprintf(stderr, "weir: state: %s\n", err);
-			goto out;
-		}
-	}
+	state_fingerprint(cfg, G.fp, sizeof(G.fp));
+	/* HA resync: journal input until a snapshot comes (state opened then) */
+	bool resync = opts->resync && opts->control_fd >= 0;
+	if (cfg->state_dir[0] && !resync && state_open())
+		goto out;
 	if (setup_cores()) {
 		fprintf(stderr, "weir: out of memory setting up cores and rings\n");
 		goto out;
 	}
+	if (resync) {
+		uint64_t per = RTE_ALIGN_FLOOR((uint64_t)cfg->ha_journal / G.nrx, 8);
+		for (unsigned r = 0; r < G.nrx; r++) {
+			G.rx[r]->j.cap = per;
+			G.rx[r]->j.buf = malloc(per);
+			G.rx[r]->mode = RX_JOURNAL;
+			if (!G.rx[r]->j.buf) {
+				fprintf(stderr, "weir: HA: cannot allocate a resync journal of %" PRIu64 " bytes\n", per);
+				goto out;
+			}
+		}
+		atomic_store_explicit(&G.rxmode, RX_JOURNAL, memory_order_relaxed);
+	}
 	int restored = 0;
-	if (G.sp && (restored = state_restore(fp)) < 0)
+	if (G.sp && (restored = state_restore(G.fp)) < 0)
 		goto out;
 	/* under HA a sink is this node's share of the pair's output: never truncated (a
 	 * restart without a snapshot recomputes the streams and the gate skips what was
@@ -1843,8 +2075,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 			"it runs alone and writes every result\n");
 	if (opts->control_fd >= 0) {
 		char why[160];
-		struct weir_gate_ops ops = { .ctx = G.sp };
-		if (G.sp) {
+		struct weir_gate_ops ops = { .adopt = dp_adopt };
+		if (cfg->state_dir[0]) {
 			ops.request_checkpoint = gate_request;
 			ops.requested_epoch = gate_requested;
 			ops.published_epoch = gate_published;
@@ -1856,7 +2088,9 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 			goto out;
 		}
 		if (G.rst_seq_ok)
-			weir_gate_set_seq(G.gate, G.rst_seq, G.nw);
+			weir_gate_set_seq(G.gate, G.rst_seq, G.rst_dig_ok ? G.rst_dig : NULL, G.nw);
+		if (resync)
+			weir_gate_set_sync(G.gate, WEIR_SYNC_RESYNC);
 	}
 	G.emit = G.gate ? emit_gated : emit_all;
 	if (ports_setup())
@@ -1869,8 +2103,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	t0 = now_s();
 	for (unsigned r = 0; r < G.nrx; r++)
 		rte_eal_remote_launch(rx_main, G.rx[r], 1 + r);
-	for (unsigned w = 0; w < G.nw; w++)
-		rte_eal_remote_launch(worker_main, G.wk[w], 1 + G.nrx + w);
+	if (!resync)
+		launch_workers();
 	main_loop(sk, opts, t0);
 	rte_eal_mp_wait_lcore();
 	if (G.gate)
@@ -1896,6 +2130,11 @@ out:
 	}
 	free(G.rst);
 	G.rst = NULL;
+	for (unsigned r = 0; r < G.nrx; r++)
+		if (G.rx[r]) {
+			free(G.rx[r]->j.buf);
+			G.rx[r]->j.buf = NULL;
+		}
 	weir_gate_destroy(G.gate);
 	G.gate = NULL;
 	weir_sinks_close(sk);

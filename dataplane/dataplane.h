@@ -5,6 +5,7 @@
 #ifndef WEIR_DATAPLANE_H
 #define WEIR_DATAPLANE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -19,6 +20,7 @@ struct weir_run_opts {
 	int progress;             /* 1: one-line progress each second on stderr; -1: auto (tty) */
 	int control_fd;           /* HA: the socket from `weir control` (-1: stand-alone) */
 	int control_shm;          /* HA: its shared status block (memfd) */
+	bool resync;              /* HA: journal input until control has a snapshot adopted */
 };
 
 /* Run the dataplane described by cfg until every source ended (exit_on_eos) or

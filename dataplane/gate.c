@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The HA gate, dataplane side (see hagate.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +10,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "gate.h"
 
 struct stream {
 	uint8_t *buf;                   /* shadow: a ring of results */
+	uint64_t *dg;                   /* ... and the stream's digest after each */
 	uint32_t head, n;
 	uint64_t first;                 /* seq of the result at head */
 	uint64_t seq;                   /* results produced so far (the last one's seq) */
 	uint64_t written;               /* the last seq written by us */
 	uint64_t peer;                  /* the last seq the primary reported written */
 	uint64_t closed_at;             /* handover: stopped at this barrier (seq), 0 open */
+	uint64_t dig;                   /* digest after result `seq` */
+	uint64_t wdig;                  /* ... after `written` */
+	uint64_t pdig;                  /* the primary's after `peer` (0: unknown) */
+	uint64_t pend_pos, pend_dig;    /* a primary's digest for a result not produced yet */
 	bool closed;
 };
 
@@ -36,6 +44,7 @@ struct weir_gate {
 	bool open;                      /* may write now */
 	bool locked;                    /* holds shm->alive */
 	bool gone;                      /* control is gone */
+	uint64_t adopt, adopt_epoch;    /* asked to adopt (enum weir_adopt), 0 none */
 	struct stream s[];
 };
 
@@ -70,7 +79,8 @@ weir_gate_create(int sock, int shm, unsigned nw, size_t res_size, unsigned shado
 	g->ops = *ops;
 	for (unsigned w = 0; w < nw; w++) {
 		g->s[w].buf = malloc((size_t)shadow * res_size);
-		if (!g->s[w].buf) {
+		g->s[w].dg = malloc((size_t)shadow * sizeof(uint64_t));
+		if (!g->s[w].buf || !g->s[w].dg) {
 			snprintf(why, n, "out of memory for the shadow queue (%u results x %zu bytes)", shadow,
 				 res_size);
 			weir_gate_destroy(g);
@@ -108,8 +118,10 @@ weir_gate_destroy(struct weir_gate *g)
 {
 	if (!g)
 		return;
-	for (unsigned w = 0; w < g->nw; w++)
+	for (unsigned w = 0; w < g->nw; w++) {
 		free(g->s[w].buf);
+		free(g->s[w].dg);
+	}
 	if (g->locked)
 		pthread_mutex_unlock(&g->shm->alive);
 	if (g->shm)
@@ -117,11 +129,21 @@ weir_gate_destroy(struct weir_gate *g)
 	free(g);
 }
 
+/* The digest of a stream after result r, given the one before: every field but the
+ * padding (it is not initialised). */
+uint64_t
+weir_result_digest(uint64_t prev, const struct weir_result *r)
+{
+	uint64_t h = XXH3_64bits_withSeed(r, offsetof(struct weir_result, pad), prev);
+	return XXH3_64bits_withSeed(&r->key, WEIR_RESULT_SIZE(r->naggs) - offsetof(struct weir_result, key), h);
+}
+
 void
-weir_gate_set_seq(struct weir_gate *g, const uint64_t *seq, unsigned nw)
+weir_gate_set_seq(struct weir_gate *g, const uint64_t *seq, const uint64_t *dig, unsigned nw)
 {
 	for (unsigned w = 0; w < nw && w < g->nw; w++) {
 		g->s[w].seq = g->s[w].written = seq[w];
+		g->s[w].dig = g->s[w].wdig = dig ? dig[w] : 0;
 		g->s[w].first = seq[w] + 1;
 		__atomic_store_n(&g->shm->produced[w], seq[w], __ATOMIC_RELAXED);
 		__atomic_store_n(&g->shm->emitted[w], seq[w], __ATOMIC_RELEASE);
@@ -134,6 +156,64 @@ weir_gate_seq(const struct weir_gate *g, unsigned w)
 	return w < g->nw ? g->s[w].seq : 0;
 }
 
+uint64_t
+weir_gate_digest(const struct weir_gate *g, unsigned w)
+{
+	return w < g->nw ? g->s[w].dig : 0;
+}
+
+void
+weir_gate_set_sync(struct weir_gate *g, enum weir_sync st)
+{
+	__atomic_store_n(&g->shm->sync, (uint64_t)st, __ATOMIC_RELEASE);
+}
+
+/* The primary's digest d after result pos against ours (mine). */
+static void
+check(struct weir_gate *g, unsigned w, uint64_t pos, uint64_t d, uint64_t mine)
+{
+	struct weir_gate_shm *m = g->shm;
+
+	if (d == mine) {
+		m->checks_ok++;
+		if (m->sync == WEIR_SYNC_UNKNOWN)
+			__atomic_store_n(&m->sync, WEIR_SYNC_OK, __ATOMIC_RELEASE);
+		return;
+	}
+	if (m->sync != WEIR_SYNC_DIVERGED) {
+		m->diverged_w = w;
+		m->diverged_at = pos;
+		fprintf(stderr, "weir: HA: stream %u differs from the primary's at result %" PRIu64
+			": this node is out of sync\n", w, pos);
+		__atomic_store_n(&m->sync, WEIR_SYNC_DIVERGED, __ATOMIC_RELEASE);
+	}
+	m->diverged++;
+}
+
+/* The primary reports digest d after its result pos of stream w. */
+static void
+peer_digest(struct weir_gate *g, unsigned w, uint64_t pos, uint64_t d)
+{
+	struct stream *s = &g->s[w];
+
+	if (!d || !pos || g->shm->sync == WEIR_SYNC_RESYNC)
+		return;
+	if (pos > s->seq) {                     /* not produced yet: when it is */
+		if (!s->pend_pos) {
+			s->pend_pos = pos;
+			s->pend_dig = d;
+		}
+		return;
+	}
+	if (pos == s->seq)
+		check(g, w, pos, d, s->dig);
+	else if (pos >= s->first && pos < s->first + s->n)
+		check(g, w, pos, d, s->dg[(s->head + (pos - s->first)) % g->cap]);
+	else if (pos == s->written)
+		check(g, w, pos, d, s->wdig);
+	/* else: ours has gone by (an older report); nothing to compare */
+}
+
 /* Publish what is written, after the sinks have it (pairs with control's acquire). */
 static void
 publish(struct weir_gate *g)
@@ -141,17 +221,22 @@ publish(struct weir_gate *g)
 	weir_sinks_flush(g->sk);
 	/* what the pair has written: ours, or further the primary's (what a node that
 	 * takes over from us must not write again) */
-	for (unsigned w = 0; w < g->nw; w++)
-		__atomic_store_n(&g->shm->emitted[w], g->s[w].written > g->s[w].peer ? g->s[w].written : g->s[w].peer,
-				 __ATOMIC_RELEASE);
+	for (unsigned w = 0; w < g->nw; w++) {
+		const struct stream *s = &g->s[w];
+		bool own = s->written >= s->peer;
+		g->shm->digest[w] = own ? s->wdig : s->pdig;
+		__atomic_store_n(&g->shm->emitted[w], own ? s->written : s->peer, __ATOMIC_RELEASE);
+	}
 }
 
 static void
-write_one(struct weir_gate *g, struct stream *s, const struct weir_result *r, uint64_t seq, unsigned w)
+write_one(struct weir_gate *g, struct stream *s, const struct weir_result *r, uint64_t seq, uint64_t dig,
+	  unsigned w)
 {
 	struct weir_result_tag tag = { .term = g->term, .worker = w, .seq = seq };
 	weir_sinks_write_tagged(g->sk, r, &tag);
 	s->written = seq;
+	s->wdig = dig;
 }
 
 /* Drop shadowed results the primary wrote. */
@@ -183,7 +268,7 @@ drain(struct weir_gate *g, unsigned w)
 	trim(g, s);
 	while (s->n && may_write(g, s)) {
 		const struct weir_result *r = (const struct weir_result *)(s->buf + (size_t)s->head * g->res_size);
-		write_one(g, s, r, s->first, w);
+		write_one(g, s, r, s->first, s->dg[s->head], w);
 		s->head = (s->head + 1) % g->cap;
 		s->n--;
 		s->first++;
@@ -203,14 +288,19 @@ weir_gate_results(struct weir_gate *g, unsigned w, const uint8_t *res, unsigned 
 	for (unsigned i = 0; i < n; i++) {
 		const struct weir_result *r = (const struct weir_result *)(res + (size_t)i * g->res_size);
 		uint64_t seq = ++s->seq;
+		uint64_t d = s->dig = weir_result_digest(s->dig, r);
 
+		if (seq == s->pend_pos) {
+			check(g, w, seq, s->pend_dig, d);
+			s->pend_pos = 0;
+		}
 		if (seq <= s->peer) {           /* the primary wrote it */
 			g->shm->skipped++;
 			s->first = seq + 1;
 			continue;
 		}
 		if (!s->n && may_write(g, s)) {
-			write_one(g, s, r, seq, w);
+			write_one(g, s, r, seq, d, w);
 			wrote = true;
 			continue;
 		}
@@ -222,7 +312,9 @@ weir_gate_results(struct weir_gate *g, unsigned w, const uint8_t *res, unsigned 
 		}
 		if (!s->n)
 			s->first = seq;
-		memcpy(s->buf + (size_t)((s->head + s->n) % g->cap) * g->res_size, r, g->res_size);
+		uint32_t at = (s->head + s->n) % g->cap;
+		memcpy(s->buf + (size_t)at * g->res_size, r, g->res_size);
+		s->dg[at] = d;
 		s->n++;
 	}
 	__atomic_store_n(&g->shm->produced[w], s->seq, __ATOMIC_RELAXED);
@@ -240,8 +332,12 @@ answer_handover(struct weir_gate *g, bool ok, uint64_t epoch)
 
 	publish(g);
 	weir_sinks_sync(g->sk);
-	for (unsigned w = 0; w < g->nw; w++)
-		a.emitted[w] = g->s[w].written > g->s[w].peer ? g->s[w].written : g->s[w].peer;
+	for (unsigned w = 0; w < g->nw; w++) {
+		const struct stream *s = &g->s[w];
+		bool own = s->written >= s->peer;
+		a.emitted[w] = own ? s->written : s->peer;
+		a.digest[w] = own ? s->wdig : s->pdig;
+	}
 	g->handed = g->handover;
 	if (send(g->sock, &a, sizeof(a), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		fprintf(stderr, "weir: HA: cannot answer the handover: %s\n", strerror(errno));
@@ -288,13 +384,23 @@ command(struct weir_gate *g, const struct weir_gate_cmd *c)
 			g->ops.request_checkpoint(g->ops.ctx);
 		return;
 	}
+	if (c->type == WEIR_GATE_ADOPT) {
+		g->adopt = c->adopt;
+		g->adopt_epoch = c->adopt_epoch;
+		return;
+	}
 	if (c->type != WEIR_GATE_SET || c->term < g->term)
 		return;                 /* a stale command (fencing by term) */
 	g->term = c->term;
 	g->emit_until = c->emit_until;
-	for (unsigned w = 0; w < g->nw && w < c->nw && w < WEIR_GATE_MAX_W; w++)
-		if (c->peer_emitted[w] > g->s[w].peer)
-			g->s[w].peer = c->peer_emitted[w];
+	for (unsigned w = 0; w < g->nw && w < c->nw && w < WEIR_GATE_MAX_W; w++) {
+		struct stream *s = &g->s[w];
+		peer_digest(g, w, c->peer_emitted[w], c->peer_digest[w]);
+		if (c->peer_emitted[w] > s->peer) {
+			s->peer = c->peer_emitted[w];
+			s->pdig = c->peer_digest[w];
+		}
+	}
 	if (c->handover != g->handover) {
 		g->handover = c->handover;
 		if (g->handover)
@@ -314,7 +420,7 @@ weir_gate_poll(struct weir_gate *g)
 	if (g->gone)
 		return -1;
 	while ((got = recv(g->sock, &c, sizeof(c), MSG_DONTWAIT)) > 0)
-		if ((size_t)got >= offsetof(struct weir_gate_cmd, peer_emitted))
+		if ((size_t)got == sizeof(c))
 			command(g, &c);
 	if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
 		/* the control process is gone: nobody renews the lease any more */
@@ -323,6 +429,12 @@ weir_gate_poll(struct weir_gate *g)
 		publish(g);
 		fprintf(stderr, "weir: HA: the control process is gone: gate shut, stopping\n");
 		return -1;
+	}
+	if (g->adopt) {
+		uint64_t how = g->adopt;
+		g->adopt = 0;
+		if (!g->ops.adopt || g->ops.adopt(g->ops.ctx, (enum weir_adopt)how, g->adopt_epoch))
+			g->shm->adopt_failed++;
 	}
 	/* keep re-asking while a checkpoint was in flight when the handover came */
 	if (g->handover && g->handed != g->handover && g->close_epoch && g->ops.requested_epoch(g->ops.ctx) <
@@ -351,4 +463,25 @@ weir_gate_exit(struct weir_gate *g)
 	g->open = false;
 	publish(g);
 	__atomic_store_n(&g->shm->exited, 1, __ATOMIC_RELEASE);
+}
+
+void
+weir_gate_adopted(struct weir_gate *g, uint64_t epoch)
+{
+	__atomic_store_n(&g->shm->adopted, epoch ? epoch : 1, __ATOMIC_RELEASE);
+}
+
+void
+weir_gate_set_resync(struct weir_gate *g, uint64_t gaps, uint64_t frames, uint64_t dropped)
+{
+	struct weir_gate_shm *m = g->shm;
+
+	m->journal_frames = frames;
+	m->journal_dropped = dropped;
+	if (gaps > m->resync_gaps && m->sync != WEIR_SYNC_DIVERGED) {
+		fprintf(stderr, "weir: HA: input that came after the restored snapshot was missed: "
+			"this node is out of sync\n");
+		__atomic_store_n(&m->sync, WEIR_SYNC_DIVERGED, __ATOMIC_RELEASE);
+	}
+	m->resync_gaps = gaps;
 }

@@ -19,6 +19,9 @@ struct weir_gate_ops {
 	void (*request_checkpoint)(void *ctx);  /* NULL: no state configured */
 	uint64_t (*requested_epoch)(void *ctx);
 	uint64_t (*published_epoch)(void *ctx);
+	/* A resyncing dataplane takes a snapshot and replays its journal (0 ok).  It
+	 * sets the streams' positions (weir_gate_set_seq) itself. */
+	int (*adopt)(void *ctx, enum weir_adopt how, uint64_t epoch);
 };
 
 /* sock, shm: the descriptors `weir control` passed; nw result streams of res_size
@@ -27,8 +30,18 @@ struct weir_gate *weir_gate_create(int sock, int shm, unsigned nw, size_t res_si
 				   struct weir_sinks *sk, const struct weir_gate_ops *ops, char *why,
 				   size_t n);
 void weir_gate_destroy(struct weir_gate *g);
-/* The streams go on from these numbers (a restored snapshot's). */
-void weir_gate_set_seq(struct weir_gate *g, const uint64_t *seq, unsigned nw);
+/* The streams go on from these numbers and digests (a restored snapshot's; dig NULL:
+ * none recorded). */
+void weir_gate_set_seq(struct weir_gate *g, const uint64_t *seq, const uint64_t *dig, unsigned nw);
+/* Stream w's digest after its last result (for the snapshot's manifest). */
+uint64_t weir_gate_digest(const struct weir_gate *g, unsigned w);
+void weir_gate_set_sync(struct weir_gate *g, enum weir_sync st);
+/* A resync adopted snapshot `epoch` (0: none, started empty). */
+void weir_gate_adopted(struct weir_gate *g, uint64_t epoch);
+/* The RX cores' resync counters (input missed after a restored snapshot: out of sync). */
+void weir_gate_set_resync(struct weir_gate *g, uint64_t gaps, uint64_t frames, uint64_t dropped);
+/* A stream's running digest: prev, then result r. */
+uint64_t weir_result_digest(uint64_t prev, const struct weir_result *r);
 /* The number of results stream w had produced at the barrier of the epoch being
  * made (for the snapshot's manifest). */
 uint64_t weir_gate_seq(const struct weir_gate *g, unsigned w);

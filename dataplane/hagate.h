@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define WEIR_GATE_MAGIC   0x54414757u   /* "WGAT" */
-#define WEIR_GATE_VERSION 1
+#define WEIR_GATE_VERSION 2
 #define WEIR_GATE_MAX_W   128
 
 struct weir_gate_shm {
@@ -51,11 +51,35 @@ struct weir_gate_shm {
 					 * nobody else wrote them) */
 	uint64_t skipped;               /* results the primary had written: not ours to write */
 	uint64_t exited;                /* 1: left on purpose */
+	/* Are this node's streams the primary's?  Each stream carries a running digest
+	 * (XXH3 over every result in order); the primary's digest at its written position
+	 * comes with each command and is compared with ours at the same position. */
+	uint64_t sync;                  /* enum weir_sync */
+	uint64_t checks_ok;             /* digest comparisons that matched */
+	uint64_t diverged;              /* ... that did not */
+	uint64_t diverged_w, diverged_at;   /* the first mismatch: stream, position */
+	/* resync: started with input journaled until a snapshot is adopted */
+	uint64_t adopted;               /* epoch of the adopted snapshot (0: none) */
+	uint64_t adopt_failed;          /* adopt commands that failed */
+	uint64_t resync_gaps;           /* input lost between the snapshot and the journal */
+	uint64_t journal_frames;        /* frames journaled */
+	uint64_t journal_dropped;       /* ... lost to a full journal (oldest first) */
+	uint64_t digest[WEIR_GATE_MAX_W];   /* digest at emitted[w] */
 	uint64_t emitted[WEIR_GATE_MAX_W];  /* results written and flushed per stream */
 	uint64_t produced[WEIR_GATE_MAX_W]; /* results computed per stream */
 };
 
-enum weir_gate_type { WEIR_GATE_SET = 1, WEIR_GATE_CHECKPOINT = 2, WEIR_GATE_HANDED = 3 };
+enum weir_gate_type { WEIR_GATE_SET = 1, WEIR_GATE_CHECKPOINT = 2, WEIR_GATE_HANDED = 3, WEIR_GATE_ADOPT = 4 };
+
+enum weir_sync {
+	WEIR_SYNC_UNKNOWN = 0,          /* nothing compared yet */
+	WEIR_SYNC_OK = 1,               /* compared equal, never different */
+	WEIR_SYNC_DIVERGED = 2,         /* a stream differs from the primary's */
+	WEIR_SYNC_RESYNC = 3,           /* journaling input, waiting for a snapshot */
+};
+
+/* WEIR_GATE_ADOPT: which snapshot a resyncing dataplane takes */
+enum weir_adopt { WEIR_ADOPT_RECEIVED = 1, WEIR_ADOPT_OWN = 2 };
 
 /* control -> dataplane */
 struct weir_gate_cmd {
@@ -64,7 +88,10 @@ struct weir_gate_cmd {
 	uint64_t term;
 	uint64_t emit_until;            /* CLOCK_MONOTONIC ns; 0: do not write */
 	uint64_t handover;              /* non-zero: stop at the next checkpoint barrier, answer */
+	uint64_t adopt;                 /* WEIR_GATE_ADOPT: enum weir_adopt */
+	uint64_t adopt_epoch;           /* ... RECEIVED: the snapshot under <state dir>/resync */
 	uint64_t peer_emitted[WEIR_GATE_MAX_W];
+	uint64_t peer_digest[WEIR_GATE_MAX_W];  /* the primary's digest there (0: unknown) */
 };
 
 /* dataplane -> control */
@@ -75,6 +102,7 @@ struct weir_gate_handed {
 	uint64_t epoch;                 /* the barrier's checkpoint (0: no state configured) */
 	uint32_t nw, pad;
 	uint64_t emitted[WEIR_GATE_MAX_W];
+	uint64_t digest[WEIR_GATE_MAX_W];
 };
 
 #ifdef __cplusplus

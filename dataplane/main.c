@@ -183,6 +183,7 @@ main(int argc, char **argv)
 		{ "control-fd", required_argument, NULL, 'C' },
 		{ "control-shm", required_argument, NULL, 'M' },
 		{ "socket", required_argument, NULL, 'S' },
+		{ "resync", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct weir_run_opts ro = { .progress = -1, .argv0 = argv[0], .control_fd = -1, .control_shm = -1 };
@@ -230,6 +231,7 @@ main(int argc, char **argv)
 		case 'x': snprintf(topo_src, sizeof(topo_src), "xml:%s", optarg); break;
 		case 'C': ro.control_fd = atoi(optarg); break;
 		case 'M': ro.control_shm = atoi(optarg); break;
+		case 'R': ro.resync = true; break;
 		case 'S': sock = optarg; break;
 		default: usage(stderr); return 2;
 		}
@@ -244,8 +246,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "weir %s: --json, --synthetic and --xml go with `weir topology`\n", cmd);
 		return 2;
 	}
-	if ((ro.control_fd >= 0) != (ro.control_shm >= 0) || (ro.control_fd >= 0 && strcmp(cmd, "run"))) {
-		fprintf(stderr, "weir: --control-fd and --control-shm come together, from `weir control`\n");
+	if ((ro.control_fd >= 0) != (ro.control_shm >= 0) || (ro.control_fd >= 0 && strcmp(cmd, "run")) ||
+	    (ro.resync && ro.control_fd < 0)) {
+		fprintf(stderr, "weir: --control-fd, --control-shm (and --resync) come together, from `weir control`\n");
 		return 2;
 	}
 	if (sock && !ctl) {

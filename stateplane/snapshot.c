@@ -871,3 +871,61 @@ out:
 	sp_io_exit(&io);
 	return ok ? epoch : 0;
 }
+
+/* ---- adopting a peer's snapshot ----------------------------------------------------- */
+
+static int
+fsync_dir_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = fd < 0 ? -1 : fsync(fd);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int
+sp_snap_adopt(const char *dir, const char *from, const char *fingerprint, uint64_t *epoch, char *err, size_t en)
+{
+	struct sp_snap s = { 0 };
+	char snaps[PATH_MAX], aside[PATH_MAX], to[PATH_MAX];
+
+	if (*epoch) {                   /* that one, checked through */
+		char why[256];
+		if (snap_check(from, fingerprint, *epoch, &s.manifest, why, sizeof(why))) {
+			seterr(err, en, "epoch %" PRIu64 " under %s: %s", *epoch, from, why);
+			return -1;
+		}
+		s.epoch = *epoch;
+		sp_snap_path(s.dir, sizeof(s.dir), from, *epoch, NULL);
+	} else {
+		int r = sp_snap_find(from, fingerprint, &s, stderr, err, en);
+		if (r <= 0) {
+			if (r == 0)
+				seterr(err, en, "%s holds no snapshot", from);
+			return -1;
+		}
+		*epoch = s.epoch;
+	}
+	snprintf(snaps, sizeof(snaps), "%s/snapshots", dir);
+	snprintf(aside, sizeof(aside), "%s/snapshots.diverged", dir);
+	sp_snap_path(to, sizeof(to), dir, s.epoch, NULL);
+	mkdir(dir, 0755);
+	sp_rm_tree(aside);
+	if (rename(snaps, aside) && errno != ENOENT) {
+		seterr(err, en, "%s: %s", snaps, strerror(errno));
+		goto fail;
+	}
+	if (mkdir(snaps, 0755) || rename(s.dir, to)) {
+		seterr(err, en, "%s: %s", to, strerror(errno));
+		goto fail;
+	}
+	fsync_dir_path(snaps);
+	fsync_dir_path(dir);
+	sp_snap_free(&s);
+	sp_rm_tree(from);               /* the rest of what was received */
+	return 0;
+fail:
+	sp_snap_free(&s);
+	return -1;
+}

@@ -139,6 +139,14 @@ int sp_retain(const char *dir, unsigned retain, FILE *log);
 void sp_pin(uint64_t epoch);
 void sp_unpin(uint64_t epoch);
 
+/* Make snapshot *epoch of state dir `from` (0: its newest valid one), checked through
+ * and of this fingerprint, the only snapshot of state dir `dir`: the snapshots `dir`
+ * had are moved to dir/snapshots.diverged (replacing an older such set), so that
+ * epochs go on from the adopted one; `from` is removed.  0 with *epoch set, or -1
+ * with err set. */
+int sp_snap_adopt(const char *dir, const char *from, const char *fingerprint, uint64_t *epoch, char *err,
+		  size_t errlen);
+
 /* ---- shipping to the peer (TCP through io_uring) ------------------------------------ */
 
 /* Send snapshot `epoch` (0: newest valid) of state dir `dir` to host:port. */

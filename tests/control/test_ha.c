@@ -55,6 +55,7 @@ struct node {
 	struct wha_replay rp_peer, rp_wit;
 	uint64_t boot;
 	uint64_t emitted[NW];       /* a result counter: grows while the gate is open */
+	unsigned sync;              /* enum weir_sync its dataplane reports (1: in sync) */
 };
 
 static struct world {
@@ -169,6 +170,15 @@ wit_log(void *ctx, const char *line)
 	wlog_line("w", S.now, line);
 }
 
+/* What the control process learns from its dataplane's shared block. */
+static void
+sim_dp(struct node *n, bool ok, bool exact)
+{
+	uint64_t dig[NW] = { 0 };
+	ha_dataplane_sync(n->h, dig, NW, n->sync);
+	ha_dataplane(n->h, S.now, ok, n->emitted, NW, exact, 0);
+}
+
 static void
 node_start(int i, bool witness)
 {
@@ -189,7 +199,7 @@ node_start(int i, bool witness)
 	memset(&n->rp_peer, 0, sizeof(n->rp_peer));
 	memset(&n->rp_wit, 0, sizeof(n->rp_wit));
 	if (n->dp_ok)
-		ha_dataplane(n->h, S.now, true, n->emitted, NW, false, 0);
+		sim_dp(n, true, false);
 }
 
 static void
@@ -235,6 +245,7 @@ world_init(uint64_t seed, bool witness)
 	S.wit_up = witness;
 	for (int i = 0; i < 2; i++) {
 		S.n[i].dp_ok = true;
+		S.n[i].sync = 1;
 		node_start(i, witness);
 	}
 }
@@ -347,7 +358,7 @@ run_until(uint64_t until)
 		} else if (kind == 1) {
 			struct node *n = &S.n[who];
 			n->next_tick = S.now + HB - HB / 10 + rnd() % (HB / 5);
-			ha_dataplane(n->h, S.now, n->dp_ok, n->emitted, NW, false, 0);
+			sim_dp(n, n->dp_ok, false);
 			ha_tick(n->h, S.now);
 			update_gate(n);
 		} else if (kind == 2) {
@@ -366,7 +377,7 @@ run_until(uint64_t until)
 			n->dp_ok = true;
 			n->dp_back_at = 0;
 			if (n->control_up) {
-				ha_dataplane(n->h, S.now, true, n->emitted, NW, false, 0);
+				sim_dp(n, true, false);
 				update_gate(n);
 			}
 		}
@@ -400,7 +411,7 @@ kill_dp(int i)
 	n->emit_until = 0;
 	n->dp_back_at = S.now + 50 * MS;
 	if (n->control_up)
-		ha_dataplane(n->h, S.now, false, n->emitted, NW, true, 0);
+		sim_dp(n, false, true);
 }
 
 static void
@@ -669,6 +680,44 @@ test_auto_failback(void **st)
 	teardown_world();
 }
 
+/* A planned switchover only goes to a standby whose results were compared equal with
+ * the primary's: not to one that diverged or is resyncing (asked at either node),
+ * and automatic failback waits for it too. */
+static void
+test_switchover_needs_sync(void **st)
+{
+	char why[160];
+	(void)st;
+	world_init(21, true);
+	run_until(200 * MS);
+	assert_int_equal(role(A), WHA_PRIMARY);
+	for (unsigned bad = 2; bad <= 3; bad++) {
+		S.n[B].sync = bad;
+		run_until(S.now + 10 * MS);     /* its heartbeats carry it */
+		assert_int_equal(ha_action(S.n[A].h, S.now, HA_ACT_FAILOVER, why, sizeof(why)), -1);
+		assert_non_null(strstr(why, bad == 2 ? "diverged" : "resyncing"));
+		assert_int_equal(ha_action(S.n[B].h, S.now, HA_ACT_FAILOVER, why, sizeof(why)), -1);
+		assert_non_null(strstr(why, "this node's results"));
+		run_until(S.now + 20 * MS);
+		assert_int_equal(role(A), WHA_PRIMARY);
+	}
+	S.n[B].sync = 1;
+	run_until(S.now + 10 * MS);
+	assert_int_equal(ha_action(S.n[A].h, S.now, HA_ACT_FAILOVER, why, sizeof(why)), 0);
+	run_until(S.now + 20 * MS);
+	assert_int_equal(role(B), WHA_PRIMARY);
+	/* auto failback to a resyncing a waits until a is in sync */
+	ha_set_failback(S.n[B].h, true, 100 * MS);
+	S.n[A].sync = 3;
+	run_until(S.now + 400 * MS);
+	assert_int_equal(role(B), WHA_PRIMARY);
+	S.n[A].sync = 1;
+	run_until(S.now + 300 * MS);
+	assert_int_equal(role(A), WHA_PRIMARY);
+	assert_int_equal(role(B), WHA_STANDBY);
+	teardown_world();
+}
+
 static void
 test_no_witness_pair(void **st)
 {
@@ -771,7 +820,8 @@ test_msg_roundtrip_forgery_replay(void **st)
 	struct wha_msg m = { .type = WHA_HB, .role = WHA_PRIMARY, .nworkers = 3, .flags = WHA_F_ACK,
 			     .boot = 5, .seq = 9, .term = 77, .want = 1, .vote_term = 2, .ack_term = 3,
 			     .echo_boot = 4, .echo_seq = 5, .lease_ns = 6, .fingerprint = 7, .epoch = 8,
-			     .req = 9, .priority = -3, .emitted = { 10, 11, 12 } }, o;
+			     .req = 9, .snap_req = 13, .ship_port = 7000, .priority = -3, .emitted = { 10, 11, 12 },
+			     .digest = { 0xfeedfacecafebeefull, 1, 0x8000000000000000ull } }, o;
 	uint8_t buf[WHA_DGRAM_MAX];
 	(void)st;
 
@@ -780,6 +830,7 @@ test_msg_roundtrip_forgery_replay(void **st)
 	size_t len = wha_pack(&m, KEY, sizeof(KEY) - 1, buf, sizeof(buf));
 	assert_int_equal(wha_unpack(buf, len, KEY, sizeof(KEY) - 1, &o), WHA_OK);
 	assert_memory_equal(&m, &o, offsetof(struct wha_msg, emitted) + 3 * sizeof(uint64_t));
+	assert_memory_equal(m.digest, o.digest, 3 * sizeof(uint64_t));
 	/* every single bit flip is caught */
 	for (size_t i = 0; i < len * 8; i++) {
 		buf[i / 8] ^= (uint8_t)(1u << (i % 8));
@@ -820,7 +871,7 @@ test_msg_garbage(void **st)
 		for (size_t k = 0; k < len; k++)
 			buf[k] = (uint8_t)rnd();
 		if (len >= 4 && (rnd() & 1))
-			memcpy(buf, "WHB1", 4);
+			memcpy(buf, "WHB2", 4);
 		assert_int_not_equal(wha_unpack(buf, len, KEY, sizeof(KEY) - 1, &o), WHA_OK);
 	}
 }
@@ -838,6 +889,7 @@ main(void)
 		cmocka_unit_test(test_peer_link_cut_witness_up),
 		cmocka_unit_test(test_standby_isolated_fences),
 		cmocka_unit_test(test_one_way_loss),
+		cmocka_unit_test(test_switchover_needs_sync),
 		cmocka_unit_test(test_pause_primary),
 		cmocka_unit_test(test_control_death),
 		cmocka_unit_test(test_planned_failover_and_failback),
