@@ -91,6 +91,7 @@ struct shipping {
 	uint64_t received;              /* atomic: newest epoch received (thread -> loop) */
 	uint64_t recv_failed;           /* atomic */
 	uint64_t req, asked_at;         /* our outstanding request */
+	uint64_t nreq;                  /* requests made (ids are unique per incarnation) */
 	/* primary: sending */
 	uint64_t req_seen;              /* the newest request acted on */
 	uint16_t to_port;
@@ -313,9 +314,17 @@ dp_counts(struct ctl *x, uint64_t *emitted, uint64_t *epoch)
 	uint64_t dig[WHA_MAX_WORKERS];
 	const struct weir_gate_shm *m = x->dp.shm;
 
-	for (unsigned w = 0; w < x->nw; w++) {
-		emitted[w] = m ? __atomic_load_n(&m->emitted[w], __ATOMIC_ACQUIRE) : 0;
-		dig[w] = m ? __atomic_load_n(&m->digest[w], __ATOMIC_RELAXED) : 0;
+	/* a consistent set of (emitted, digest) pairs: under the block's sequence count
+	 * (a dataplane killed mid-publish leaves it odd: then the last reads stand) */
+	for (int tries = 0; tries < 1000; tries++) {
+		uint64_t s0 = m ? __atomic_load_n(&m->pub_seq, __ATOMIC_ACQUIRE) : 0;
+		for (unsigned w = 0; w < x->nw; w++) {
+			emitted[w] = m ? __atomic_load_n(&m->emitted[w], __ATOMIC_RELAXED) : 0;
+			dig[w] = m ? __atomic_load_n(&m->digest[w], __ATOMIC_RELAXED) : 0;
+		}
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (!m || ((s0 & 1) == 0 && __atomic_load_n(&m->pub_seq, __ATOMIC_RELAXED) == s0))
+			break;
 	}
 	*epoch = m ? __atomic_load_n(&m->epoch, __ATOMIC_RELAXED) : 0;
 	if (m)
@@ -568,7 +577,12 @@ ship_request(struct ctl *x, uint64_t now, const struct wha_msg *m)
 static void
 ship_poll(struct ctl *x, uint64_t now)
 {
-	(void)now;
+	if (x->sh.pending) {            /* only what this primary's running dataplane checkpointed */
+		struct ha_status st;
+		ha_get_status(x->ha, now, &st);
+		if (st.role != WHA_PRIMARY || !x->dp.shm || x->dp.dead)
+			x->sh.pending = false;
+	}
 	if (x->sh.pending && x->dp.shm && !x->sh.sthr_on) {
 		uint64_t e = __atomic_load_n(&x->dp.shm->epoch, __ATOMIC_RELAXED);
 		if (e > x->sh.after) {
@@ -622,7 +636,7 @@ resync_poll(struct ctl *x, uint64_t now)
 				if (x->sh.req)
 					sayf(x, "no snapshot from %s after %.0f s: asking again", st.peer_node,
 					     (double)RESYNC_RETRY / 1e9);
-				x->sh.req = (x->boot << 8) + (x->sh.req & 0xff) + 1;
+				x->sh.req = (x->boot << 16) + ++x->sh.nreq;
 				x->sh.asked_at = now;
 				__atomic_store_n(&x->sh.received, 0, __ATOMIC_RELEASE);
 				ha_want_snapshot(x->ha, x->sh.req, x->sh.port);
@@ -1036,7 +1050,13 @@ setup(struct ctl *x, char *why, size_t n)
 			return -1;
 		}
 		fcntl(x->sh.lfd, F_SETFD, FD_CLOEXEC);
-		if (pthread_create(&x->sh.rthr, NULL, ship_recv_thread, x)) {
+		/* (every signal blocked in the thread: they are the event loop's, by signalfd) */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		int rc = pthread_create(&x->sh.rthr, NULL, ship_recv_thread, x);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc) {
 			snprintf(why, n, "snapshot receiver thread: %s", strerror(errno));
 			return -1;
 		}

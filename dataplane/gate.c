@@ -138,6 +138,8 @@ weir_result_digest(uint64_t prev, const struct weir_result *r)
 	return XXH3_64bits_withSeed(&r->key, WEIR_RESULT_SIZE(r->naggs) - offsetof(struct weir_result, key), h);
 }
 
+static void publish(struct weir_gate *g);
+
 void
 weir_gate_set_seq(struct weir_gate *g, const uint64_t *seq, const uint64_t *dig, unsigned nw)
 {
@@ -146,8 +148,8 @@ weir_gate_set_seq(struct weir_gate *g, const uint64_t *seq, const uint64_t *dig,
 		g->s[w].dig = g->s[w].wdig = dig ? dig[w] : 0;
 		g->s[w].first = seq[w] + 1;
 		__atomic_store_n(&g->shm->produced[w], seq[w], __ATOMIC_RELAXED);
-		__atomic_store_n(&g->shm->emitted[w], seq[w], __ATOMIC_RELEASE);
 	}
+	publish(g);
 }
 
 uint64_t
@@ -220,13 +222,17 @@ publish(struct weir_gate *g)
 {
 	weir_sinks_flush(g->sk);
 	/* what the pair has written: ours, or further the primary's (what a node that
-	 * takes over from us must not write again) */
+	 * takes over from us must not write again), with the digests there */
+	struct weir_gate_shm *m = g->shm;
+	__atomic_store_n(&m->pub_seq, m->pub_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	for (unsigned w = 0; w < g->nw; w++) {
 		const struct stream *s = &g->s[w];
 		bool own = s->written >= s->peer;
-		g->shm->digest[w] = own ? s->wdig : s->pdig;
-		__atomic_store_n(&g->shm->emitted[w], own ? s->written : s->peer, __ATOMIC_RELEASE);
+		__atomic_store_n(&m->digest[w], own ? s->wdig : s->pdig, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->emitted[w], own ? s->written : s->peer, __ATOMIC_RELAXED);
 	}
+	__atomic_store_n(&m->pub_seq, m->pub_seq + 1, __ATOMIC_RELEASE);
 }
 
 static void

@@ -64,6 +64,9 @@ struct weir_gate_shm {
 	uint64_t resync_gaps;           /* input lost between the snapshot and the journal */
 	uint64_t journal_frames;        /* frames journaled */
 	uint64_t journal_dropped;       /* ... lost to a full journal (oldest first) */
+	/* emitted[] and digest[] change together under this sequence count (odd while
+	 * they are written): a reader takes a pair only from an even, unchanged count */
+	uint64_t pub_seq;
 	uint64_t digest[WEIR_GATE_MAX_W];   /* digest at emitted[w] */
 	uint64_t emitted[WEIR_GATE_MAX_W];  /* results written and flushed per stream */
 	uint64_t produced[WEIR_GATE_MAX_W]; /* results computed per stream */

@@ -56,6 +56,13 @@ struct hentry {                     /* session timer heap */
 	uint32_t gen_kind;          /* gen << 1 | kind (0 fire, 1 purge) */
 };
 
+struct fire_ent {
+	int64_t time;
+	uint64_t key;
+	uint32_t slot;
+	uint32_t gen_kind;          /* sessions: as in the heap entry */
+};
+
 struct vec {                        /* a growable array of fixed-size items */
 	void *a;
 	uint32_t n, cap;
@@ -91,6 +98,11 @@ struct weir_op {
 
 	/* session timers */
 	struct vec heap;            /* struct hentry, min-heap on time */
+
+	/* firing in canonical order (by end, then key): the order of a window's slots in
+	 * memory and of equal timers in the heap depend on history (arrival order, a
+	 * restore), the results must not (an HA pair compares its streams) */
+	struct vec fire;            /* struct fire_ent */
 
 	/* tumbling fast path: the window of the previous record */
 	int64_t cur_start;
@@ -805,29 +817,65 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 	heap_push(op, s->end, target, 0);
 }
 
+static int
+fire_cmp(const void *a, const void *b)
+{
+	const struct fire_ent *x = a, *y = b;
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	if ((x->gen_kind & 1) != (y->gen_kind & 1))     /* firings before frees */
+		return (x->gen_kind & 1) ? 1 : -1;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static void session_timer(struct weir_op *op, struct hentry x);
+
+/* Every due timer, in rounds: all that are due, sorted (time, firings first, key),
+ * then handled; a firing may set a purge timer that is due as well (next round).
+ * (Out of memory for the sort: handled in heap order, nothing lost.) */
 static void
 session_fire(struct weir_op *op)
 {
 	while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm) {
-		struct hentry x = heap_pop(op);
-		struct slot *s = S(op, x.slot);
-
-		if (!(s->flags & SLOT_LIVE) || s->gen != x.gen_kind >> 1)
-			continue;                               /* freed (merged) since */
-		if ((x.gen_kind & 1) == 0) {
-			if (s->end != x.time || !(s->flags & SLOT_DIRTY))
-				continue;                       /* end moved on, or already fired */
-			emit(op, s);
-			heap_push(op, s->end + op->size, x.slot, 1);
-		} else if (s->end + op->size == x.time) {
-			/* No record can merge any more (one would be late): free it. */
-			uint64_t h = mix(s->key, 0);
-			uint32_t pos = tab_find(op, s->key, 0, h);
-			session_unlink(op, pos, x.slot);
-			if (op->tab[pos].slot == NIL)
-				tab_del(op, pos);               /* the key has no session left */
-			slot_free(op, x.slot);
+		op->fire.n = 0;
+		while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm) {
+			struct hentry h = heap_pop(op);
+			struct fire_ent f = { h.time, S(op, h.slot)->key, h.slot, h.gen_kind };
+			if (vec_push(&op->fire, &f, sizeof(f))) {
+				session_timer(op, h);
+				break;
+			}
 		}
+		struct fire_ent *fe = op->fire.a;
+		if (op->fire.n > 1)
+			qsort(fe, op->fire.n, sizeof(*fe), fire_cmp);
+		for (uint32_t i = 0; i < op->fire.n; i++)
+			session_timer(op, (struct hentry){ fe[i].time, fe[i].slot, fe[i].gen_kind });
+	}
+}
+
+static void
+session_timer(struct weir_op *op, struct hentry x)
+{
+	struct slot *s = S(op, x.slot);
+
+	if (!(s->flags & SLOT_LIVE) || s->gen != x.gen_kind >> 1)
+		return;                                 /* freed (merged) since */
+	if ((x.gen_kind & 1) == 0) {
+		if (s->end != x.time || !(s->flags & SLOT_DIRTY))
+			return;                         /* end moved on, or already fired */
+		emit(op, s);
+		heap_push(op, s->end + op->size, x.slot, 1);
+	} else if (s->end + op->size == x.time) {
+		/* No record can merge any more (one would be late): free it. */
+		uint64_t h = mix(s->key, 0);
+		uint32_t pos = tab_find(op, s->key, 0, h);
+		session_unlink(op, pos, x.slot);
+		if (op->tab[pos].slot == NIL)
+			tab_del(op, pos);               /* the key has no session left */
+		slot_free(op, x.slot);
 	}
 }
 
@@ -897,6 +945,7 @@ weir_op_destroy(struct weir_op *op)
 	free(op->purge.a);
 	free(op->dirty.a);
 	free(op->heap.a);
+	free(op->fire.a);
 	for (int i = 0; i < 2; i++) {
 		free(op->chg[i].a);
 		free(op->tomb[i].a);
@@ -945,14 +994,26 @@ weir_op_advance(struct weir_op *op, int64_t wm)
 		session_fire(op);
 		return;
 	}
-	/* fire every window whose end the watermark has reached */
+	/* fire every window whose end the watermark has reached, by key within an end */
 	while (op->ends.n && ((struct bucket *)op->ends.a)[0].time <= wm) {
 		struct bucket b = ((struct bucket *)op->ends.a)[0];
 
 		op->ends.n--;
 		memmove(op->ends.a, (struct bucket *)op->ends.a + 1, (size_t)op->ends.n * sizeof(b));
-		for (uint32_t si = b.head; si != NIL; si = S(op, si)->next)
-			emit(op, S(op, si));
+		op->fire.n = 0;
+		for (uint32_t si = b.head; si != NIL; si = S(op, si)->next) {
+			struct fire_ent f = { b.time, S(op, si)->key, si, 0 };
+			if (vec_push(&op->fire, &f, sizeof(f))) {       /* out of memory: unsorted */
+				for (; si != NIL; si = S(op, si)->next)
+					emit(op, S(op, si));
+				break;
+			}
+		}
+		struct fire_ent *fe = op->fire.a;
+		if (op->fire.n > 1)
+			qsort(fe, op->fire.n, sizeof(*fe), fire_cmp);
+		for (uint32_t i = 0; i < op->fire.n; i++)
+			emit(op, S(op, fe[i].slot));
 		if (op->lateness == 0) {
 			for (uint32_t si = b.head, nx; si != NIL; si = nx) {
 				nx = S(op, si)->next;

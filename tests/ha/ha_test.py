@@ -68,9 +68,11 @@ class Feed:
     FIFO per node that the node's dataplane reads as its pcap device.  Whoever opens
     a FIFO (a restarted dataplane too) first gets everything up to the live point
     at full speed, then the rest as it comes -- as from a feed with a retransmission
-    server -- so a node that restarts from its snapshot catches up."""
+    server -- so a node that restarts from its snapshot catches up.  With live=True
+    a FIFO opened again (a restarted dataplane) gets only what comes from then on, as
+    from a multicast feed: what it missed, it must get from its peer (resync)."""
 
-    def __init__(self, pcap, fifos, rate):
+    def __init__(self, pcap, fifos, rate, live=False):
         with open(pcap, "rb") as f:
             data = f.read()
         self.header = data[:24]
@@ -81,6 +83,7 @@ class Feed:
             self.recs.append(data[off:off + 16 + n])
             off += 16 + n
         self.rate = rate
+        self.live_only = live
         self.t0 = None
         self.stop = False
         self.threads = []
@@ -101,6 +104,7 @@ class Feed:
         return self.live() >= len(self.recs)
 
     def _serve(self, path):
+        opened = 0
         while not self.stop:
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
@@ -112,7 +116,8 @@ class Feed:
             os.set_blocking(fd, True)
             try:
                 os.write(fd, self.header)
-                i = 0
+                i = self.live() if self.live_only and opened else 0
+                opened += 1
                 while not self.stop and i < len(self.recs):
                     j = self.live()
                     if j <= i:
@@ -136,9 +141,10 @@ class Pair:
     # the two dataplanes keep busy, even SCHED_FIFO processes were measured unscheduled for
     # 10-25 ms now and then, and a lease lost to that is a real (if harmless) role change
     # that would break the timelines these tests assert
-    def __init__(self, lab, args, d, pcap, failback="manual", hold_down="300s", workers=2, rate=8000, dead_after=6):
+    def __init__(self, lab, args, d, pcap, failback="manual", hold_down="300s", workers=2, rate=8000, dead_after=6,
+                 live=False):
         self.lab, self.args, self.d = lab, args, d
-        self.feed = Feed(pcap, [os.path.join(d, n + ".feed") for n in ("a", "b")], rate)
+        self.feed = Feed(pcap, [os.path.join(d, n + ".feed") for n in ("a", "b")], rate, live)
         self.lease_ms = 5 * dead_after - 2.5         # heartbeat x dead_after less half a heartbeat
         self.procs = {}
         self.logs = {}
@@ -553,6 +559,32 @@ def sc_failback(pair, total):
     return {"switchover_ms": ms, "exact": True}
 
 
+def sc_resync(pair, total):
+    """A live feed that is not replayed: a's dataplane dies and comes back to the feed's
+    live point, having missed what came meanwhile.  It must journal, adopt b's shipped
+    snapshot, replay, be found in sync, and only then take the failback: exact."""
+    pair.wait_roles("primary", "standby")
+    pair.wait(lambda: pair.status("b").get("sync") == "in sync", "b in sync with a", 40, 0.05)
+    lose_a_dataplane(pair, total, 0.15)
+    t = time.time()
+    pair.wait(lambda: pair.status("a").get("sync") == "in sync", "a back in sync with b", 40, 0.05)
+    resync_s = time.time() - t
+    st = pair.status("a")
+    dp = st["dataplane"]
+    if not dp["adopted_snapshot"] or dp["resync_gaps"] or dp["journal_dropped"] or dp["digest_mismatches"]:
+        raise Fail("a's resync: %s" % json.dumps(dp))
+    if st["counters"]["resyncs_done"] != 1 or pair.status("b")["counters"]["snapshots_shipped"] < 1:
+        raise Fail("resync counters: a %s, b %s" % (st["counters"], pair.status("b")["counters"]))
+    mid_run(pair, total, 0.5)
+    t = time.time()
+    pair.command("a", "failback")
+    pair.wait_roles("primary", "standby")
+    ms = takeover_ms(pair, "a", t)
+    wait_done(pair, total)
+    return {"exact": True, "resync_s": round(resync_s, 2), "switchover_ms": ms,
+            "journal_frames": dp["journal_frames"]}
+
+
 def sc_auto_failback(pair, total):
     lose_a_dataplane(pair, total, 0.1)
     t = time.time()
@@ -598,6 +630,7 @@ SCENARIOS = {
                                    "b": ["promote", "demote", "promote"]}),
     "auto-failback": (sc_auto_failback, {"failback": "auto", "hold_down": "2s"},
                       {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
+    "resync": (sc_resync, {"live": True}, {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
     "reload": (sc_reload, {}, {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
 }
 
