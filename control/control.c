@@ -75,6 +75,7 @@ struct child {
 	siginfo_t status;               /* how it ended (the watcher reaped it) */
 	bool resync;                    /* started journaling, waiting for a snapshot */
 	bool adopt_sent;                /* ... told which one to take */
+	uint64_t adopt_failed;          /* its failed adoptions seen */
 	bool diverged_seen;             /* its streams differ from the primary's (logged) */
 };
 
@@ -450,6 +451,7 @@ dp_spawn(struct ctl *x, uint64_t now)
 	x->dp.started = now;
 	x->dp.resync = resync;
 	x->dp.adopt_sent = false;
+	x->dp.adopt_failed = 0;
 	x->dp.diverged_seen = false;
 	if (resync) {
 		x->c.resyncs_started++;
@@ -619,6 +621,12 @@ resync_poll(struct ctl *x, uint64_t now)
 	uint64_t sync = __atomic_load_n(&m->sync, __ATOMIC_ACQUIRE);
 
 	ha_get_status(x->ha, now, &st);
+	uint64_t af = __atomic_load_n(&m->adopt_failed, __ATOMIC_RELAXED);
+	if (af != x->dp.adopt_failed) {         /* (the dataplane said why) ask again */
+		x->dp.adopt_failed = af;
+		x->dp.adopt_sent = false;
+		sayf(x, "the dataplane could not adopt the snapshot: asking for another");
+	}
 	if (sync == WEIR_SYNC_RESYNC && !x->dp.adopt_sent) {
 		struct weir_gate_cmd c = { .type = WEIR_GATE_ADOPT };
 		uint64_t got = __atomic_load_n(&x->sh.received, __ATOMIC_ACQUIRE);
@@ -1232,8 +1240,8 @@ weir_control_main(const struct weir_config *cfg, const char *config_path, const 
 	for (int s = 0; s < cfg->nsources; s++)
 		idle |= cfg->sources[s].idle_timeout != 0;
 	if (cfg->rx_cores > 1 || idle)
-		say(x, "warning: with rx_cores > 1 or idle_timeout the two nodes may number their results "
-		       "differently: a takeover can then repeat or skip results (README, [ha])");
+		say(x, "note: with rx_cores > 1 or idle_timeout a record's lateness can differ between the "
+		       "nodes; the standby then finds its results diverged and resyncs (README, [ha])");
 	dp_spawn(x, mono_ns());
 
 	uint64_t stop_at = 0;

@@ -5,6 +5,7 @@
 #define RTE_MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <netdb.h>
@@ -44,6 +45,43 @@ mkdirs(const char *path)
 	return 0;
 }
 
+/* A file appended to again: a writer killed in the middle of a write (kill -9) can
+ * have left a torn last line.  No result in it was counted as written (positions are
+ * published after a whole flush), so it is cut off, back to the last newline. */
+static void
+cut_torn_tail(const char *path, FILE *err)
+{
+	char buf[4096];
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;                 /* not there yet: fopen makes it */
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+		off_t end = st.st_size, keep = -1;
+		while (end > 0 && keep < 0) {
+			off_t from = end > (off_t)sizeof(buf) ? end - (off_t)sizeof(buf) : 0;
+			ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+			if (n != end - from)
+				break;
+			for (ssize_t i = n - 1; i >= 0 && keep < 0; i--)
+				if (buf[i] == '\n')
+					keep = from + i + 1;
+			end = from;
+		}
+		if (keep < 0 && end == 0)
+			keep = 0;               /* no newline at all: one torn line */
+		if (keep >= 0 && keep < st.st_size) {
+			if (ftruncate(fd, keep) == 0)
+				fprintf(err, "weir: sink %s: cut a torn last line (%lld bytes) a killed writer left\n", path,
+					(long long)(st.st_size - keep));
+			else
+				fprintf(err, "weir: sink %s: cannot cut a torn last line: %s\n", path, strerror(errno));
+		}
+	}
+	close(fd);
+}
+
 struct weir_sinks *
 weir_sinks_open(const struct weir_config *cfg, bool append, FILE *err)
 {
@@ -64,6 +102,8 @@ weir_sinks_open(const struct weir_config *cfg, bool append, FILE *err)
 				if (cfg->queries[j].sink == WEIR_SINK_FILE && !strcmp(cfg->queries[j].sink_path, q->sink_path))
 					o->fp = sk->q[j].fp;
 			if (!o->fp) {
+				if (append)
+					cut_torn_tail(q->sink_path, err);
 				if (mkdirs(q->sink_path) || !(o->fp = fopen(q->sink_path, append ? "a" : "w"))) {
 					fprintf(err, "weir: query '%s': cannot open sink file %s: %s\n", q->name,
 						q->sink_path, strerror(errno));
