@@ -3,13 +3,14 @@
  * E events per window, W windows.  Meant for callgrind, whose per-function inclusive
  * instruction counts are stable on a noisy machine:
  *
- *   valgrind --tool=callgrind --callgrind-out-file=cg.out build/bench/fire-bench 100000 10 5
- *   callgrind_annotate --inclusive=yes cg.out | grep -E 'weir_op_(burst|advance)|qsort'
+ *   valgrind --tool=callgrind --callgrind-out-file=cg.out build/bench/fire-bench 100000 10 5 [canonical]
+ *   callgrind_annotate --inclusive=yes cg.out | grep -E 'weir_op_(burst|advance)|sort_by_key'
  *
- * weir_op_burst is the per-event path, weir_op_advance the firing (with the sort that
- * puts each window's results in key order).  Prints results and a checksum, so a run
- * can be compared with another. */
+ * weir_op_burst is the per-event path, weir_op_advance the firing ("canonical": with
+ * the sort that puts each window's results in key order, as under HA).  Prints the
+ * results and a checksum of them in order. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ main(int argc, char **argv)
 	unsigned keys = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 100000;
 	unsigned per_key = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 10;
 	unsigned windows = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 5;
+	bool canonical = argc > 4 && !strcmp(argv[4], "canonical");
 	static const char text[] = "[dataplane]\ndevices = x\n[source s]\nudp_port = 1\nfields = a:i64\n"
 				   "[query q]\nfrom = s\nwindow = tumbling 1s\naggregates = count, sum(a)\n";
 	struct weir_config cfg;
@@ -46,6 +48,7 @@ main(int argc, char **argv)
 	struct weir_op *op = weir_op_create(&cfg.queries[0], 0, &cfg.sources[0], emit, NULL);
 	if (!op)
 		return 1;
+	weir_op_set_canonical(op, canonical);
 	for (unsigned wi = 0; wi < windows; wi++) {
 		int64_t base = (int64_t)(1000 + wi) * 1000000000;
 		uint64_t n = (uint64_t)keys * per_key;

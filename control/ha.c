@@ -389,6 +389,8 @@ peer_in_sync(const struct ha *h)
 }
 
 static const char *const sync_names[] = { "not yet compared", "in sync", "diverged", "resyncing" };
+static const char *const sync_why[] = { "not yet compared with the primary's", "the same as the primary's",
+					"diverged from the primary's", "being resynced from the primary's snapshot" };
 
 const char *
 ha_sync_name(unsigned st)
@@ -408,8 +410,8 @@ start_handover(struct ha *h, uint64_t now, const char *why, char *err, size_t n)
 		return -1;
 	}
 	if (!peer_in_sync(h)) {
-		snprintf(err, n, "the peer's results are %s with ours: it would not go on from the same state",
-			 sync_names[WHA_SYNC(h->peer.flags)]);
+		snprintf(err, n, "%s's results are %s (weir status): it would not go on from the same state",
+			 h->peer.node, sync_why[WHA_SYNC(h->peer.flags)]);
 		return -1;
 	}
 	h->ho_req = ++h->ho_next + (h->boot << 8);
@@ -466,7 +468,8 @@ ha_action(struct ha *h, uint64_t now, enum ha_action a, char *why, size_t n)
 		for (unsigned w = 0; w < h->p.nworkers; w++)
 			none &= h->peer_emitted[w] == 0;
 		if (!none || h->sync != 0) {
-			snprintf(why, n, "this node's results are %s with the primary's", sync_names[h->sync & 3u]);
+			snprintf(why, n, "this node's results are %s (weir status): try again once they are in sync",
+				 sync_why[h->sync & 3u]);
 			return -1;
 		}
 	}

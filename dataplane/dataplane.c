@@ -229,6 +229,7 @@ static struct {
 	bool rst_dig_ok;
 	_Atomic unsigned rxmode;       /* RX_*: journal until a snapshot is adopted, then replay */
 	bool workers_on;               /* worker lcores launched (resync: at adoption) */
+	bool canonical;                /* HA: firings in canonical order (the pair compares streams) */
 	char fp[64];                   /* the state fingerprint */
 } G;
 
@@ -1776,6 +1777,7 @@ setup_cores(void)
 						   &cfg->sources[cfg->queries[q].source], wk_emit, wk);
 			if (!wk->op[q])
 				return -1;
+			weir_op_set_canonical(wk->op[q], G.canonical);
 		}
 		for (unsigned r = 0; r < G.nrx; r++) {
 			snprintf(name, sizeof(name), "weir_rx%u_w%u", r & 0xff, w & 0xff);
@@ -2040,6 +2042,7 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	state_fingerprint(cfg, G.fp, sizeof(G.fp));
+	G.canonical = opts->control_fd >= 0;
 	/* HA resync: journal input until a snapshot comes (state opened then) */
 	bool resync = opts->resync && opts->control_fd >= 0;
 	if (cfg->state_dir[0] && !resync && state_open())

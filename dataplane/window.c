@@ -99,10 +99,12 @@ struct weir_op {
 	/* session timers */
 	struct vec heap;            /* struct hentry, min-heap on time */
 
-	/* firing in canonical order (by end, then key): the order of a window's slots in
-	 * memory and of equal timers in the heap depend on history (arrival order, a
-	 * restore), the results must not (an HA pair compares its streams) */
-	struct vec fire;            /* struct fire_ent */
+	/* firing in canonical order (by end, then key; weir_op_set_canonical): the order
+	 * of a window's slots and of equal timers in the heap depend on history (arrival
+	 * order, a restore), the results then do not (an HA pair compares its streams) */
+	bool canonical;
+	struct vec fire, fire_tmp;  /* struct fire_ent */
+	uint32_t radix[8][256];     /* digit counts of the keys being sorted */
 
 	/* tumbling fast path: the window of the previous record */
 	int64_t cur_start;
@@ -830,6 +832,67 @@ fire_cmp(const void *a, const void *b)
 	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
+static int
+key_cmp(const void *a, const void *b)
+{
+	const struct fire_ent *x = a, *y = b;
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* op->fire by key (one window end: the keys are distinct).  An LSD radix sort on the
+ * bytes that differ; insertion sort for a few; qsort if the buffer cannot grow. */
+static void
+sort_by_key(struct weir_op *op)
+{
+	struct fire_ent *a = op->fire.a, *src, *dst;
+	uint32_t n = op->fire.n;
+
+	if (n < 32) {
+		for (uint32_t i = 1; i < n; i++) {
+			struct fire_ent x = a[i];
+			uint32_t j = i;
+			for (; j > 0 && a[j - 1].key > x.key; j--)
+				a[j] = a[j - 1];
+			a[j] = x;
+		}
+		return;
+	}
+	if (op->fire_tmp.cap < n) {
+		void *t = realloc(op->fire_tmp.a, (size_t)n * sizeof(*a));
+		if (!t) {
+			qsort(a, n, sizeof(*a), key_cmp);
+			return;
+		}
+		op->fire_tmp.a = t;
+		op->fire_tmp.cap = n;
+	}
+	memset(op->radix, 0, sizeof(op->radix));
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t k = a[i].key;
+		for (int d = 0; d < 8; d++)
+			op->radix[d][(k >> (8 * d)) & 255]++;
+	}
+	src = a;
+	dst = op->fire_tmp.a;
+	for (int d = 0; d < 8; d++) {
+		uint32_t *c = op->radix[d], sum = 0;
+		if (c[(src[0].key >> (8 * d)) & 255] == n)
+			continue;               /* every key has this byte: nothing to do */
+		for (int b = 0; b < 256; b++) {
+			uint32_t x = c[b];
+			c[b] = sum;
+			sum += x;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			dst[c[(src[i].key >> (8 * d)) & 255]++] = src[i];
+		struct fire_ent *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != a)
+		memcpy(a, src, (size_t)n * sizeof(*a));
+}
+
 static void session_timer(struct weir_op *op, struct hentry x);
 
 /* Every due timer, in rounds: all that are due, sorted (time, firings first, key),
@@ -838,6 +901,11 @@ static void session_timer(struct weir_op *op, struct hentry x);
 static void
 session_fire(struct weir_op *op)
 {
+	if (!op->canonical) {
+		while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm)
+			session_timer(op, heap_pop(op));
+		return;
+	}
 	while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm) {
 		op->fire.n = 0;
 		while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm) {
@@ -880,6 +948,12 @@ session_timer(struct weir_op *op, struct hentry x)
 }
 
 /* ---- public ------------------------------------------------------------------------ */
+
+void
+weir_op_set_canonical(struct weir_op *op, bool on)
+{
+	op->canonical = on;
+}
 
 struct weir_op *
 weir_op_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_source_cfg *src,
@@ -946,6 +1020,7 @@ weir_op_destroy(struct weir_op *op)
 	free(op->dirty.a);
 	free(op->heap.a);
 	free(op->fire.a);
+	free(op->fire_tmp.a);
 	for (int i = 0; i < 2; i++) {
 		free(op->chg[i].a);
 		free(op->tomb[i].a);
@@ -994,12 +1069,18 @@ weir_op_advance(struct weir_op *op, int64_t wm)
 		session_fire(op);
 		return;
 	}
-	/* fire every window whose end the watermark has reached, by key within an end */
+	/* fire every window whose end the watermark has reached (canonical: by key within
+	 * an end) */
 	while (op->ends.n && ((struct bucket *)op->ends.a)[0].time <= wm) {
 		struct bucket b = ((struct bucket *)op->ends.a)[0];
 
 		op->ends.n--;
 		memmove(op->ends.a, (struct bucket *)op->ends.a + 1, (size_t)op->ends.n * sizeof(b));
+		if (!op->canonical) {
+			for (uint32_t si = b.head; si != NIL; si = S(op, si)->next)
+				emit(op, S(op, si));
+			goto fired;
+		}
 		op->fire.n = 0;
 		for (uint32_t si = b.head; si != NIL; si = S(op, si)->next) {
 			struct fire_ent f = { b.time, S(op, si)->key, si, 0 };
@@ -1009,11 +1090,11 @@ weir_op_advance(struct weir_op *op, int64_t wm)
 				break;
 			}
 		}
+		sort_by_key(op);
 		struct fire_ent *fe = op->fire.a;
-		if (op->fire.n > 1)
-			qsort(fe, op->fire.n, sizeof(*fe), fire_cmp);
 		for (uint32_t i = 0; i < op->fire.n; i++)
 			emit(op, S(op, fe[i].slot));
+fired:
 		if (op->lateness == 0) {
 			for (uint32_t si = b.head, nx; si != NIL; si = nx) {
 				nx = S(op, si)->next;

@@ -14,6 +14,7 @@
 #ifndef WEIR_WINDOW_H
 #define WEIR_WINDOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,11 @@ struct weir_op;
 struct weir_op *weir_op_create(const struct weir_query_cfg *q, uint16_t qidx,
 			       const struct weir_source_cfg *s, weir_emit_fn emit, void *ctx);
 void weir_op_destroy(struct weir_op *op);
+/* Results of one firing in canonical order (window end, then key) rather than in the
+ * order the windows were made: the stream then depends only on the records, not on
+ * how the state came to be (a restore).  For HA pairs, which compare their streams;
+ * it costs a sort per firing. */
+void weir_op_set_canonical(struct weir_op *op, bool on);
 
 /* Apply n records (in arrival order). */
 void weir_op_burst(struct weir_op *op, const struct weir_ev *ev, unsigned n);

@@ -695,7 +695,7 @@ test_switchover_needs_sync(void **st)
 		S.n[B].sync = bad;
 		run_until(S.now + 10 * MS);     /* its heartbeats carry it */
 		assert_int_equal(ha_action(S.n[A].h, S.now, HA_ACT_FAILOVER, why, sizeof(why)), -1);
-		assert_non_null(strstr(why, bad == 2 ? "diverged" : "resyncing"));
+		assert_non_null(strstr(why, bad == 2 ? "diverged" : "being resynced"));
 		assert_int_equal(ha_action(S.n[B].h, S.now, HA_ACT_FAILOVER, why, sizeof(why)), -1);
 		assert_non_null(strstr(why, "this node's results"));
 		run_until(S.now + 20 * MS);

@@ -15,14 +15,14 @@
 
 struct got {
 	int n;
-	struct { uint64_t key; int64_t start, end; uint32_t rev, nulls; uint64_t count, val[16]; } r[256];
+	struct { uint64_t key; int64_t start, end; uint32_t rev, nulls; uint64_t count, val[16]; } r[1024];
 };
 
 static void
 collect(void *ctx, const struct weir_result *r)
 {
 	struct got *g = ctx;
-	assert_true(g->n < 256);
+	assert_true(g->n < 1024);
 	g->r[g->n].key = r->key;
 	g->r[g->n].start = r->start;
 	g->r[g->n].end = r->end;
@@ -353,23 +353,28 @@ canonical_firing_order(void **st)
 		struct got g1, g2;
 		struct weir_op *o1 = make(wins[wi], "0", "count, sum(a)", &g1);
 		struct weir_op *o2 = make(wins[wi], "0", "count, sum(a)", &g2);
-		int64_t t[40], a[40];
-		uint64_t k[40], k2[40];
-		int64_t t2[40], a2[40];
+		weir_op_set_canonical(o1, true);
+		weir_op_set_canonical(o2, true);
+		enum { N = 300 };               /* (many keys per window: the radix sort) */
+		int64_t t[N], a[N];
+		uint64_t k[N], k2[N];
+		int64_t t2[N], a2[N];
 		uint64_t x = 12345;
-		for (int i = 0; i < 40; i++) {
+		for (int i = 0; i < N; i++) {
 			x = x * 6364136223846793005ull + 1442695040888963407ull;
-			k[i] = (x >> 33) % 1000;
+			k[i] = i % 3 ? (x >> 33) % 100000 : x ^ (x >> 29);     /* small and any */
 			t[i] = 10 * S_ + (int64_t)(i % 4) * 100000000;   /* one or two windows */
 			a[i] = i;
 		}
-		for (int i = 0; i < 40; i++) {            /* the same records, reversed */
-			k2[i] = k[39 - i];
-			t2[i] = t[39 - i];
-			a2[i] = a[39 - i];
+		for (int i = 0; i < N; i++) {             /* the same records, reversed */
+			k2[i] = k[N - 1 - i];
+			t2[i] = t[N - 1 - i];
+			a2[i] = a[N - 1 - i];
 		}
-		batch(o1, t, k, a, 40, 0);
-		batch(o2, t2, k2, a2, 40, 0);
+		for (int i = 0; i < N; i += 50) {         /* (batch() takes 64 at most) */
+			batch(o1, t + i, k + i, a + i, 50, 0);
+			batch(o2, t2 + i, k2 + i, a2 + i, 50, 0);
+		}
 		weir_op_advance(o1, INT64_MAX);
 		weir_op_advance(o2, INT64_MAX);
 		assert_true(g1.n > 1);

@@ -540,6 +540,12 @@ for i in range(3000):
     return {"exact": True, "dropped": got}
 
 
+def wait_sync(pair, n, timeout=60):
+    """Until node n's results are found the same as the primary's (a planned
+    switchover goes only to such a standby, as an operator checks with weir status)."""
+    pair.wait(lambda: pair.status(n).get("sync") == "in sync", "%s in sync with the primary" % n, timeout, 0.05)
+
+
 def sc_failback(pair, total):
     """Dataplane death on a, b takes over, a rejoins; failover and failback under load."""
     lose_a_dataplane(pair, total, 0.15)
@@ -548,11 +554,13 @@ def sc_failback(pair, total):
     if ("primary", "standby") in seen:
         raise Fail("the recovered node preempted")
     mid_run(pair, total, 0.4)
+    wait_sync(pair, "a")
     t = time.time()
     pair.command("a", "failback")
     pair.wait_roles("primary", "standby")
     ms = takeover_ms(pair, "a", t)
     mid_run(pair, total, 0.6)
+    wait_sync(pair, "b")
     pair.command("a", "failover")
     pair.wait_roles("standby", "primary")
     wait_done(pair, total)
@@ -564,10 +572,10 @@ def sc_resync(pair, total):
     live point, having missed what came meanwhile.  It must journal, adopt b's shipped
     snapshot, replay, be found in sync, and only then take the failback: exact."""
     pair.wait_roles("primary", "standby")
-    pair.wait(lambda: pair.status("b").get("sync") == "in sync", "b in sync with a", 40, 0.05)
+    wait_sync(pair, "b")
     lose_a_dataplane(pair, total, 0.15)
     t = time.time()
-    pair.wait(lambda: pair.status("a").get("sync") == "in sync", "a back in sync with b", 40, 0.05)
+    wait_sync(pair, "a")
     resync_s = time.time() - t
     st = pair.status("a")
     dp = st["dataplane"]
