@@ -37,6 +37,7 @@
 #include "control.h"
 #include "ha.h"
 #include "hagate.h"
+#include "sink.h"
 #include "hamsg.h"
 #include "stateplane.h"
 #include "termstore.h"
@@ -51,6 +52,8 @@
 	X(dp_spawned) X(dp_died) X(dp_hung) X(commands) X(resyncs_started) X(resyncs_done) \
 	X(snapshots_received) X(snapshots_receive_failed) X(snapshots_shipped) X(snapshots_ship_failed)
 #define RESYNC_RETRY  (15ull * 1000000000ull)   /* ask the primary again after this long */
+#define RESYNC_STABLE (30ull * 1000000000ull)   /* a resync that held this long was a good one */
+#define RESYNC_HOLD_MAX (60ull * 1000000000ull)
 
 enum { EV_TICK = 1, EV_DEADLINE, EV_UDP, EV_REAPED, EV_DPSOCK, EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_DPDEAD };
 
@@ -77,6 +80,7 @@ struct child {
 	bool adopt_sent;                /* ... told which one to take */
 	uint64_t adopt_failed;          /* its failed adoptions seen */
 	bool diverged_seen;             /* its streams differ from the primary's (logged) */
+	uint64_t restart_at;            /* restart it then, to resync (0: not planned) */
 };
 
 /* Snapshot shipping between the pair's control processes (TCP, stateplane/'s ship,
@@ -93,6 +97,8 @@ struct shipping {
 	uint64_t recv_failed;           /* atomic */
 	uint64_t req, asked_at;         /* our outstanding request */
 	uint64_t nreq;                  /* requests made (ids are unique per incarnation) */
+	uint64_t resynced_at;           /* the last resync completed (0: none) */
+	unsigned streak;                /* resyncs that diverged again soon after */
 	/* primary: sending */
 	uint64_t req_seen;              /* the newest request acted on */
 	uint16_t to_port;
@@ -453,6 +459,7 @@ dp_spawn(struct ctl *x, uint64_t now)
 	x->dp.adopt_sent = false;
 	x->dp.adopt_failed = 0;
 	x->dp.diverged_seen = false;
+	x->dp.restart_at = 0;
 	if (resync) {
 		x->c.resyncs_started++;
 		x->sh.req = 0;
@@ -469,6 +476,33 @@ retry:
 	x->dp.next_spawn = now + BACKOFF_MAX;
 }
 
+/* The dataplane died between handing results to its sinks and publishing their
+ * positions: some may be in the files already (a write(2) cut short by kill -9 keeps
+ * what it copied).  Their whole lines count as written (the respawned dataplane cuts
+ * a torn last one), so that the peer goes on after them.  Results to UDP sinks or
+ * stdout in that burst cannot be read back: they may be sent twice (same seq). */
+static void
+sink_tails(struct ctl *x, uint64_t *emitted)
+{
+	uint64_t before[WHA_MAX_WORKERS];
+	unsigned more = 0;
+
+	memcpy(before, emitted, sizeof(uint64_t) * x->nw);
+	for (int q = 0; q < x->cfg->nqueries; q++) {
+		const struct weir_query_cfg *qc = &x->cfg->queries[q];
+		bool seen = false;
+		for (int p = 0; p < q; p++)
+			seen |= x->cfg->queries[p].sink == WEIR_SINK_FILE && !strcmp(x->cfg->queries[p].sink_path,
+										 qc->sink_path);
+		if (qc->sink == WEIR_SINK_FILE && !seen)
+			weir_sink_file_positions(qc->sink_path, emitted, x->nw, 2u << 20);  /* 2 x the sink buffer */
+	}
+	for (unsigned w = 0; w < x->nw; w++)
+		more += (unsigned)(emitted[w] - before[w]);
+	sayf(x, "the dataplane died in the middle of a write: %u results found in its sink files beyond the "
+		"published positions", more);
+}
+
 /* The dataplane's sink loop is gone: what it wrote is final in the shared block.
  * (The process may still be tearing its memory down; dp_reap follows.) */
 static void
@@ -480,6 +514,8 @@ dp_dead(struct ctl *x, uint64_t now, const char *how)
 		return;
 	x->dp.dead = true;
 	dp_counts(x, emitted, &epoch);
+	if (x->dp.shm && __atomic_load_n(&x->dp.shm->writing, __ATOMIC_ACQUIRE))
+		sink_tails(x, emitted);
 	sayf(x, "dataplane (pid %d) %s", (int)x->dp.pid, how);
 	x->c.dp_died++;
 	ha_dataplane(x->ha, now, false, emitted, x->nw, true, epoch);
@@ -660,6 +696,7 @@ resync_poll(struct ctl *x, uint64_t now)
 	if (x->dp.resync && x->dp.adopt_sent && __atomic_load_n(&m->adopted, __ATOMIC_ACQUIRE)) {
 		x->dp.resync = false;
 		x->c.resyncs_done++;
+		x->sh.resynced_at = now;
 		sayf(x, "resync: snapshot adopted, journal replayed%s",
 		     m->resync_gaps ? "; input was missed between the snapshot and the journal" : "");
 	}
@@ -667,14 +704,26 @@ resync_poll(struct ctl *x, uint64_t now)
 		x->dp.diverged_seen = true;
 		if (x->state && st.role == WHA_STANDBY && st.peer_alive && st.peer_role == WHA_PRIMARY &&
 		    st.peer_dp_ok) {
+			/* diverged again soon after a resync (the inputs differ for good?): back
+			 * off, 1 s doubling to a minute, rather than ship snapshots in a loop */
+			bool again = x->sh.resynced_at && now - x->sh.resynced_at < RESYNC_STABLE;
+			x->sh.streak = again ? x->sh.streak + 1 : 0;
+			uint64_t hold = again ? (1000000000ull << (x->sh.streak < 6 ? x->sh.streak - 1 : 5)) : 0;
+			x->dp.restart_at = now + (hold > RESYNC_HOLD_MAX ? RESYNC_HOLD_MAX : hold);
 			sayf(x, "the dataplane's results differ from the primary's (stream %" PRIu64 ", result %" PRIu64
-				"): restarting it to resync from the primary's snapshot", m->diverged_w, m->diverged_at);
-			kill(x->dp.pid, SIGTERM);
-			x->dp.backoff = 0;      /* a planned restart: no backoff growth */
+				"): restarting it to resync from the primary's snapshot%s", m->diverged_w, m->diverged_at,
+			     again ? " (again: after a pause)" : "");
 		} else {
 			sayf(x, "the dataplane's results differ from the primary's%s",
 			     x->state ? "" : " (no [state] dir: no snapshot to resync from)");
 		}
+	}
+	if (x->dp.restart_at && st.role != WHA_STANDBY)
+		x->dp.restart_at = 0;           /* promoted meanwhile: it is the reference now */
+	if (x->dp.restart_at && now >= x->dp.restart_at) {
+		x->dp.restart_at = 0;
+		kill(x->dp.pid, SIGTERM);
+		x->dp.backoff = 0;              /* a planned restart: no backoff growth */
 	}
 }
 
@@ -700,6 +749,8 @@ dp_refresh(struct ctl *x, uint64_t now)
 		ok = __atomic_load_n(&x->dp.shm->ready, __ATOMIC_RELAXED);
 		if (ok)
 			resync_poll(x, now);
+		if (__atomic_load_n(&x->dp.shm->adopting, __ATOMIC_ACQUIRE))
+			x->dp.tick_at = now;    /* restoring a snapshot: busy, not hung */
 		if (ok && now - x->dp.tick_at > HANG_NS) {
 			sayf(x, "dataplane (pid %d) stalled for %.1f s: killing it", (int)x->dp.pid,
 			     (double)(now - x->dp.tick_at) / 1e9);
@@ -1240,8 +1291,9 @@ weir_control_main(const struct weir_config *cfg, const char *config_path, const 
 	for (int s = 0; s < cfg->nsources; s++)
 		idle |= cfg->sources[s].idle_timeout != 0;
 	if (cfg->rx_cores > 1 || idle)
-		say(x, "note: with rx_cores > 1 or idle_timeout a record's lateness can differ between the "
-		       "nodes; the standby then finds its results diverged and resyncs (README, [ha])");
+		say(x, "warning: with rx_cores > 1 or idle_timeout the two nodes' result streams can differ "
+		       "(input interleaving, processing-time watermarks); a standby found diverged resyncs, with "
+		       "backoff if it keeps diverging; use rx_cores = 1 for an HA pair (README, [ha])");
 	dp_spawn(x, mono_ns());
 
 	uint64_t stop_at = 0;

@@ -291,8 +291,9 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 			CNT_ADD(rx->cs.ring_full, 1);
 			counted = true;
 		}
-		if (G.cfg->backpressure == WEIR_BP_DROP) {
-			/* keep only the markers of what is left */
+		if (G.cfg->backpressure == WEIR_BP_DROP && rx->mode == RX_LIVE) {
+			/* keep only the markers of what is left (a journal replay waits instead:
+			 * its input is in memory, and dropping it would diverge from the peer) */
 			uint32_t k = done;
 			for (uint32_t i = done; i < st->n; i++) {
 				struct weir_rec *x = (struct weir_rec *)(st->buf + i * G.rec_size);
@@ -690,8 +691,12 @@ rx_main(void *arg)
 					idle_backoff(&empty);
 				continue;
 			}
-			if (jnl_replay(rx, 4 * RX_BURST, now))
-				rx->mode = RX_LIVE;     /* caught up: from here on, straight from the port */
+			bool caught_up = jnl_replay(rx, 4 * RX_BURST, now);
+			for (unsigned w = 0; w < G.nw; w++)
+				if (rx->st[w].n)
+					rx_flush(rx, w);        /* (still replaying: lossless) */
+			if (caught_up)
+				rx->mode = RX_LIVE;     /* from here on, straight from the port */
 			got++;
 		}
 		for (unsigned qi = 0; rx->mode == RX_LIVE && qi < rx->nq; qi++) {

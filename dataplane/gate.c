@@ -233,6 +233,7 @@ publish(struct weir_gate *g)
 		__atomic_store_n(&m->emitted[w], own ? s->written : s->peer, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&m->pub_seq, m->pub_seq + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&m->writing, 0, __ATOMIC_RELEASE);
 }
 
 static void
@@ -240,6 +241,8 @@ write_one(struct weir_gate *g, struct stream *s, const struct weir_result *r, ui
 	  unsigned w)
 {
 	struct weir_result_tag tag = { .term = g->term, .worker = w, .seq = seq };
+	if (!g->shm->writing)
+		__atomic_store_n(&g->shm->writing, 1, __ATOMIC_SEQ_CST);
 	weir_sinks_write_tagged(g->sk, r, &tag);
 	s->written = seq;
 	s->wdig = dig;
@@ -439,8 +442,13 @@ weir_gate_poll(struct weir_gate *g)
 	if (g->adopt) {
 		uint64_t how = g->adopt;
 		g->adopt = 0;
+		/* a restore takes as long as the state is large (10 s for 1 GiB): the sink loop
+		 * does not turn meanwhile, and control must not take that for a hang */
+		__atomic_store_n(&g->shm->adopting, 1, __ATOMIC_RELEASE);
 		if (!g->ops.adopt || g->ops.adopt(g->ops.ctx, (enum weir_adopt)how, g->adopt_epoch))
 			g->shm->adopt_failed++;
+		__atomic_add_fetch(&g->shm->main_tick, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&g->shm->adopting, 0, __ATOMIC_RELEASE);
 	}
 	/* keep re-asking while a checkpoint was in flight when the handover came */
 	if (g->handover && g->handed != g->handover && g->close_epoch && g->ops.requested_epoch(g->ops.ctx) <

@@ -60,6 +60,11 @@ struct weir_gate_shm {
 	uint64_t diverged_w, diverged_at;   /* the first mismatch: stream, position */
 	/* resync: started with input journaled until a snapshot is adopted */
 	uint64_t adopted;               /* epoch of the adopted snapshot (0: none) */
+	uint64_t adopting;              /* 1 while the sink loop restores it (not a hang) */
+	/* 1 from a result handed to the sinks until its position is published: a death
+	 * meanwhile may have left results in the files beyond `emitted` (control then
+	 * reads the files' tails) */
+	uint64_t writing;
 	uint64_t adopt_failed;          /* adopt commands that failed */
 	uint64_t resync_gaps;           /* input lost between the snapshot and the journal */
 	uint64_t journal_frames;        /* frames journaled */

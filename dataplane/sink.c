@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Result sinks (see sink.h). */
 #include "sink.h"
+#include "hagate.h"
 
 #define RTE_MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <math.h>
 #include <netdb.h>
@@ -26,6 +28,7 @@ struct weir_sinks {
 	const struct weir_config *cfg;
 	struct out q[WEIR_MAX_QUERIES];
 	unsigned long long errors;
+	unsigned long long handed;      /* results written (to buffers) */
 };
 
 static int
@@ -301,6 +304,7 @@ weir_sinks_write_tagged(struct weir_sinks *sk, const struct weir_result *r, cons
 
 	if (r->query >= sk->cfg->nqueries)
 		return -EINVAL;
+	sk->handed++;
 	o = &sk->q[r->query];
 	len = weir_result_format_tagged(sk->cfg, r, tag, buf, sizeof(buf) - 1);
 	if (len >= sizeof(buf) - 1) {
@@ -322,9 +326,38 @@ weir_sinks_write_tagged(struct weir_sinks *sk, const struct weir_result *r, cons
 	return 0;
 }
 
+/* Fault injection for the HA tests (WEIR_FAULT_KILL_IN_WRITE=N): once N results were
+ * handed to the sinks, the next flush writes only part of what is buffered (whole
+ * lines and a torn one, as a write(2) that kill -9 cut short would) and the process
+ * kills itself.  Reads glibc's FILE buffer pointers: a test hook, nothing else. */
+static void
+fault_kill_in_write(struct weir_sinks *sk)
+{
+	static long long at = -2;
+
+	if (at == -2) {
+		const char *e = getenv("WEIR_FAULT_KILL_IN_WRITE");
+		at = e ? atoll(e) : -1;
+	}
+	if (at < 0 || (long long)sk->handed < at)
+		return;
+	for (int i = 0; i < sk->cfg->nqueries; i++) {
+		FILE *fp = sk->q[i].fp;
+		if (!fp || fp == stdout || fp->_IO_write_ptr - fp->_IO_write_base < 2)
+			continue;
+		size_t half = (size_t)(fp->_IO_write_ptr - fp->_IO_write_base) / 2;
+		if (write(fileno(fp), fp->_IO_write_base, half) < 0)
+			break;
+		fprintf(stderr, "weir: fault injection: killed in the middle of a sink write (%zu of %zu bytes)\n",
+			half, (size_t)(fp->_IO_write_ptr - fp->_IO_write_base));
+		kill(getpid(), SIGKILL);
+	}
+}
+
 void
 weir_sinks_flush(struct weir_sinks *sk)
 {
+	fault_kill_in_write(sk);
 	for (int i = 0; i < sk->cfg->nqueries; i++)
 		if (sk->q[i].fp && fflush(sk->q[i].fp))
 			sk->errors++;
@@ -375,4 +408,55 @@ unsigned long long
 weir_sinks_errors(const struct weir_sinks *sk)
 {
 	return sk->errors;
+}
+
+/* Scan back from the end of a sink file for tagged lines (see sink.h). */
+int
+weir_sink_file_positions(const char *path, uint64_t *seq, unsigned nw, size_t window)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long size;
+	int found = 0;
+	uint8_t raised[WEIR_GATE_MAX_W] = { 0 };
+
+	if (!f)
+		return -1;
+	if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0) {
+		fclose(f);
+		return -1;
+	}
+	size_t n = (size_t)size < window ? (size_t)size : window;
+	if (!(buf = malloc(n + 1)) || fseek(f, size - (long)n, SEEK_SET) || fread(buf, 1, n, f) != n) {
+		free(buf);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	/* whole lines only: from after the first newline (unless the window is the file)
+	 * up to the last one (a torn last line is not written) */
+	char *first = (size_t)size > n ? memchr(buf, '\n', n) : NULL;
+	char *end = n ? memrchr(buf, '\n', n) : NULL;
+	char *line = (size_t)size > n ? (first ? first + 1 : NULL) : buf;
+	if (!line || !end || line > end) {
+		free(buf);
+		return 0;
+	}
+	while (line < end) {
+		char *nl = memchr(line, '\n', (size_t)(end - line) + 1);
+		*nl = '\0';
+		char *w = strstr(line, ",\"worker\":"), *s = w ? strstr(w, ",\"seq\":") : NULL;
+		if (w && s) {
+			unsigned long long wk = strtoull(w + 10, NULL, 10), sq = strtoull(s + 7, NULL, 10);
+			if (wk < nw && wk < WEIR_GATE_MAX_W && sq > seq[wk]) {
+				seq[wk] = sq;
+				found += !raised[wk];
+				raised[wk] = 1;
+			}
+		}
+		line = nl + 1;
+	}
+	free(buf);
+	return found;
 }

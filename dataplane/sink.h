@@ -48,6 +48,12 @@ size_t weir_result_format(const struct weir_config *cfg, const struct weir_resul
 size_t weir_result_format_tagged(const struct weir_config *cfg, const struct weir_result *r,
 				 const struct weir_result_tag *tag, char *buf, size_t n);
 
+/* The highest "seq" per "worker" among the whole (newline-ended) tagged lines in the
+ * last `window` bytes of sink file `path`, raised into seq[0..nw) (never lowered).
+ * Returns how many streams were raised, or -1 if the file cannot be read.  For the control
+ * process after its dataplane died in the middle of a write. */
+int weir_sink_file_positions(const char *path, uint64_t *seq, unsigned nw, size_t window);
+
 #ifdef __cplusplus
 }
 #endif

@@ -105,9 +105,47 @@ append_cuts_torn_line(void **st)
 	}
 }
 
+/* After a death mid-write: the highest seq per worker among whole tagged lines at the
+ * end of a file; a torn last line does not count, a line cut by the window's start
+ * does not either; positions are only raised. */
+static void
+file_positions(void **st)
+{
+	char path[64];
+	(void)st;
+	snprintf(path, sizeof(path), "/tmp/weir-pos-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text =
+		"{\"query\":\"q\",\"key\":1,\"count\":3,\"term\":2,\"worker\":0,\"seq\":7}\n"
+		"{\"query\":\"q\",\"key\":2,\"count\":3,\"term\":2,\"worker\":1,\"seq\":40}\n"
+		"{\"query\":\"q\",\"key\":3,\"count\":3}\n"
+		"{\"query\":\"q\",\"key\":4,\"count\":3,\"term\":2,\"worker\":0,\"seq\":8}\n"
+		"{\"query\":\"q\",\"key\":5,\"count\":3,\"term\":2,\"worker\":9,\"seq\":99}\n"
+		"{\"query\":\"q\",\"key\":6,\"count\":3,\"term\":2,\"worker\":0,\"seq\":9";  /* torn */
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	uint64_t seq[2] = { 5, 41 };
+	assert_int_equal(weir_sink_file_positions(path, seq, 2, 1 << 20), 1);
+	assert_int_equal(seq[0], 8);            /* not 9: torn */
+	assert_int_equal(seq[1], 41);           /* never lowered; worker 9 is out of range */
+	/* a window that starts inside the line of worker 0's seq 8 (and the torn one) */
+	uint64_t s2[2] = { 0, 0 };
+	size_t tail = strlen(strrchr(text, '\n')) + 20;
+	assert_int_equal(weir_sink_file_positions(path, s2, 2, tail), 0);
+	assert_int_equal(s2[0], 0);
+	uint64_t s3[2] = { 0, 0 };              /* the whole file by a larger window */
+	assert_int_equal(weir_sink_file_positions(path, s3, 2, 4096), 2);
+	assert_int_equal(s3[0], 8);
+	assert_int_equal(s3[1], 40);
+	unlink(path);
+	assert_int_equal(weir_sink_file_positions(path, s3, 2, 4096), -1);
+}
+
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(formats), cmocka_unit_test(append_cuts_torn_line) };
+	const struct CMUnitTest tests[] = { cmocka_unit_test(formats), cmocka_unit_test(append_cuts_torn_line),
+					    cmocka_unit_test(file_positions) };
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,10 @@ written twice; where a node dies without a word (control or host death), a
 result may be written by both, but only identically and with the same number, so
 a consumer drops it by (worker, seq) -- those are counted and reported.
 
+`resync` feeds live: a restarted dataplane rejoins at the feed's live point and must
+get what it missed from its peer (journal, shipped snapshot, replay) before a planned
+switchover is allowed.
+
     ha_test.py --weir build/weir --gen build/tools/weir-gen --scenario NAME [--runs N]
 Exit 0 pass, 1 fail, 77 when namespaces are not available here.
 """
@@ -142,8 +146,9 @@ class Pair:
     # 10-25 ms now and then, and a lease lost to that is a real (if harmless) role change
     # that would break the timelines these tests assert
     def __init__(self, lab, args, d, pcap, failback="manual", hold_down="300s", workers=2, rate=8000, dead_after=6,
-                 live=False):
+                 live=False, fault_a=None):
         self.lab, self.args, self.d = lab, args, d
+        self.env = {"a": fault_a or {}}              # per node, for its control process and dataplane
         self.feed = Feed(pcap, [os.path.join(d, n + ".feed") for n in ("a", "b")], rate, live)
         self.lease_ms = 5 * dead_after - 2.5         # heartbeat x dead_after less half a heartbeat
         self.procs = {}
@@ -184,8 +189,9 @@ class Pair:
     def start(self, n):
         if n not in self.logs:
             self.logs[n] = open(os.path.join(self.d, n + ".log"), "a")
+        env = dict(os.environ, **self.env.get(n, {}))
         self.procs[n] = self.lab.popen(n, [self.args.weir, "control", os.path.join(self.d, n, "weir.ini")],
-                                       stdout=self.logs[n], stderr=subprocess.STDOUT)
+                                       stdout=self.logs[n], stderr=subprocess.STDOUT, env=env)
 
     def start_all(self):
         self.feed.start()
@@ -567,6 +573,24 @@ def sc_failback(pair, total):
     return {"switchover_ms": ms, "exact": True}
 
 
+def sc_kill_in_write(pair, total):
+    """a's dataplane dies in the middle of a sink write (fault injection: part of a
+    buffered burst reaches the file, whole lines and a torn one): the control process
+    finds those lines in the file's tail, b goes on after them, a's respawn cuts the
+    torn line -- still zero lost, zero duplicated."""
+    pair.wait_roles("primary", "standby")
+    pair.wait_roles("standby", "primary", timeout=60)   # the fault fires after 3000 results
+    with open(os.path.join(pair.d, "a.log")) as f:
+        log = f.read()
+    if "killed in the middle of a sink write" not in log or "died in the middle of a write" not in log:
+        raise Fail("the fault did not fire as planned (a.log)")
+    found = int(log.split("died in the middle of a write: ", 1)[1].split(" results", 1)[0])
+    if found < 1:
+        raise Fail("no result found in the sink's tail after the torn write")
+    wait_done(pair, total)
+    return {"exact": True, "found_in_tail": found}
+
+
 def sc_resync(pair, total):
     """A live feed that is not replayed: a's dataplane dies and comes back to the feed's
     live point, having missed what came meanwhile.  It must journal, adopt b's shipped
@@ -638,6 +662,8 @@ SCENARIOS = {
                                    "b": ["promote", "demote", "promote"]}),
     "auto-failback": (sc_auto_failback, {"failback": "auto", "hold_down": "2s"},
                       {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
+    "kill-in-write": (sc_kill_in_write, {"fault_a": {"WEIR_FAULT_KILL_IN_WRITE": "3000"}},
+                      {"a": ["promote", "demote"], "b": ["promote"]}),
     "resync": (sc_resync, {"live": True}, {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
     "reload": (sc_reload, {}, {"a": ["promote", "demote", "promote"], "b": ["promote", "demote"]}),
 }
