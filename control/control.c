@@ -92,7 +92,6 @@ struct shipping {
 	int lfd;
 	uint16_t port;
 	pthread_t rthr;
-	bool rthr_on;
 	uint64_t received;              /* atomic: newest epoch received (thread -> loop) */
 	uint64_t recv_failed;           /* atomic */
 	uint64_t req, asked_at;         /* our outstanding request */
@@ -286,6 +285,17 @@ static void ship_poll(struct ctl *x, uint64_t now);
 static void resync_poll(struct ctl *x, uint64_t now);
 static void ship_request(struct ctl *x, uint64_t now, const struct wha_msg *m);
 
+/* One command to the running dataplane: 0, or -1 (errno set). */
+static int
+dp_command(struct ctl *x, const struct weir_gate_cmd *c)
+{
+	if (!x->dp.pid || x->dp.dead || x->dp.sock < 0) {
+		errno = ESRCH;
+		return -1;
+	}
+	return send(x->dp.sock, c, sizeof(*c), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
 static void
 push_gate(struct ctl *x, uint64_t now)
 {
@@ -301,16 +311,8 @@ push_gate(struct ctl *x, uint64_t now)
 	c.handover = g.handover;
 	memcpy(c.peer_emitted, g.peer_emitted, sizeof(uint64_t) * g.nw);
 	memcpy(c.peer_digest, g.peer_digest, sizeof(uint64_t) * g.nw);
-	if (send(x->dp.sock, &c, sizeof(c), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+	if (dp_command(x, &c) < 0 && errno != EAGAIN)
 		x->c.send_failed++;
-}
-
-static int
-dp_command(struct ctl *x, const struct weir_gate_cmd *c)
-{
-	if (!x->dp.pid || x->dp.dead || x->dp.sock < 0)
-		return -1;
-	return send(x->dp.sock, c, sizeof(*c), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
 /* What the dataplane wrote per stream, its digests there, its sync state and newest
@@ -632,6 +634,7 @@ ship_poll(struct ctl *x, uint64_t now)
 				sayf(x, "shipping checkpoint %" PRIu64 " to %s", e, x->peer_host);
 		}
 	}
+	x->c.snapshots_receive_failed = __atomic_load_n(&x->sh.recv_failed, __ATOMIC_RELAXED);
 	int d = __atomic_load_n(&x->sh.done, __ATOMIC_ACQUIRE);
 	if (x->sh.sthr_on && d) {
 		pthread_join(x->sh.sthr, NULL);
@@ -933,7 +936,7 @@ act_checkpoint(struct ctl *x, uint64_t now, char *why, size_t n)
 		snprintf(why, n, "no [state] dir configured: checkpoints are off");
 		return -1;
 	}
-	if (send(x->dp.sock, &c, sizeof(c), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+	if (dp_command(x, &c) < 0) {
 		snprintf(why, n, "the dataplane does not take commands: %s", strerror(errno));
 		return -1;
 	}
@@ -1120,7 +1123,6 @@ setup(struct ctl *x, char *why, size_t n)
 			return -1;
 		}
 		pthread_detach(x->sh.rthr);
-		x->sh.rthr_on = true;
 	}
 	/* the command socket */
 	struct sockaddr_un un = { .sun_family = AF_UNIX };

@@ -140,6 +140,16 @@ weir_result_digest(uint64_t prev, const struct weir_result *r)
 
 static void publish(struct weir_gate *g);
 
+/* What the pair has written of a stream: ours, or further the primary's (what a node
+ * that takes over from us must not write again); and the stream's digest there. */
+static inline uint64_t
+pair_position(const struct stream *s, uint64_t *dig)
+{
+	bool own = s->written >= s->peer;
+	*dig = own ? s->wdig : s->pdig;
+	return own ? s->written : s->peer;
+}
+
 void
 weir_gate_set_seq(struct weir_gate *g, const uint64_t *seq, const uint64_t *dig, unsigned nw)
 {
@@ -221,16 +231,14 @@ static void
 publish(struct weir_gate *g)
 {
 	weir_sinks_flush(g->sk);
-	/* what the pair has written: ours, or further the primary's (what a node that
-	 * takes over from us must not write again), with the digests there */
+	/* the pair's positions and digests, as one set (pub_seq) */
 	struct weir_gate_shm *m = g->shm;
 	__atomic_store_n(&m->pub_seq, m->pub_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	for (unsigned w = 0; w < g->nw; w++) {
-		const struct stream *s = &g->s[w];
-		bool own = s->written >= s->peer;
-		__atomic_store_n(&m->digest[w], own ? s->wdig : s->pdig, __ATOMIC_RELAXED);
-		__atomic_store_n(&m->emitted[w], own ? s->written : s->peer, __ATOMIC_RELAXED);
+		uint64_t d, e = pair_position(&g->s[w], &d);
+		__atomic_store_n(&m->digest[w], d, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->emitted[w], e, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&m->pub_seq, m->pub_seq + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&m->writing, 0, __ATOMIC_RELEASE);
@@ -341,12 +349,8 @@ answer_handover(struct weir_gate *g, bool ok, uint64_t epoch)
 
 	publish(g);
 	weir_sinks_sync(g->sk);
-	for (unsigned w = 0; w < g->nw; w++) {
-		const struct stream *s = &g->s[w];
-		bool own = s->written >= s->peer;
-		a.emitted[w] = own ? s->written : s->peer;
-		a.digest[w] = own ? s->wdig : s->pdig;
-	}
+	for (unsigned w = 0; w < g->nw; w++)
+		a.emitted[w] = pair_position(&g->s[w], &a.digest[w]);
 	g->handed = g->handover;
 	if (send(g->sock, &a, sizeof(a), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		fprintf(stderr, "weir: HA: cannot answer the handover: %s\n", strerror(errno));
