@@ -185,6 +185,7 @@ ha_section(void **st)
 	assert_int_equal(weir_config_load_string("h.ini", HEAD Q, &cfg, stderr), 0);
 	assert_string_equal(cfg.ha_node, "");
 	assert_int_equal(cfg.ha_shadow, 65536);
+	assert_int_equal(cfg.ha_journal, INT64_C(256) << 20);
 	assert_int_equal(weir_config_load_string("h.ini", HEAD Q "[ha]\nnode = a-1\npeer = 10.0.0.2:7400\n"
 						 "secret_file = /etc/weir/secret\n", &cfg, stderr), 0);
 	assert_string_equal(cfg.ha_node, "a-1");
@@ -204,7 +205,7 @@ ha_section(void **st)
 						 "listen = [fd00::2]:9\nwitness = w.example:7409\nheartbeat = 2ms\n"
 						 "dead_after = 5\nfailback = auto\nhold_down = 30s\n"
 						 "secret_file = s\npriority = 0\ndir = /d\ncontrol_socket = /c.sock\n"
-						 "shadow = 2048\nrealtime = true\n", &cfg, stderr), 0);
+						 "shadow = 2048\nrealtime = true\njournal = 2GiB\n", &cfg, stderr), 0);
 	assert_string_equal(cfg.ha_peer_host, "fd00::1");
 	assert_string_equal(cfg.ha_listen_host, "fd00::2");
 	assert_string_equal(cfg.ha_witness_host, "w.example");
@@ -213,6 +214,7 @@ ha_section(void **st)
 	assert_true(cfg.ha_failback_auto);
 	assert_int_equal(cfg.ha_shadow, 2048);
 	assert_true(cfg.ha_realtime);
+	assert_int_equal(cfg.ha_journal, INT64_C(2) << 30);
 	/* the dump reads back the same */
 	char *buf = NULL;
 	size_t len = 0;
@@ -227,6 +229,7 @@ ha_section(void **st)
 	assert_int_equal(again.ha_hold_down, INT64_C(30000000000));
 	assert_int_equal(again.ha_priority, 0);
 	assert_true(again.ha_realtime);
+	assert_int_equal(again.ha_journal, INT64_C(2) << 30);
 	/* errors */
 	expect_error(HEAD Q "[ha]\npeer = x:1\nsecret_file = s\n", "bad.ini:11: [ha] node: required");
 	expect_error(HEAD Q "[ha]\nnode = a\nsecret_file = s\n", "bad.ini:11: [ha] peer: required");
@@ -241,6 +244,12 @@ ha_section(void **st)
 		     "bad.ini:11: [ha] dead_after: heartbeat x dead_after must be at most 10s");
 	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\nfailback = sometimes\n",
 		     "bad.ini:14: [ha] failback: 'sometimes': expected manual or auto");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\njournal = 12XB\n",
+		     "bad.ini:14: [ha] journal: '12XB': expected a size in 1MiB..64GiB");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\njournal = 512K\n",
+		     "bad.ini:14: [ha] journal: '512K': expected a size in 1MiB..64GiB");
+	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\njournal = -1M\n",
+		     "bad.ini:14: [ha] journal: '-1M'");
 	expect_error(HEAD Q "[ha]\nnode = a\npeer = x:1\nsecret_file = s\nvip = 1.2.3.4\n",
 		     "bad.ini:14: [ha] vip: unknown key");
 }
