@@ -558,6 +558,15 @@ dp_reap(struct ctl *x, uint64_t now)
 
 /* ---- resync: snapshots between the pair ---------------------------------------------------- */
 
+_Static_assert(SP_MAC_LEN == WHA_MAC_LEN, "a ship tag is an HMAC-SHA256");
+
+static void
+ship_auth(void *ctx, const uint8_t *d, size_t n, uint8_t out[SP_MAC_LEN])
+{
+	const struct ctl *x = ctx;
+	wha_hmac(x->key, x->keylen, d, n, out);
+}
+
 static void *
 ship_recv_thread(void *arg)
 {
@@ -1101,6 +1110,7 @@ setup(struct ctl *x, char *why, size_t n)
 	snprintf(x->peer_host, sizeof(x->peer_host), "%s", x->cfg->ha_peer_host);
 	x->state = x->cfg->state_dir[0] != '\0';
 	x->sh.lfd = -1;
+	sp_set_ship_auth(ship_auth, x);         /* both directions: only the peer's are accepted */
 	if (x->state) {
 		char hp[WEIR_NAME_MAX + 16], err[200];
 		const char *h = x->cfg->ha_listen_host[0] ? x->cfg->ha_listen_host : "0.0.0.0";

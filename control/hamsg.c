@@ -37,8 +37,8 @@ get64(const uint8_t *p, uint64_t *v)
 #define WHA_U64_FIELDS(X) X(boot) X(seq) X(term) X(want) X(vote_term) X(ack_term) \
 	X(echo_boot) X(echo_seq) X(lease_ns) X(fingerprint) X(epoch) X(req) X(snap_req) X(ship_port)
 
-static void
-mac(const uint8_t *key, size_t keylen, const uint8_t *d, size_t n, uint8_t out[WHA_MAC_LEN])
+void
+wha_hmac(const uint8_t *key, size_t keylen, const uint8_t *d, size_t n, uint8_t out[WHA_MAC_LEN])
 {
 	unsigned int ol = WHA_MAC_LEN;
 	HMAC(EVP_sha256(), key, (int)keylen, d, n, out, &ol);
@@ -75,7 +75,7 @@ wha_pack(const struct wha_msg *m, const uint8_t *key, size_t keylen, uint8_t *bu
 		p = put64(p, m->emitted[w]);
 		p = put64(p, m->digest[w]);
 	}
-	mac(key, keylen, buf, (size_t)(p - buf), p);
+	wha_hmac(key, keylen, buf, (size_t)(p - buf), p);
 	return len;
 }
 
@@ -93,7 +93,7 @@ wha_unpack(const uint8_t *buf, size_t len, const uint8_t *key, size_t keylen, st
 	unsigned nw = (unsigned)buf[6] | (unsigned)buf[7] << 8;
 	if (nw > WHA_MAX_WORKERS || len != 4 + BODY_FIXED + 16u * nw + WHA_MAC_LEN)
 		return WHA_BAD_LEN;
-	mac(key, keylen, buf, len - WHA_MAC_LEN, want);
+	wha_hmac(key, keylen, buf, len - WHA_MAC_LEN, want);
 	if (CRYPTO_memcmp(want, buf + len - WHA_MAC_LEN, WHA_MAC_LEN))
 		return WHA_BAD_MAC;
 	memset(m, 0, sizeof(*m));

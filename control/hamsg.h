@@ -90,6 +90,8 @@ bool wha_replay_accept(struct wha_replay *r, const struct wha_msg *m);
 int wha_secret_load(const char *path, uint8_t *key, size_t *keylen, char *why, size_t n);
 
 const char *wha_role_name(int role);
+/* HMAC-SHA256 of d under key (also what authenticates a snapshot shipped to the peer). */
+void wha_hmac(const uint8_t *key, size_t keylen, const uint8_t *d, size_t n, uint8_t out[WHA_MAC_LEN]);
 
 #ifdef __cplusplus
 }

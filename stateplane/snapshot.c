@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,34 @@
 /* A ship whose peer neither sends nor takes a byte for this long fails (not hangs). */
 #define SP_SHIP_TIMEOUT_MS 10000
 static unsigned ship_timeout_ms = SP_SHIP_TIMEOUT_MS;
+static sp_mac_fn ship_mac;              /* NULL: shipping is not authenticated */
+static void *ship_mac_ctx;
+
+void
+sp_set_ship_auth(sp_mac_fn fn, void *ctx)
+{
+	ship_mac = fn;
+	ship_mac_ctx = ctx;
+}
+
+/* MAC("WSHIPTAG" || challenge || header || manifest): the label keeps these tags apart
+ * from anything else the same key signs (the pair's heartbeats begin "WHB") */
+static void
+ship_tag(const uint8_t *challenge, const uint8_t *hdr, const uint8_t *m, size_t mlen, uint8_t out[SP_MAC_LEN])
+{
+	size_t n = 8 + SP_MAC_LEN + 24 + mlen;
+	uint8_t *b = malloc(n);
+	if (!b) {
+		memset(out, 0, SP_MAC_LEN);     /* (a sender's tag then fails: refused, not accepted) */
+		return;
+	}
+	memcpy(b, "WSHIPTAG", 8);
+	memcpy(b + 8, challenge, SP_MAC_LEN);
+	memcpy(b + 8 + SP_MAC_LEN, hdr, 24);
+	memcpy(b + 8 + SP_MAC_LEN + 24, m, mlen);
+	ship_mac(ship_mac_ctx, b, n, out);
+	free(b);
+}
 
 void
 sp_set_ship_timeout(unsigned ms)
@@ -716,9 +745,21 @@ sp_ship_send(const char *dir, uint64_t epoch, const char *hostport, FILE *log, c
 	memcpy(hdr, SHIP_MAGIC, 8);
 	put_u64(hdr + 8, epoch);
 	put_u64(hdr + 16, mlen);
+	uint8_t challenge[SP_MAC_LEN], tag[SP_MAC_LEN];
+	if (ship_mac && (r = sp_io_recv(&io, fd, challenge, sizeof(challenge)))) {
+		seterr(err, en, "%s sent no challenge: %s", hostport, strerror(-r));
+		goto out;
+	}
 	if ((r = sp_io_send(&io, fd, hdr, sizeof(hdr))) || (r = sp_io_send(&io, fd, mbuf, mlen))) {
 		seterr(err, en, "send to %s: %s", hostport, strerror(-r));
 		goto out;
+	}
+	if (ship_mac) {
+		ship_tag(challenge, hdr, mbuf, mlen, tag);
+		if ((r = sp_io_send(&io, fd, tag, sizeof(tag)))) {
+			seterr(err, en, "send to %s: %s", hostport, strerror(-r));
+			goto out;
+		}
 	}
 	cJSON *f;
 	cJSON_ArrayForEach(f, cJSON_GetObjectItem(s.manifest, "files")) {
@@ -781,6 +822,12 @@ sp_ship_recv(const char *dir, int lfd, unsigned retain, FILE *log, char *err, si
 		return 0;
 	}
 	tmp[0] = 0;
+	uint8_t challenge[SP_MAC_LEN], tag[SP_MAC_LEN], want[SP_MAC_LEN];
+	if (ship_mac && (getrandom(challenge, sizeof(challenge), 0) != (ssize_t)sizeof(challenge) ||
+			 (r = sp_io_send(&io, fd, challenge, sizeof(challenge))))) {
+		seterr(err, en, "receive: cannot send the challenge");
+		goto out;
+	}
 	if ((r = sp_io_recv(&io, fd, hdr, sizeof(hdr)))) {
 		seterr(err, en, "receive: %s", strerror(-r));
 		goto out;
@@ -798,6 +845,20 @@ sp_ship_recv(const char *dir, int lfd, unsigned retain, FILE *log, char *err, si
 	if ((r = sp_io_recv(&io, fd, mbuf, mlen))) {
 		seterr(err, en, "receive: %s", strerror(-r));
 		goto out;
+	}
+	if (ship_mac) {                 /* the sender knows the pair's secret, and sent this manifest */
+		uint8_t diff = 0;
+		if ((r = sp_io_recv(&io, fd, tag, sizeof(tag)))) {
+			seterr(err, en, "receive: %s", strerror(-r));
+			goto out;
+		}
+		ship_tag(challenge, hdr, mbuf, mlen, want);
+		for (unsigned i = 0; i < SP_MAC_LEN; i++)
+			diff |= (uint8_t)(tag[i] ^ want[i]);
+		if (diff) {
+			seterr(err, en, "receive: the sender did not authenticate (wrong secret?): refused");
+			goto out;
+		}
 	}
 	if (!(m = manifest_parse(mbuf, mlen, err, en)) || jnum_u64(m, "epoch") != epoch) {
 		if (m)

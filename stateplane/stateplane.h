@@ -157,6 +157,14 @@ int sp_ship_send(const char *dir, uint64_t epoch, const char *hostport, FILE *lo
  * epoch received, or 0 with err set. */
 uint64_t sp_ship_recv(const char *dir, int listen_fd, unsigned retain, FILE *log,
 		      char *err, size_t errlen);
+/* Authenticated shipping (process-wide; an HA pair sets its HMAC with the shared
+ * secret): the receiver opens with a random 32-byte challenge, the sender follows its
+ * header and manifest with MAC(challenge || header || manifest), and the receiver
+ * refuses a stream whose tag does not check out.  The manifest lists every file with
+ * its size and CRC-32C.  Both ends must agree (fn NULL: no challenge, no tag). */
+#define SP_MAC_LEN 32
+typedef void (*sp_mac_fn)(void *ctx, const uint8_t *data, size_t len, uint8_t out[SP_MAC_LEN]);
+void sp_set_ship_auth(sp_mac_fn fn, void *ctx);
 /* A ship fails (rather than waits) once its peer has neither sent nor taken a byte for
  * `ms` milliseconds (0: the default, 10 s).  Process-wide. */
 void sp_set_ship_timeout(unsigned ms);
