@@ -602,6 +602,27 @@ arcv_thread(void *arg)
 	return rcv_thread(&a->r);
 }
 
+/* Shipping fixtures: state dirs <tag>-a (with `epochs` snapshots) and <tag>-b (empty),
+ * and a listener on loopback (its host:port in hp, its port in *port).  Returns the listening socket. */
+static int
+ship_fixture(const char *tag, int epochs, char *a, char *b, size_t n, char *hp, size_t hpn, uint16_t *port)
+{
+	char name[64], err[256];
+
+	snprintf(name, sizeof(name), "%s-a", tag);
+	fresh(a, n, name);
+	snprintf(name, sizeof(name), "%s-b", tag);
+	fresh(b, n, name);
+	struct sp *sp = open_sp(a, 3);
+	for (int i = 0; i < epochs; i++)
+		assert_int_equal(epoch_once(sp), 1);
+	sp_destroy(sp);
+	int lfd = sp_listen("127.0.0.1:0", port, err, sizeof(err));
+	assert_true(lfd >= 0);
+	snprintf(hp, hpn, "127.0.0.1:%u", *port);
+	return lfd;
+}
+
 /* With a MAC set, a receiver takes a snapshot only from a sender that knows the key
  * (challenge-response over the header and manifest); another key is refused and
  * nothing is published. */
@@ -612,15 +633,7 @@ ship_authenticated(void **st)
 	uint16_t port;
 	pthread_t t;
 	(void)st;
-	fresh(a, sizeof(a), "auth-a");
-	fresh(b, sizeof(b), "auth-b");
-	struct sp *sp = open_sp(a, 3);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(epoch_once(sp), 1);
-	sp_destroy(sp);
-	int lfd = sp_listen("127.0.0.1:0", &port, err, sizeof(err));
-	assert_true(lfd >= 0);
-	snprintf(hp, sizeof(hp), "127.0.0.1:%u", port);
+	int lfd = ship_fixture("auth", 2, a, b, sizeof(a), hp, sizeof(hp), &port);
 	sp_set_ship_auth(toy_mac, NULL);
 	/* another key: refused by the receiver, and the sender hears it was not accepted */
 	struct arcv x = { { b, lfd, 99, "" }, "the pair's secret" };
@@ -650,16 +663,7 @@ ship(void **st)
 	uint16_t port;
 	pthread_t t;
 	(void)st;
-	fresh(a, sizeof(a), "ship-a");
-	fresh(b, sizeof(b), "ship-b");
-	struct sp *sp = open_sp(a, 3);
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(epoch_once(sp), 1);
-	sp_destroy(sp);
-
-	int lfd = sp_listen("127.0.0.1:0", &port, err, sizeof(err));
-	assert_true(lfd >= 0);
-	snprintf(hp, sizeof(hp), "127.0.0.1:%u", port);
+	int lfd = ship_fixture("ship", 4, a, b, sizeof(a), hp, sizeof(hp), &port);
 	/* 1: a good transfer; the copy restores to the same state */
 	struct rcv r = { b, lfd, 0, "" };
 	pthread_create(&t, NULL, rcv_thread, &r);
