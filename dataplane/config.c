@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * weir configuration parser and validator (libinih does the INI syntax). */
 #include "config.h"
+#include "keymap.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -379,6 +380,16 @@ do_dataplane(struct parse *p, struct entry *en, struct weir_config *cfg)
 			E(en, "'%s': expected a power of two in 64..1048576", v);
 		else
 			cfg->ring_size = (unsigned)x;
+	} else if (!strcmp(k, "latency")) {
+		bool b;
+		if (!strcmp(v, "on"))
+			cfg->latency = true;
+		else if (!strcmp(v, "off"))
+			cfg->latency = false;
+		else if (!parse_bool(v, &b))
+			cfg->latency = b;
+		else
+			E(en, "'%s': expected on or off", v);
 	} else {
 		E(en, "unknown key");
 	}
@@ -457,6 +468,26 @@ do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *ha
 			s->idle_timeout = 0;
 		else if (weir_parse_duration(v, &s->idle_timeout) || s->idle_timeout == 0)
 			E(en, "'%s': expected off or a duration (e.g. 5s)", v);
+	} else if (!strcmp(k, "key_map")) {
+		/* read it now, so that `weir check` and start-up report a bad table */
+		char msg[512] = "";
+		FILE *ef = fmemopen(msg, sizeof(msg) - 1, "w");
+		struct weir_keymap *m = NULL;
+		if (!*v || strlen(v) >= sizeof(s->key_map)) {
+			E(en, "expected the path of a CSV file of 'from,to' lines");
+		} else if (!ef) {
+			E(en, "%s: cannot check: %s", v, strerror(errno));
+		} else if (weir_keymap_load(v, &m, ef)) {
+			fclose(ef);
+			msg[strcspn(msg, "\n")] = '\0';
+			E(en, "%s", msg);
+			ef = NULL;
+		} else {
+			snprintf(s->key_map, sizeof(s->key_map), "%s", v);
+		}
+		if (ef)
+			fclose(ef);
+		weir_keymap_free(m);
 	} else {
 		E(en, "unknown key");
 	}
@@ -599,6 +630,79 @@ parse_aggs(struct parse *p, struct entry *en, struct weir_query_cfg *q, const st
 	}
 	if (q->naggs == 0)
 		E(en, "no aggregates");
+}
+
+/* filter = FIELD OP VALUE [and FIELD OP VALUE ...] */
+static void
+parse_filter(struct parse *p, struct entry *en, struct weir_query_cfg *q, const struct weir_source_cfg *s)
+{
+	static const char *const ops[] = { "==", "!=", "<", "<=", ">", ">=" };
+	char buf[4096], *save = NULL, *tok;
+	int expect = 0;                 /* 0 field, 1 op, 2 value, 3 'and' */
+	struct weir_filter_cfg *f = NULL;
+
+	if (!s)
+		return;                 /* the missing source is reported on 'from' */
+	snprintf(buf, sizeof(buf), "%s", en->value);
+	q->nfilter = 0;
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		switch (expect) {
+		case 0: {
+			int fi = find_field(s, tok);
+			if (fi < 0) {
+				E(en, "source '%s' has no value field '%s'", s->name, tok);
+				return;
+			}
+			if (q->nfilter == WEIR_MAX_FILTERS) {
+				E(en, "more than %d comparisons", WEIR_MAX_FILTERS);
+				return;
+			}
+			f = &q->filter[q->nfilter++];
+			f->field = (uint8_t)fi;
+			break;
+		}
+		case 1: {
+			int o = -1;
+			for (int i = 0; i < 6; i++)
+				if (!strcmp(tok, ops[i]))
+					o = i;
+			if (o < 0) {
+				E(en, "'%s': expected a comparison (== != < <= > >=), with blanks around it", tok);
+				return;
+			}
+			f->op = (uint8_t)o;
+			break;
+		}
+		case 2: {
+			char *end;
+			errno = 0;
+			if (s->field_type[f->field] == WEIR_F_F64) {
+				double d = strtod(tok, &end);
+				memcpy(&f->value, &d, 8);
+			} else if (s->field_type[f->field] == WEIR_F_I64) {
+				f->value = (uint64_t)strtoll(tok, &end, 0);
+			} else {
+				f->value = tok[0] == '-' ? (end = tok, 0) : strtoull(tok, &end, 0);
+			}
+			if (errno || end == tok || *end) {
+				E(en, "'%s' is not a %s constant for field '%s'", tok,
+				  s->field_type[f->field] == WEIR_F_F64 ? "f64" :
+				  s->field_type[f->field] == WEIR_F_I64 ? "i64" : "u64", s->field_name[f->field]);
+				return;
+			}
+			break;
+		}
+		default:
+			if (strcmp(tok, "and")) {
+				E(en, "'%s': expected 'and' between comparisons", tok);
+				return;
+			}
+			break;
+		}
+		expect = (expect + 1) & 3;
+	}
+	if (expect != 3)
+		E(en, "expected FIELD OP VALUE [and FIELD OP VALUE ...], e.g. 'amount > 0 and kind == 2'");
 }
 
 static void
@@ -869,9 +973,9 @@ static void
 validate(struct parse *p, struct weir_config *cfg)
 {
 	static const char *const dp_keys[] = { "devices", "rx_cores", "workers", "lcores", "hugepages",
-		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size" };
+		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size", "latency" };
 	static const char *const src_keys[] = { "format", "udp_port", "schema_id", "fields",
-		"watermark_delay", "idle_timeout" };
+		"watermark_delay", "idle_timeout", "key_map" };
 	struct entry *en;
 	char sec[WEIR_NAME_MAX + 16];
 
@@ -971,6 +1075,8 @@ validate(struct parse *p, struct weir_config *cfg)
 			parse_aggs(p, en, q, s);
 		else
 			cfg_error(p, q->line, section, "aggregates", "required");
+		if ((en = get(p, section, "filter")))
+			parse_filter(p, en, q, s);
 		if ((en = get(p, section, "sink")))
 			parse_sink(p, en, q);
 		else
@@ -1075,10 +1181,11 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 	for (int i = 0; i < cfg->ncpus; i++)
 		fprintf(out, "%s%d", i ? "," : "", cfg->cpus[i]);
 	fprintf(out, "\nhugepages = %s\nbackpressure = %s\nexit_on_eos = %s\neal_args = %s\n"
-		"idle_sleep = %s\nring_size = %u\n",
+		"idle_sleep = %s\nring_size = %u\nlatency = %s\n",
 		cfg->hugepages == WEIR_HP_AUTO ? "auto" : cfg->hugepages == WEIR_HP_ON ? "on" : "off",
 		cfg->backpressure == WEIR_BP_BLOCK ? "block" : "drop", cfg->exit_on_eos ? "true" : "false",
-		cfg->eal_args, cfg->idle_sleep ? dur(cfg->idle_sleep, b1, sizeof(b1)) : "off", cfg->ring_size);
+		cfg->eal_args, cfg->idle_sleep ? dur(cfg->idle_sleep, b1, sizeof(b1)) : "off", cfg->ring_size,
+		cfg->latency ? "on" : "off");
 	for (int i = 0; i < cfg->nsources; i++) {
 		const struct weir_source_cfg *s = &cfg->sources[i];
 		fprintf(out, "\n[source %s]\nformat = wev\nudp_port = %u\nschema_id = %u\nfields = ",
@@ -1087,6 +1194,8 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 			fprintf(out, "%s%s:%s", f ? ", " : "", s->field_name[f], tn[s->field_type[f]]);
 		fprintf(out, "\nwatermark_delay = %s\nidle_timeout = %s\n", dur(s->watermark_delay, b1, sizeof(b1)),
 			s->idle_timeout ? dur(s->idle_timeout, b2, sizeof(b2)) : "off");
+		if (s->key_map[0])
+			fprintf(out, "key_map = %s\n", s->key_map);
 	}
 	for (int i = 0; i < cfg->nqueries; i++) {
 		const struct weir_query_cfg *q = &cfg->queries[i];
@@ -1105,6 +1214,24 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 			else
 				fprintf(out, "%s%s(%s)", a ? ", " : "", fn[g->fn],
 					cfg->sources[q->source].field_name[g->field]);
+		}
+		if (q->nfilter) {
+			static const char *const ops[] = { "==", "!=", "<", "<=", ">", ">=" };
+			const struct weir_source_cfg *src = &cfg->sources[q->source];
+			fprintf(out, "\nfilter = ");
+			for (int i = 0; i < q->nfilter; i++) {
+				const struct weir_filter_cfg *f = &q->filter[i];
+				fprintf(out, "%s%s %s ", i ? " and " : "", src->field_name[f->field], ops[f->op]);
+				if (src->field_type[f->field] == WEIR_F_F64) {
+					double d;
+					memcpy(&d, &f->value, 8);
+					fprintf(out, "%.17g", d);
+				} else if (src->field_type[f->field] == WEIR_F_I64) {
+					fprintf(out, "%" PRId64, (int64_t)f->value);
+				} else {
+					fprintf(out, "%" PRIu64, f->value);
+				}
+			}
 		}
 		fprintf(out, "\nsink = ");
 		if (q->sink == WEIR_SINK_STDOUT)

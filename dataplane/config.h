@@ -21,6 +21,7 @@ extern "C" {
 #define WEIR_MAX_QUERIES  64
 #define WEIR_MAX_DEVICES  16
 #define WEIR_MAX_CPUS     256
+#define WEIR_MAX_FILTERS  8    /* comparisons in a query's filter */
 #define WEIR_NAME_MAX     64
 #define WEIR_PATH_MAX     512
 
@@ -48,7 +49,16 @@ struct weir_source_cfg {
 	uint8_t field_type[WEIR_MAX_FIELDS];
 	int64_t watermark_delay;           /* ns */
 	int64_t idle_timeout;              /* ns, 0 = off */
+	char key_map[WEIR_PATH_MAX];       /* join table key -> key (empty: none) */
 	int line;                          /* of the section header */
+};
+
+enum weir_cmp { WEIR_CMP_EQ = 0, WEIR_CMP_NE, WEIR_CMP_LT, WEIR_CMP_LE, WEIR_CMP_GT, WEIR_CMP_GE };
+
+struct weir_filter_cfg {                   /* field OP value */
+	uint8_t field;                     /* index into the source's fields */
+	uint8_t op;                        /* enum weir_cmp */
+	uint64_t value;                    /* the constant, in the field's type (bits) */
 };
 
 struct weir_agg_cfg {
@@ -67,6 +77,8 @@ struct weir_query_cfg {
 	int64_t lateness;                  /* allowed_lateness (ns) */
 	int naggs;
 	struct weir_agg_cfg aggs[WEIR_MAX_AGGS];
+	int nfilter;                       /* all must hold (and) */
+	struct weir_filter_cfg filter[WEIR_MAX_FILTERS];
 	uint8_t sink;                      /* enum weir_sink_kind */
 	char sink_path[WEIR_PATH_MAX];     /* file path, or udp host */
 	uint16_t sink_port;                /* udp */
@@ -88,6 +100,7 @@ struct weir_config {
 	char eal_args[1024];
 	int64_t idle_sleep;                /* ns; 0 = pure polling */
 	unsigned ring_size;                /* records per RX->worker ring (power of 2) */
+	bool latency;                      /* per-result latency histograms (stats) */
 	/* [state]: checkpoints (off while state_dir is empty) */
 	char state_dir[WEIR_PATH_MAX];
 	int64_t checkpoint_interval;       /* ns */

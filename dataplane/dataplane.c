@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +44,8 @@
 #include "stateplane.h"
 #include "watermark.h"
 #include "window.h"
+#include "keymap.h"
+#include "lathist.h"
 
 #define MAX_RX       64
 #define MAX_WORKERS  128
@@ -53,6 +56,7 @@
 #define RX_DESC      1024
 #define RES_RING     (1u << 17) /* results per worker ring: absorbs a window end's burst */
 #define RES_STAGE    64
+#define LAT_PEND     4096      /* latency = on: results noted between sink flushes */
 
 /* ---- records crossing the RX -> worker rings -------------------------------------- */
 
@@ -86,6 +90,7 @@ struct core_stats {
 	uint64_t journal_dropped;   /* ... dropped, oldest first, from a full journal */
 	uint64_t ring_full;         /* times a worker ring was found full */
 	uint64_t ring_dropped;      /* events dropped on a full ring (backpressure = drop) */
+	uint64_t key_map_missed;    /* events whose key a source's key_map does not hold */
 	uint64_t events;            /* worker: records processed */
 	uint64_t late_dropped;
 	uint64_t results;
@@ -174,6 +179,7 @@ struct rx_ctx {
 	uint32_t live;                 /* instances seen and not ended */
 	_Atomic uint64_t pub;          /* published: live << 32 | quiet; read by main */
 	uint64_t ck_epoch;             /* newest barrier injected */
+	uint64_t now;                  /* TSC at this sweep's start: arrival stamp of what it reads */
 	struct rx_ck ck[2];            /* by epoch parity: the state thread reads one while ... */
 	uint8_t linear[WEV_MAX_PAYLOAD + 128] __rte_aligned(64);
 	struct core_stats cs;
@@ -228,6 +234,15 @@ static struct {
 	uint64_t rst_dig[MAX_WORKERS];
 	bool rst_dig_ok;
 	_Atomic unsigned rxmode;       /* RX_*: journal until a snapshot is adopted, then replay */
+	struct weir_keymap *keymap[WEIR_MAX_SOURCES];  /* a source's join table, or NULL */
+	/* latency = on: records carry their arrival stamp in v[nfields], results the
+	 * stamps of their last record and of the watermark that fired them; the main
+	 * lcore notes them when handed to the sinks and settles them after the flush */
+	bool lat;
+	double ns_per_tsc;
+	uint64_t (*lat_pend)[2];
+	uint32_t lat_npend;
+	struct weir_lathist *lh_arrival, *lh_wm;
 	bool workers_on;               /* worker lcores launched (resync: at adoption) */
 	bool canonical;                /* HA: firings in canonical order (the pair compares streams) */
 	char fp[64];                   /* the state fingerprint */
@@ -239,6 +254,14 @@ static void
 on_signal(int sig)
 {
 	g_signal = sig;
+}
+
+/* A polling lcore's naps (idle_sleep) last what they say: the default timer slack of
+ * 50 us would stretch a 20 us sleep to 70 and every hop of a result's path with it. */
+static void
+tight_timer_slack(void)
+{
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 }
 
 static inline void
@@ -331,7 +354,7 @@ stage_marker(struct rx_ctx *rx, uint16_t kind, uint16_t src, int64_t t, uint16_t
 		m->kind = kind;
 		m->src = src;
 		m->t = t;
-		m->key = 0;
+		m->key = rx->now;       /* a watermark's stamp: when what moved it arrived */
 		m->flags = flags;
 		m->rx = (uint16_t)rx->idx;
 	}
@@ -560,9 +583,16 @@ rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now)
 	const uint8_t *r = u.payload + WEV_HDR_LEN + (size_t)first * sc->record_size;
 	int64_t maxt = in->maxt;
 	unsigned nf = (unsigned)sc->nfields;
+	const struct weir_keymap *km = G.keymap[s];
 	for (uint32_t i = first; i < n; i++, r += sc->record_size) {
 		int64_t t = (int64_t)weir_rd64le(r);
 		uint64_t key = weir_rd64le(r + 8);
+		if (t > maxt)           /* every valid record moves the watermark */
+			maxt = t;
+		if (km && !weir_keymap_get(km, key, &key)) {
+			CNT_ADD(rx->cs.key_map_missed, 1);
+			continue;
+		}
 		unsigned w = worker_of(key);
 		struct stage *st = &rx->st[w];
 		struct weir_rec *x = stage_slot(rx, w);
@@ -575,11 +605,11 @@ rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now)
 		x->rx = (uint16_t)rx->idx;
 		for (unsigned k = 0; k < nf; k++)       /* nf is small: no memcpy call */
 			x->v[k] = weir_rd64le(r + 16 + 8 * k);
+		if (G.lat)
+			x->v[nf] = now;
 		if (st->batch_last == 0)
 			rx->touched[rx->ntouched++] = w;
 		st->batch_last = st->n;
-		if (t > maxt)
-			maxt = t;
 	}
 	/* mark each worker's last record of this batch: the batch boundary */
 	for (uint32_t i = 0; i < rx->ntouched; i++) {
@@ -663,8 +693,9 @@ rx_main(void *arg)
 	uint64_t hz = rte_get_tsc_hz(), next_idle = rte_rdtsc() + hz / 1000;
 	int stop;
 
+	tight_timer_slack();
 	while (!(stop = atomic_load_explicit(&G.stop, memory_order_acquire))) {  /* pairs with main's release */
-		uint64_t now = rte_rdtsc();
+		uint64_t now = rx->now = rte_rdtsc();
 		unsigned got = 0;
 
 		if (unlikely(rx->mode != RX_LIVE)) {
@@ -770,7 +801,7 @@ wk_emit(void *ctx, const struct weir_result *r)
 
 	if (wk->nres == RES_STAGE)
 		wk_flush_results(wk);
-	memcpy(wk->res + wk->nres++ * G.res_size, r, WEIR_RESULT_SIZE(r->naggs));
+	memcpy(wk->res + wk->nres++ * G.res_size, r, WEIR_RESULT_SIZE(r->naggs) + (G.lat ? 16 : 0));
 }
 
 static void
@@ -796,8 +827,10 @@ wk_watermark(struct worker_ctx *wk, const struct weir_rec *m)
 	wk->rxholds[s][m->rx] = !(m->flags & REC_F_UNSEEN);
 	if (!weir_wm_combine(wk->rxwm[s], wk->rxholds[s], G.nrx, &wm))
 		return;
-	for (unsigned i = 0; i < G.qsrc_n[s]; i++)
+	for (unsigned i = 0; i < G.qsrc_n[s]; i++) {
+		weir_op_set_fire_stamp(wk->op[G.qsrc[s][i]], m->key);
 		weir_op_advance(wk->op[G.qsrc[s][i]], wm);
+	}
 }
 
 static void
@@ -939,6 +972,7 @@ worker_main(void *arg)
 	uint8_t done_rx[MAX_RX] = { 0 };
 	uint32_t empty = 0, iter = 0;
 
+	tight_timer_slack();
 	while (ended < G.nrx) {
 		unsigned got = 0;
 		uint64_t t0 = rte_rdtsc();
@@ -1556,6 +1590,7 @@ sum_stats(struct core_stats *t)
 		t->journal_dropped += CNT_GET(c->journal_dropped);
 		t->ring_full += CNT_GET(c->ring_full);
 		t->ring_dropped += CNT_GET(c->ring_dropped);
+		t->key_map_missed += CNT_GET(c->key_map_missed);
 	}
 	for (unsigned w = 0; w < G.nw; w++) {
 		const struct core_stats *c = &G.wk[w]->cs;
@@ -1591,6 +1626,7 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 		cJSON_AddNumberToObject(o, "journal_dropped", (double)c->journal_dropped);
 		cJSON_AddNumberToObject(o, "ring_full", (double)c->ring_full);
 		cJSON_AddNumberToObject(o, "ring_dropped", (double)c->ring_dropped);
+		cJSON_AddNumberToObject(o, "key_map_missed", (double)c->key_map_missed);
 	}
 	cJSON_AddNumberToObject(o, "busy_cycles", (double)c->busy_cycles);
 	cJSON_AddNumberToObject(o, "idle_cycles", (double)c->idle_cycles);
@@ -1607,6 +1643,33 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 	}
 }
 
+static void
+add_lathist(cJSON *parent, const char *name, const struct weir_lathist *h)
+{
+	static const struct { const char *n; double q; } qs[] = {
+		{ "p50_ns", 0.5 }, { "p90_ns", 0.9 }, { "p99_ns", 0.99 }, { "p999_ns", 0.999 } };
+	cJSON *o = cJSON_AddObjectToObject(parent, name), *b;
+
+	cJSON_AddNumberToObject(o, "count", (double)h->count);
+	cJSON_AddNumberToObject(o, "min_ns", h->count ? (double)h->min : 0);
+	cJSON_AddNumberToObject(o, "mean_ns", h->count ? (double)h->sum / (double)h->count : 0);
+	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++)
+		cJSON_AddNumberToObject(o, qs[i].n, (double)weir_lh_quantile(h, qs[i].q));
+	cJSON_AddNumberToObject(o, "max_ns", (double)h->max);
+	b = cJSON_AddArrayToObject(o, "buckets");
+	for (unsigned i = 0; i < WEIR_LH_BUCKETS; i++) {
+		uint64_t lo, hi;
+		if (!h->b[i])
+			continue;
+		weir_lh_bounds(i, &lo, &hi);
+		cJSON *e = cJSON_CreateArray();
+		cJSON_AddItemToArray(e, cJSON_CreateNumber((double)lo));
+		cJSON_AddItemToArray(e, cJSON_CreateNumber((double)hi));
+		cJSON_AddItemToArray(e, cJSON_CreateNumber((double)h->b[i]));
+		cJSON_AddItemToArray(b, e);
+	}
+}
+
 static int
 write_stats(const char *path, double elapsed, unsigned long long sink_errors)
 {
@@ -1618,6 +1681,7 @@ write_stats(const char *path, double elapsed, unsigned long long sink_errors)
 
 	sum_stats(&t);
 	cJSON_AddNumberToObject(root, "elapsed_s", elapsed);
+	cJSON_AddNumberToObject(root, "tsc_hz", (double)rte_get_tsc_hz());
 	cJSON_AddNumberToObject(root, "events_per_s", elapsed > 0 ? (double)t.rx_events / elapsed : 0);
 	tot = cJSON_AddObjectToObject(root, "total");
 	add_counters(tot, &t, true, true);
@@ -1667,12 +1731,19 @@ write_stats(const char *path, double elapsed, unsigned long long sink_errors)
 			s.sum_overflow += o.sum_overflow;
 			s.open_windows += o.open_windows;
 			s.alloc_failed += o.alloc_failed;
+			s.filtered += o.filtered;
 		}
 		cJSON_AddNumberToObject(j, "late_dropped", (double)s.late_dropped);
 		cJSON_AddNumberToObject(j, "results_emitted", (double)s.results);
 		cJSON_AddNumberToObject(j, "sum_overflow", (double)s.sum_overflow);
 		cJSON_AddNumberToObject(j, "open_windows", (double)s.open_windows);
 		cJSON_AddNumberToObject(j, "alloc_failed", (double)s.alloc_failed);
+		cJSON_AddNumberToObject(j, "filtered", (double)s.filtered);
+	}
+	if (G.lat) {
+		cJSON *l = cJSON_AddObjectToObject(root, "latency");
+		add_lathist(l, "arrival_to_sink", G.lh_arrival);
+		add_lathist(l, "watermark_to_sink", G.lh_wm);
 	}
 	txt = cJSON_Print(root);
 	f = fopen(path, "w");
@@ -1717,9 +1788,23 @@ setup_cores(void)
 		maxf = RTE_MAX(maxf, (size_t)cfg->sources[s].nfields);
 	for (int q = 0; q < cfg->nqueries; q++)
 		maxa = RTE_MAX(maxa, (size_t)cfg->queries[q].naggs);
-	G.rec_size = RTE_ALIGN_CEIL(sizeof(struct weir_rec) + 8 * maxf, 16);
+	G.lat = cfg->latency;
+	G.rec_size = RTE_ALIGN_CEIL(sizeof(struct weir_rec) + 8 * (maxf + G.lat), 16);
 	G.rec_units = (unsigned)(G.rec_size / 16);
-	G.res_size = WEIR_RESULT_SIZE(maxa);
+	G.res_size = WEIR_RESULT_SIZE(maxa) + (G.lat ? 16 : 0);
+	if (G.lat) {
+		G.ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
+		G.lat_pend = malloc(LAT_PEND * sizeof(*G.lat_pend));
+		G.lh_arrival = malloc(sizeof(*G.lh_arrival));
+		G.lh_wm = malloc(sizeof(*G.lh_wm));
+		if (!G.lat_pend || !G.lh_arrival || !G.lh_wm)
+			return -1;
+		weir_lh_init(G.lh_arrival);
+		weir_lh_init(G.lh_wm);
+	}
+	for (int s = 0; s < cfg->nsources; s++)
+		if (cfg->sources[s].key_map[0] && weir_keymap_load(cfg->sources[s].key_map, &G.keymap[s], stderr))
+			return -1;
 	memset(G.port_src, -1, sizeof(G.port_src));
 	for (int s = 0; s < cfg->nsources; s++) {
 		G.port_src[cfg->sources[s].udp_port] = (int8_t)s;
@@ -1778,8 +1863,9 @@ setup_cores(void)
 				wk->rxholds[s][r] = 0;
 			}
 		for (int q = 0; q < cfg->nqueries; q++) {
-			wk->op[q] = weir_op_create(&cfg->queries[q], (uint16_t)q,
-						   &cfg->sources[cfg->queries[q].source], wk_emit, wk);
+			wk->op[q] = weir_op_create_ex(&cfg->queries[q], (uint16_t)q,
+						      &cfg->sources[cfg->queries[q].source], wk_emit, wk,
+						      G.lat ? WEIR_OP_LATENCY : 0);
 			if (!wk->op[q])
 				return -1;
 			weir_op_set_canonical(wk->op[q], G.canonical);
@@ -1900,13 +1986,40 @@ dp_adopt(void *ctx, enum weir_adopt how, uint64_t epoch)
 	return 0;
 }
 
+/* latency = on: the results handed to the sinks since their last flush have left
+ * them: note the time from their stamps. */
+static void
+lat_settle(void)
+{
+	uint64_t now = rte_rdtsc();
+
+	for (uint32_t i = 0; i < G.lat_npend; i++) {
+		uint64_t a = G.lat_pend[i][0], f = G.lat_pend[i][1];
+		if (a)
+			weir_lh_add(G.lh_arrival, now > a ? (uint64_t)((double)(now - a) * G.ns_per_tsc) : 0);
+		if (f)
+			weir_lh_add(G.lh_wm, now > f ? (uint64_t)((double)(now - f) * G.ns_per_tsc) : 0);
+	}
+	G.lat_npend = 0;
+}
+
 /* Results of worker w to the sinks: every one, or (HA) through the gate. */
 static void
 emit_all(struct weir_sinks *sk, unsigned w, const uint8_t *res, unsigned n)
 {
 	(void)w;
-	for (unsigned i = 0; i < n; i++)
-		weir_sinks_write(sk, (const struct weir_result *)(res + (size_t)i * G.res_size));
+	for (unsigned i = 0; i < n; i++) {
+		const struct weir_result *r = (const struct weir_result *)(res + (size_t)i * G.res_size);
+		weir_sinks_write(sk, r);
+		if (!G.lat)
+			continue;
+		if (G.lat_npend == LAT_PEND) {  /* under load: flush now rather than guess */
+			weir_sinks_flush(sk);
+			lat_settle();
+		}
+		G.lat_pend[G.lat_npend][0] = r->val[r->naggs];
+		G.lat_pend[G.lat_npend++][1] = r->val[r->naggs + 1];
+	}
 }
 
 static void
@@ -1932,6 +2045,7 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 
 	if (!buf)
 		return -1;
+	tight_timer_slack();
 	while (done < G.nw) {
 		unsigned got = 0;
 
@@ -1977,6 +2091,8 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 		if (got)
 			continue;
 		weir_sinks_flush(sk);
+		if (G.lat_npend)
+			lat_settle();
 
 		int stop = atomic_load_explicit(&G.stop, memory_order_relaxed);
 		if (stop && !G.workers_on)
@@ -2128,6 +2244,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	if (G.sp)
 		sp_stop(G.sp);
 	weir_sinks_flush(sk);
+	if (G.lat_npend)
+		lat_settle();
 	rc = 0;
 	if (weir_sinks_errors(sk)) {
 		fprintf(stderr, "weir: %llu results could not be written to their sinks\n", weir_sinks_errors(sk));

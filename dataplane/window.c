@@ -121,10 +121,22 @@ struct weir_op {
 	uint32_t ck_tpos;           /* next entry of tomb */
 	uint32_t ck_end;            /* full: slots that existed at the barrier */
 
+	/* latency stamps (WEIR_OP_LATENCY): a hidden state word after the aggregates'
+	 * (w[nwords], not checkpointed) keeps the largest arrival stamp of the window's
+	 * records (source field `lat_field`); fire_stamp is the stamp of the watermark
+	 * being applied (0: a firing no watermark caused) */
+	bool latency;
+	uint64_t fire_stamp;
+
+	/* filter: records for which any comparison is false are not applied */
+	int nfilt;
+	struct weir_filter_cfg filt[WEIR_MAX_FILTERS];
+	uint8_t filt_type[WEIR_MAX_FILTERS];
+
 	weir_emit_fn emit;
 	void *ctx;
 	struct weir_op_stats st;
-	uint64_t res_buf[(sizeof(struct weir_result) + 8 * WEIR_MAX_AGGS) / 8];
+	uint64_t res_buf[(sizeof(struct weir_result) + 8 * (WEIR_MAX_AGGS + 2)) / 8];
 };
 
 struct tomb {
@@ -392,6 +404,10 @@ emit(struct weir_op *op, struct slot *s)
 	r->count = s->count;
 	for (int a = 0; a < op->naggs; a++)
 		r->val[a] = op->agg[a].code == A_COUNT ? s->count : s->w[op->agg[a].word];
+	if (op->latency) {              /* after the aggregates: not part of the result proper */
+		r->val[op->naggs] = s->w[op->nwords];
+		r->val[op->naggs + 1] = op->fire_stamp;
+	}
 	s->flags = (s->flags | SLOT_FIRED) & ~(uint32_t)SLOT_DIRTY;
 	op->st.results++;
 	if (s->ovf)
@@ -959,6 +975,13 @@ struct weir_op *
 weir_op_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_source_cfg *src,
 	       weir_emit_fn emitfn, void *ctx)
 {
+	return weir_op_create_ex(q, qidx, src, emitfn, ctx, 0);
+}
+
+struct weir_op *
+weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_source_cfg *src,
+		  weir_emit_fn emitfn, void *ctx, unsigned flags)
+{
 	static const uint8_t codes[][3] = {      /* [fn][type] for sum/min/max */
 		[WEIR_AGG_SUM] = { A_SUM_I, A_SUM_U, A_SUM_F },
 		[WEIR_AGG_AVG] = { A_SUM_I, A_SUM_U, A_SUM_F },
@@ -967,7 +990,6 @@ weir_op_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_
 	};
 	struct weir_op *op = calloc(1, sizeof(*op));
 
-	(void)src;
 	if (!op)
 		return NULL;
 	op->kind = q->window;
@@ -995,6 +1017,17 @@ weir_op_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_
 			op->prog[op->nprog++] = *o;
 	}
 	op->stride = sizeof(struct slot) + 8 * op->nwords;
+	if (flags & WEIR_OP_LATENCY) {
+		/* the arrival stamp rides as a hidden value field after the source's */
+		op->latency = true;
+		op->prog[op->nprog++] = (struct aggop){ A_MAX_U, (uint8_t)src->nfields, (uint8_t)op->nwords, 0 };
+		op->stride += 8;
+	}
+	op->nfilt = q->nfilter;
+	for (int i = 0; i < q->nfilter; i++) {
+		op->filt[i] = q->filter[i];
+		op->filt_type[i] = src->field_type[q->filter[i].field];
+	}
 	op->free_head = NIL;
 	op->mask = 1023;
 	op->tab = malloc(1024 * sizeof(*op->tab));
@@ -1028,8 +1061,75 @@ weir_op_destroy(struct weir_op *op)
 	free(op);
 }
 
+static inline bool
+filter_pass(const struct weir_op *op, const struct weir_ev *e)
+{
+	for (int i = 0; i < op->nfilt; i++) {
+		const struct weir_filter_cfg *f = &op->filt[i];
+		uint64_t v = e->v[f->field], c = f->value;
+		int cmp;
+
+		switch (op->filt_type[i]) {
+		case WEIR_F_I64:
+			cmp = ((int64_t)v > (int64_t)c) - ((int64_t)v < (int64_t)c);
+			break;
+		case WEIR_F_U64:
+			cmp = (v > c) - (v < c);
+			break;
+		default:
+			if (u2d(v) != u2d(v))   /* NaN: only != holds */
+				cmp = 2;
+			else
+				cmp = (u2d(v) > u2d(c)) - (u2d(v) < u2d(c));
+			break;
+		}
+		bool ok;
+		switch (f->op) {
+		case WEIR_CMP_EQ: ok = cmp == 0; break;
+		case WEIR_CMP_NE: ok = cmp != 0; break;
+		case WEIR_CMP_LT: ok = cmp == -1; break;
+		case WEIR_CMP_LE: ok = cmp == -1 || cmp == 0; break;
+		case WEIR_CMP_GT: ok = cmp == 1; break;
+		default:          ok = cmp == 1 || cmp == 0; break;
+		}
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static void burst_dispatch(struct weir_op *op, const struct weir_ev *ev, unsigned n);
+
 void
 weir_op_burst(struct weir_op *op, const struct weir_ev *ev, unsigned n)
+{
+	struct weir_ev pass[64];
+
+	if (!op->nfilt) {
+		burst_dispatch(op, ev, n);
+		return;
+	}
+	while (n) {
+		unsigned m = n < 64 ? n : 64, k = 0;
+		for (unsigned i = 0; i < m; i++)
+			if (filter_pass(op, &ev[i]))
+				pass[k++] = ev[i];
+		op->st.filtered += m - k;
+		if (k)
+			burst_dispatch(op, pass, k);
+		ev += m;
+		n -= m;
+	}
+}
+
+void
+weir_op_set_fire_stamp(struct weir_op *op, uint64_t stamp)
+{
+	op->fire_stamp = stamp;
+}
+
+static void
+burst_dispatch(struct weir_op *op, const struct weir_ev *ev, unsigned n)
 {
 	switch (op->kind) {
 	case WEIR_WIN_TUMBLING:
@@ -1049,13 +1149,16 @@ void
 weir_op_batch_end(struct weir_op *op)
 {
 	uint32_t *d = op->dirty.a;
+	uint64_t stamp = op->fire_stamp;
 
+	op->fire_stamp = 0;             /* late updates: no watermark fired them */
 	for (uint32_t i = 0; i < op->dirty.n; i++) {
 		struct slot *s = S(op, d[i]);
 		if (s->flags & SLOT_DIRTY)
 			emit(op, s);
 	}
 	op->dirty.n = 0;
+	op->fire_stamp = stamp;
 }
 
 void
@@ -1242,6 +1345,8 @@ weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8
 	memcpy(&fl, v + 16, 4);
 	memcpy(&s->count, v + 20, 8);
 	memcpy(s->w, v + 30, 8 * op->nwords);
+	if (op->latency)
+		s->w[op->nwords] = 0;   /* arrival stamps are not checkpointed */
 	s->flags = SLOT_LIVE | (fl & (SLOT_FIRED | SLOT_DIRTY));
 	if (!session) {
 		op->tab[pos] = (struct hent){ si, (uint32_t)(h >> 32) };

@@ -60,6 +60,7 @@ struct weir_op_stats {
 	uint64_t open_windows;       /* live window / session states */
 	uint64_t state_bytes;        /* bytes held by slots and table */
 	uint64_t alloc_failed;       /* records not applied: window state could not grow */
+	uint64_t filtered;           /* records the query's filter left out */
 };
 
 struct weir_op;
@@ -68,6 +69,18 @@ struct weir_op;
  * emit(ctx, r); r is valid only during the call.  NULL on allocation failure. */
 struct weir_op *weir_op_create(const struct weir_query_cfg *q, uint16_t qidx,
 			       const struct weir_source_cfg *s, weir_emit_fn emit, void *ctx);
+/* Flags for weir_op_create_ex. */
+#define WEIR_OP_LATENCY 1u      /* latency stamps (below) */
+/* As weir_op_create, with flags.  WEIR_OP_LATENCY: every record carries one more value
+ * field after the source's (v[src->nfields]), its arrival stamp; the operator keeps the
+ * largest stamp of each window (not checkpointed) and every result carries two words
+ * after its aggregates, val[naggs] = that stamp and val[naggs + 1] = the stamp given
+ * with weir_op_set_fire_stamp for the watermark that fired it (0 for firings no
+ * watermark caused: late updates).  WEIR_RESULT_SIZE(naggs) does not cover them. */
+struct weir_op *weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx,
+				  const struct weir_source_cfg *s, weir_emit_fn emit, void *ctx, unsigned flags);
+/* The stamp of the watermark about to be applied with weir_op_advance. */
+void weir_op_set_fire_stamp(struct weir_op *op, uint64_t stamp);
 void weir_op_destroy(struct weir_op *op);
 /* Results of one firing in canonical order (window end, then key) rather than in the
  * order the windows were made: the stream then depends only on the records, not on

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -305,10 +306,96 @@ continuation_lines(void **st)
 	assert_string_equal(cfg.queries[0].aggs[1].name, "sum_a");
 }
 
+/* latency, key_map and filter: values, errors and the dump's round trip */
+static void
+bench_keys(void **st)
+{
+	char map[] = "/tmp/weir-test-map-XXXXXX";
+	int fd = mkstemp(map);
+	char text[2048], *buf = NULL;
+	size_t len = 0;
+	struct weir_config again;
+
+	(void)st;
+	assert_true(fd >= 0);
+	static const char body[] = "# ad,campaign\n5,50\n0x10,60\n\n 7 , 70\n";
+	assert_true(write(fd, body, sizeof(body) - 1) == (ssize_t)sizeof(body) - 1);
+	close(fd);
+	snprintf(text, sizeof(text), "[dataplane]\ndevices = x\nlatency = on\n[source s]\nudp_port = 1\n"
+		 "fields = a:i64, u:u64, f:f64\nkey_map = %s\n"
+		 "[query q]\nfrom = s\nwindow = tumbling 1s\naggregates = count\n"
+		 "filter = a > -5 and u != 0x10 and f <= 2.5 and a == 9\n", map);
+	assert_int_equal(weir_config_load_string("k.ini", text, &cfg, stderr), 0);
+	assert_true(cfg.latency);
+	assert_string_equal(cfg.sources[0].key_map, map);
+	assert_int_equal(cfg.queries[0].nfilter, 4);
+	assert_int_equal(cfg.queries[0].filter[0].field, 0);
+	assert_int_equal(cfg.queries[0].filter[0].op, WEIR_CMP_GT);
+	assert_int_equal((int64_t)cfg.queries[0].filter[0].value, -5);
+	assert_int_equal(cfg.queries[0].filter[1].op, WEIR_CMP_NE);
+	assert_int_equal(cfg.queries[0].filter[1].value, 16);
+	double d;
+	memcpy(&d, &cfg.queries[0].filter[2].value, 8);
+	assert_true(d == 2.5);
+	assert_int_equal(cfg.queries[0].filter[2].op, WEIR_CMP_LE);
+	assert_int_equal(cfg.queries[0].filter[3].op, WEIR_CMP_EQ);
+	FILE *f = open_memstream(&buf, &len);
+	weir_config_dump(&cfg, f);
+	fclose(f);
+	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
+	free(buf);
+	assert_true(again.latency);
+	assert_string_equal(again.sources[0].key_map, map);
+	assert_int_equal(again.queries[0].nfilter, 4);
+	assert_memory_equal(again.queries[0].filter, cfg.queries[0].filter, 4 * sizeof(struct weir_filter_cfg));
+	/* the default: off, no map, no filter */
+	assert_int_equal(weir_config_load_string("d.ini", HEAD Q, &cfg, stderr), 0);
+	assert_false(cfg.latency);
+	assert_string_equal(cfg.sources[0].key_map, "");
+	assert_int_equal(cfg.queries[0].nfilter, 0);
+
+	expect_error("[dataplane]\ndevices = x\nlatency = maybe\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:3: [dataplane] latency: 'maybe': expected on or off");
+	expect_error(HEAD "key_map = /nonexistent/map.csv\n" Q,
+		     "bad.ini:6: [source s] key_map: /nonexistent/map.csv: No such file");
+	expect_error(HEAD Q "filter = b > 1\n", "bad.ini:10: [query q] filter: source 's' has no value field 'b'");
+	expect_error(HEAD Q "filter = a >> 1\n", "[query q] filter: '>>': expected a comparison");
+	expect_error(HEAD Q "filter = a > 1.5\n", "[query q] filter: '1.5' is not a i64 constant for field 'a'");
+	expect_error(HEAD Q "filter = a > 1 or a < 0\n", "[query q] filter: 'or': expected 'and'");
+	expect_error(HEAD Q "filter = a >\n", "[query q] filter: expected FIELD OP VALUE");
+	expect_error(HEAD Q "filter = a > 1 and\n", "[query q] filter: expected FIELD OP VALUE");
+	expect_error(HEAD Q "filter = a>1\n", "[query q] filter: source 's' has no value field 'a>1'");
+	expect_error("[dataplane]\ndevices = x\n[source s]\nudp_port = 1\nfields = u:u64\n" Q "filter = u > -1\n",
+		     "'-1' is not a u64 constant for field 'u'");
+	expect_error(HEAD Q "filter = a > 1 and a > 1 and a > 1 and a > 1 and a > 1 and a > 1 and a > 1 and "
+		     "a > 1 and a > 1\n", "more than 8 comparisons");
+	/* bad tables: line numbers of the map file */
+	static const struct { const char *body, *want; } bad[] = {
+		{ "1,2\n3;4\n", ":2: expected 'from,to'" },
+		{ "1,2\n1,3\n", ":2: key 1 is mapped twice" },
+		{ "1,2,3\n", ":1: expected 'from,to'" },
+		{ "-1,2\n", ":1: expected 'from,to'" },
+		{ "18446744073709551616,1\n", ":1: expected 'from,to'" },
+		{ "# nothing\n", ": no entries" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *m = fopen(map, "w");
+		assert_non_null(m);
+		fputs(bad[i].body, m);
+		fclose(m);
+		snprintf(text, sizeof(text), HEAD "key_map = %s\n" Q, map);
+		char want[600];
+		snprintf(want, sizeof(want), "bad.ini:6: [source s] key_map: %s%s", map, bad[i].want);
+		expect_error(text, want);
+	}
+	unlink(map);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bench_keys),
 		cmocka_unit_test(example_loads), cmocka_unit_test(other_values), cmocka_unit_test(durations),
 		cmocka_unit_test(errors), cmocka_unit_test(continuation_lines),
 		cmocka_unit_test(state_section),

@@ -393,6 +393,98 @@ canonical_firing_order(void **st)
 	}
 }
 
+/* Filter and latency stamps: only records passing every comparison count; each
+ * result carries its window's largest arrival stamp and the stamp of the watermark
+ * that fired it (0 for a late update fired at a batch end). */
+static struct { int n; uint64_t key, count, sum, arr, fire; int64_t start; } stamped[64];
+static int nstamped;
+
+static void
+collect_stamps(void *ctx, const struct weir_result *r)
+{
+	(void)ctx;
+	assert_true(nstamped < 64);
+	stamped[nstamped].key = r->key;
+	stamped[nstamped].start = r->start;
+	stamped[nstamped].count = r->count;
+	stamped[nstamped].sum = r->val[1];
+	stamped[nstamped].arr = r->val[r->naggs];
+	stamped[nstamped].fire = r->val[r->naggs + 1];
+	nstamped++;
+}
+
+static void
+filter_and_stamps(void **st)
+{
+	static const char text[] =
+		"[dataplane]\ndevices = x\n[source s]\nudp_port = 1\nfields = a:i64, u:u64, f:f64\n"
+		"[query q]\nfrom = s\nwindow = tumbling 1s\nallowed_lateness = 1s\naggregates = count, sum(a)\n"
+		"filter = a > -3 and f < 10\n";
+	/* t, key, a, f, arrival stamp */
+	static const struct { int64_t t; uint64_t key; int64_t a; double f; uint64_t arr; } in[] = {
+		{ 100, 1, 5, 1.0, 1000 },  { 200, 1, -3, 1.0, 1001 },   /* a > -3 fails */
+		{ 300, 1, 7, 10.0, 1002 }, { 400, 1, 2, 9.5, 1003 },    /* f < 10 fails, passes */
+		{ 500, 2, -2, -1e9, 1004 }, { 600, 2, 4, 0.0 / 0.0, 1005 },  /* NaN < 10 fails */
+	};
+	uint64_t v[6][4];
+	struct weir_ev ev[6];
+	struct weir_op_stats os;
+
+	(void)st;
+	assert_int_equal(weir_config_load_string("t.ini", text, &cfg, stderr), 0);
+	nstamped = 0;
+	struct weir_op *op = weir_op_create_ex(&cfg.queries[0], 0, &cfg.sources[0], collect_stamps, NULL,
+					       WEIR_OP_LATENCY);
+	assert_non_null(op);
+	for (int i = 0; i < 6; i++) {
+		v[i][0] = (uint64_t)in[i].a;
+		v[i][1] = 0;
+		memcpy(&v[i][2], &in[i].f, 8);
+		v[i][3] = in[i].arr;            /* the hidden field after the source's three */
+		ev[i] = (struct weir_ev){ in[i].t, in[i].key, v[i] };
+	}
+	weir_op_burst(op, ev, 6);
+	weir_op_batch_end(op);
+	weir_op_set_fire_stamp(op, 7777);
+	weir_op_advance(op, S_);
+	assert_int_equal(nstamped, 2);
+	for (int i = 0; i < 2; i++) {
+		if (stamped[i].key == 1) {
+			assert_int_equal(stamped[i].count, 2);
+			assert_int_equal((int64_t)stamped[i].sum, 7);
+			assert_int_equal(stamped[i].arr, 1003);
+		} else {
+			assert_int_equal(stamped[i].key, 2);
+			assert_int_equal(stamped[i].count, 1);
+			assert_int_equal((int64_t)stamped[i].sum, -2);
+			assert_int_equal(stamped[i].arr, 1004);
+		}
+		assert_int_equal(stamped[i].fire, 7777);
+	}
+	weir_op_get_stats(op, &os);
+	assert_int_equal(os.filtered, 3);
+	/* a late update within the allowed lateness fires at the batch end: no watermark stamp */
+	v[0][3] = 2000;
+	weir_op_set_fire_stamp(op, 8888);
+	weir_op_burst(op, ev, 1);
+	weir_op_batch_end(op);
+	assert_int_equal(nstamped, 3);
+	assert_int_equal(stamped[2].key, 1);
+	assert_int_equal(stamped[2].count, 3);
+	assert_int_equal(stamped[2].arr, 2000);
+	assert_int_equal(stamped[2].fire, 0);
+	weir_op_destroy(op);
+	/* without the flag the same query has no hidden word: results are as before */
+	nstamped = 0;
+	op = weir_op_create(&cfg.queries[0], 0, &cfg.sources[0], collect_stamps, NULL);
+	weir_op_burst(op, ev, 6);
+	weir_op_advance(op, S_);
+	assert_int_equal(nstamped, 2);
+	weir_op_get_stats(op, &os);
+	assert_int_equal(os.filtered, 3);
+	weir_op_destroy(op);
+}
+
 int
 main(void)
 {
@@ -401,7 +493,7 @@ main(void)
 		cmocka_unit_test(lateness_new_window_fires_at_batch_end), cmocka_unit_test(hopping_membership),
 		cmocka_unit_test(sessions), cmocka_unit_test(aggregates), cmocka_unit_test(sum_overflow),
 		cmocka_unit_test(negative_times), cmocka_unit_test(many_keys_grow_and_free),
-		cmocka_unit_test(canonical_firing_order),
+		cmocka_unit_test(canonical_firing_order), cmocka_unit_test(filter_and_stamps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,20 @@ SCENARIOS = {
          ["--events", "40000", "--keys", "50", "--rate", "5000", "--fields", "temp:f64", "--udp-port", "7001",
           "--seed", "10", "--disorder", "500000000"],
          [("temps", "tumbling 1s", "0", "count, min(temp), max(temp), avg(temp)")])]),
+    # a join table (key_map, many keys to one, some keys unmapped) and filters, with
+    # latency stamps on: results identical to the reference, stamps for every result
+    "keymap-filter": dict(workers=3, latency=True, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64, price:f64", "50ms",
+         ["--events", "80000", "--keys", "300", "--rate", "20000", "--fields", "amount:i64,merchant:u64,price:f64",
+          "--disorder", "20000000", "--seed", "13", "--producers", "2"],
+         [("camp", "tumbling 1s", "0", AGGS.replace("first(merchant)", "first(price)")),
+          ("camp_hop", "hopping 2s 500ms", "100ms", "count, max(price)"),
+          ("camp_sess", "session 5ms", "0", "count, sum(amount)")])],
+        source_extra={"tx": "key_map = {dir}/map.csv\n"},
+        query_extra={"camp": "filter = merchant >= 100000 and amount < 500000 and amount != 7\n",
+                     "camp_hop": "filter = price < 0.5\n"},
+        files={"map.csv": lambda: "# key,campaign\n" + "".join(
+            "%d,%d\n" % (k, 1000 + (k * 7) % 40) for k in range(1, 301) if k % 11)}),
     "rx2": dict(workers=2, rx_cores=2, sources=[
         ("tx", 7000, "amount:i64, merchant:u64", "50ms",
          ["--events", "60000", "--keys", "300", "--rate", "20000", "--seed", "11"],
@@ -155,16 +169,21 @@ def scenario(a, name):
     sc = SCENARIOS[name]
     with tempfile.TemporaryDirectory(prefix="weir-e2e-") as d:
         devices, text = [], ""
+        for fname, content in sc.get("files", {}).items():
+            with open(os.path.join(d, fname), "w") as f:
+                f.write(content())
         for i, (sname, port, fields, delay, gargs, queries) in enumerate(sc["sources"]):
             pcap = os.path.join(d, sname + ".pcap")
             subprocess.run([a.gen, "--out", pcap] + gargs, check=True, stderr=subprocess.DEVNULL)
             devices.append("net_pcap%d,rx_pcap=%s" % (i, pcap))
             text += SOURCE.format(name=sname, port=port, fields=fields, delay=delay)
+            text += sc.get("source_extra", {}).get(sname, "").format(dir=d)
             for qname, window, lateness, aggs in queries:
                 text += QUERY.format(name=qname, src=sname, window=window, lateness=lateness, aggs=aggs, dir=d)
+                text += sc.get("query_extra", {}).get(qname, "")
         head = ("[dataplane]\ndevices = %s\nrx_cores = %d\nworkers = %d\nlcores = auto\nhugepages = auto\n"
-                "backpressure = block\nexit_on_eos = true\nidle_sleep = 10us\n" %
-                (";".join(devices), sc.get("rx_cores", 1), sc["workers"]))
+                "backpressure = block\nexit_on_eos = true\nidle_sleep = 10us\nlatency = %s\n" %
+                (";".join(devices), sc.get("rx_cores", 1), sc["workers"], "on" if sc.get("latency") else "off"))
         cfg = os.path.join(d, "weir.ini")
         with open(cfg, "w") as f:
             f.write(head + text)
@@ -203,8 +222,28 @@ def check(name, sc, cfg, d, stats_path, ref_cfg=None, kernel_drops=()):
     for reason in rs["total"]["bad_packets"]:
         if reason not in st["total"]["bad_packets"]:
             fail("%s: weir has no counter for %s" % (name, reason))
+    if st["total"]["key_map_missed"] != rs["total"]["key_map_missed"]:
+        fail("%s: key_map_missed is %d in weir, %d in the reference" %
+             (name, st["total"]["key_map_missed"], rs["total"]["key_map_missed"]))
+    if sc.get("latency"):
+        # every result was stamped: its last record's arrival, and (all but late
+        # updates and end-of-input firings) the watermark that fired it
+        lat = st.get("latency")
+        if not lat:
+            fail(name + ": latency = on but the stats have no latency histograms")
+        a2s, w2s = lat["arrival_to_sink"], lat["watermark_to_sink"]
+        if a2s["count"] != rs["total"]["results_emitted"]:
+            fail("%s: %d arrival latencies for %d results" % (name, a2s["count"], rs["total"]["results_emitted"]))
+        if not 0 < w2s["count"] <= a2s["count"]:
+            fail("%s: %d watermark latencies for %d results" % (name, w2s["count"], a2s["count"]))
+        for h in (a2s, w2s):
+            if not h["min_ns"] <= h["p50_ns"] <= h["p99_ns"] <= h["p999_ns"] <= h["max_ns"] or \
+                    sum(b[2] for b in h["buckets"]) != h["count"]:
+                fail("%s: inconsistent latency histogram %s" % (name, {k: v for k, v in h.items() if k != "buckets"}))
+    elif "latency" in st:
+        fail(name + ": latency histograms without latency = on")
     for q, v in rs["queries"].items():
-        for k in ("late_dropped", "results_emitted"):
+        for k in ("late_dropped", "results_emitted", "filtered"):
             if st["queries"][q][k] != v[k]:
                 fail("%s: query %s %s is %d in weir, %d in the reference" % (name, q, k, st["queries"][q][k], v[k]))
     if not exp:

@@ -14,6 +14,8 @@ import struct
 import sys
 
 INF = float("inf")
+OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+       "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 LIM = 1 << 62
 UNITS = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 
@@ -52,6 +54,16 @@ class Source:
                 self.fields.append((n.strip(), t.strip()))
         self.rs = 16 + 8 * len(self.fields)
         self.delay = duration(sec.get("watermark_delay", "0"))
+        # key_map: the join table (inner join: an unmapped key drops the record)
+        self.key_map = None
+        if sec.get("key_map"):
+            self.key_map = {}
+            with open(sec["key_map"].strip()) as f:
+                for line in f:
+                    line = line.strip()
+                    if line and not line.startswith("#"):
+                        a, b = line.split(",")
+                        self.key_map[int(a, 0)] = int(b, 0)
 
 
 class Query:
@@ -73,6 +85,15 @@ class Query:
                 fn, f = fn.strip(), f.strip()
                 idx = [n for n, _ in self.src.fields].index(f)
                 self.aggs.append((fn, idx, self.src.fields[idx][1], fn + "_" + f))
+        # filter: FIELD OP CONST [and ...]; every comparison must hold
+        self.filter = []
+        words = sec.get("filter", "").split()
+        for i in range(0, len(words), 4):
+            name, op, const = words[i], words[i + 1], words[i + 2]
+            idx = [n for n, _ in self.src.fields].index(name)
+            typ = self.src.fields[idx][1]
+            self.filter.append((idx, op, float(const) if typ == "f64" else int(const, 0)))
+        self.filtered = 0
         self.wm = -INF
         self.windows = {}      # (key, start) -> Win ; sessions: key -> [Win]
         self.late = 0
@@ -153,7 +174,7 @@ class Ref:
                 self.queries.append(Query(s[6:].strip(), cp[s], self.sources))
         self.byport = {s.port: s for s in self.sources.values()}
         self.devices = [d.strip() for d in cp["dataplane"]["devices"].split(";") if d.strip()]
-        self.c = {"rx_packets": 0, "rx_events": 0, "seq_duplicates": 0, "seq_gaps": 0}
+        self.c = {"rx_packets": 0, "rx_events": 0, "seq_duplicates": 0, "seq_gaps": 0, "key_map_missed": 0}
         self.bad = {}
         self.inst = {}        # (port, source_id) -> dict
         self.arrival = 0
@@ -253,10 +274,18 @@ class Ref:
         qs = [q for q in self.queries if q.src is src]
         for t, key, vals in applied:
             self.arrival += 1
-            for q in qs:
-                self.apply(q, t, key, vals)
             if inst["maxt"] is None or t > inst["maxt"]:
                 inst["maxt"] = t
+            if src.key_map is not None:
+                if key not in src.key_map:
+                    self.c["key_map_missed"] += 1
+                    continue
+                key = src.key_map[key]
+            for q in qs:
+                if all(OPS[op](vals[i], c) for i, op, c in q.filter):
+                    self.apply(q, t, key, vals)
+                else:
+                    q.filtered += 1
         if flags & 1:
             inst["ended"] = True
         # watermark of the source after the batch, then fire
@@ -344,7 +373,8 @@ class Ref:
         tot["late_dropped"] = sum(q.late for q in self.queries)
         tot["results_emitted"] = sum(q.results for q in self.queries)
         return {"total": tot,
-                "queries": {q.name: {"late_dropped": q.late, "results_emitted": q.results} for q in self.queries}}
+                "queries": {q.name: {"late_dropped": q.late, "results_emitted": q.results, "filtered": q.filtered}
+                            for q in self.queries}}
 
     def results(self):
         return [r for q in self.queries for r in q.out]
