@@ -380,6 +380,9 @@ do_dataplane(struct parse *p, struct entry *en, struct weir_config *cfg)
 			E(en, "'%s': expected a power of two in 64..1048576", v);
 		else
 			cfg->ring_size = (unsigned)x;
+	} else if (!strcmp(k, "fused")) {
+		if (parse_bool(v, &cfg->fused))
+			E(en, "'%s': expected true or false", v);
 	} else if (!strcmp(k, "latency")) {
 		bool b;
 		if (!strcmp(v, "on"))
@@ -973,7 +976,7 @@ static void
 validate(struct parse *p, struct weir_config *cfg)
 {
 	static const char *const dp_keys[] = { "devices", "rx_cores", "workers", "lcores", "hugepages",
-		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size", "latency" };
+		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size", "latency", "fused" };
 	static const char *const src_keys[] = { "format", "udp_port", "schema_id", "fields",
 		"watermark_delay", "idle_timeout", "key_map" };
 	struct entry *en;
@@ -991,6 +994,12 @@ validate(struct parse *p, struct weir_config *cfg)
 			do_dataplane(p, en, cfg);
 	if (cfg->ndevices == 0)
 		cfg_error(p, section_line(p, "dataplane"), "dataplane", "devices", "required: at least one DPDK device");
+	if (cfg->fused && cfg->rx_cores != cfg->workers) {
+		struct entry *fe = get(p, "dataplane", "fused");
+		cfg_error(p, fe ? fe->line : section_line(p, "dataplane"), "dataplane", "fused",
+			  "needs as many workers as rx_cores (RX core i runs worker i): %d rx_cores, %d workers",
+			  cfg->rx_cores, cfg->workers);
+	}
 
 	/* sources, in file order */
 	for (int i = 0; i < p->ne; i++) {
@@ -1181,11 +1190,11 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 	for (int i = 0; i < cfg->ncpus; i++)
 		fprintf(out, "%s%d", i ? "," : "", cfg->cpus[i]);
 	fprintf(out, "\nhugepages = %s\nbackpressure = %s\nexit_on_eos = %s\neal_args = %s\n"
-		"idle_sleep = %s\nring_size = %u\nlatency = %s\n",
+		"idle_sleep = %s\nring_size = %u\nlatency = %s\nfused = %s\n",
 		cfg->hugepages == WEIR_HP_AUTO ? "auto" : cfg->hugepages == WEIR_HP_ON ? "on" : "off",
 		cfg->backpressure == WEIR_BP_BLOCK ? "block" : "drop", cfg->exit_on_eos ? "true" : "false",
 		cfg->eal_args, cfg->idle_sleep ? dur(cfg->idle_sleep, b1, sizeof(b1)) : "off", cfg->ring_size,
-		cfg->latency ? "on" : "off");
+		cfg->latency ? "on" : "off", cfg->fused ? "true" : "false");
 	for (int i = 0; i < cfg->nsources; i++) {
 		const struct weir_source_cfg *s = &cfg->sources[i];
 		fprintf(out, "\n[source %s]\nformat = wev\nudp_port = %u\nschema_id = %u\nfields = ",

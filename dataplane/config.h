@@ -101,6 +101,7 @@ struct weir_config {
 	int64_t idle_sleep;                /* ns; 0 = pure polling */
 	unsigned ring_size;                /* records per RX->worker ring (power of 2) */
 	bool latency;                      /* per-result latency histograms (stats) */
+	bool fused;                        /* RX core i runs worker i on its lcore */
 	/* [state]: checkpoints (off while state_dir is empty) */
 	char state_dir[WEIR_PATH_MAX];
 	int64_t checkpoint_interval;       /* ns */

@@ -180,6 +180,8 @@ struct rx_ctx {
 	_Atomic uint64_t pub;          /* published: live << 32 | quiet; read by main */
 	uint64_t ck_epoch;             /* newest barrier injected */
 	uint64_t now;                  /* TSC at this sweep's start: arrival stamp of what it reads */
+	uint64_t next_idle;            /* TSC of the next idle_timeout check */
+	struct worker_ctx *fused;      /* fused = on: the worker sharing this lcore */
 	struct rx_ck ck[2];            /* by epoch parity: the state thread reads one while ... */
 	uint8_t linear[WEV_MAX_PAYLOAD + 128] __rte_aligned(64);
 	struct core_stats cs;
@@ -200,6 +202,10 @@ struct worker_ctx {
 	struct sp_writer wr;           /* the delta being written */
 	bool ck_active;
 	int ck_q;                      /* query whose part is being written */
+	/* the run's progress: RX rings ended (of which by REC_FINAL), loop turns */
+	unsigned ended, final;
+	uint8_t done_rx[MAX_RX];
+	uint32_t iter;
 	struct core_stats cs;
 };
 
@@ -244,6 +250,8 @@ static struct {
 	uint32_t lat_npend;
 	struct weir_lathist *lh_arrival, *lh_wm;
 	bool workers_on;               /* worker lcores launched (resync: at adoption) */
+	bool fused;                    /* fused = on: RX core i and worker i share lcore 1 + i */
+	_Atomic bool wk_go;            /* workers may run (their state is ready) */
 	bool canonical;                /* HA: firings in canonical order (the pair compares streams) */
 	char fp[64];                   /* the state fingerprint */
 } G;
@@ -295,6 +303,15 @@ worker_of(uint64_t key)
 	return (unsigned)(((uint64_t)h * G.nw) >> 32);
 }
 
+static unsigned wk_step(struct worker_ctx *wk);
+
+/* The lcore of worker w: its own, or (fused) its RX core's. */
+static inline unsigned
+wk_lcore(unsigned w)
+{
+	return G.fused ? 1 + w : 1 + G.nrx + w;
+}
+
 /* Push staged records to worker w's ring.  Block policy: wait for room (the port is
  * not polled meanwhile).  Drop policy: drop the events that do not fit, keep markers. */
 static void
@@ -330,7 +347,9 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 			}
 			st->n = k;
 		}
-		wait_backoff(&spins);
+		/* fused: the worker of this lcore may be the one that must drain */
+		if (!rx->fused || !atomic_load_explicit(&G.wk_go, memory_order_acquire) || !wk_step(rx->fused))
+			wait_backoff(&spins);
 	}
 	st->n = 0;
 	st->batch_last = 0;
@@ -684,96 +703,110 @@ rx_barrier(struct rx_ctx *rx, uint64_t e)
 	rx->ck_epoch = e;
 }
 
-static int
-rx_main(void *arg)
+/* One sweep of an RX core: poll its queues (or, resyncing, journal and replay),
+ * hand what it decoded to the workers, inject a requested barrier.  Returns the
+ * packets (or work) it found; the caller backs off when a sweep finds nothing. */
+static unsigned
+rx_step(struct rx_ctx *rx, uint64_t now)
 {
-	struct rx_ctx *rx = arg;
 	struct rte_mbuf *pkts[RX_BURST];
-	uint32_t empty = 0;
-	uint64_t hz = rte_get_tsc_hz(), next_idle = rte_rdtsc() + hz / 1000;
-	int stop;
+	unsigned got = 0;
 
-	tight_timer_slack();
-	while (!(stop = atomic_load_explicit(&G.stop, memory_order_acquire))) {  /* pairs with main's release */
-		uint64_t now = rx->now = rte_rdtsc();
-		unsigned got = 0;
-
-		if (unlikely(rx->mode != RX_LIVE)) {
-			/* resync: journal what arrives; once a snapshot is adopted (state, the
-			 * producers' positions and G.sp published before the release), replay the
-			 * journal, a slice per sweep, while journaling what goes on arriving */
-			if (rx->mode == RX_JOURNAL &&
-			    atomic_load_explicit(&G.rxmode, memory_order_acquire) == RX_REPLAY)
-				rx->mode = RX_REPLAY;
-			for (unsigned qi = 0; qi < rx->nq; qi++) {
-				uint16_t n = rte_eth_rx_burst(rx->q[qi].port, rx->q[qi].queue, pkts, RX_BURST);
-				for (uint16_t i = 0; i < n; i++) {
-					uint32_t len;
-					const uint8_t *f = rx_bytes(rx, pkts[i], &len);
-					if (f)
-						jnl_push(rx, f, len);
-				}
-				if (n)
-					rte_pktmbuf_free_bulk(pkts, n);
-				got += n;
-			}
-			if (rx->mode == RX_JOURNAL) {
-				if (!got)
-					idle_backoff(&empty);
-				continue;
-			}
-			bool caught_up = jnl_replay(rx, 4 * RX_BURST, now);
-			for (unsigned w = 0; w < G.nw; w++)
-				if (rx->st[w].n)
-					rx_flush(rx, w);        /* (still replaying: lossless) */
-			if (caught_up)
-				rx->mode = RX_LIVE;     /* from here on, straight from the port */
-			got++;
-		}
-		for (unsigned qi = 0; rx->mode == RX_LIVE && qi < rx->nq; qi++) {
+	if (unlikely(rx->mode != RX_LIVE)) {
+		/* resync: journal what arrives; once a snapshot is adopted (state, the
+		 * producers' positions and G.sp published before the release), replay the
+		 * journal, a slice per sweep, while journaling what goes on arriving */
+		if (rx->mode == RX_JOURNAL &&
+		    atomic_load_explicit(&G.rxmode, memory_order_acquire) == RX_REPLAY)
+			rx->mode = RX_REPLAY;
+		for (unsigned qi = 0; qi < rx->nq; qi++) {
 			uint16_t n = rte_eth_rx_burst(rx->q[qi].port, rx->q[qi].queue, pkts, RX_BURST);
 			for (uint16_t i = 0; i < n; i++) {
-				if (i + 1 < n)
-					rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-				rx_packet(rx, pkts[i], now);
+				uint32_t len;
+				const uint8_t *f = rx_bytes(rx, pkts[i], &len);
+				if (f)
+					jnl_push(rx, f, len);
 			}
 			if (n)
 				rte_pktmbuf_free_bulk(pkts, n);
 			got += n;
 		}
-		if (G.sp) {
-			uint64_t e = sp_epoch_requested(G.sp);
-			if (e > rx->ck_epoch)
-				rx_barrier(rx, e);
+		if (rx->mode == RX_JOURNAL)
+			return got;
+		bool caught_up = jnl_replay(rx, 4 * RX_BURST, now);
+		for (unsigned w = 0; w < G.nw; w++)
+			if (rx->st[w].n)
+				rx_flush(rx, w);        /* (still replaying: lossless) */
+		if (caught_up)
+			rx->mode = RX_LIVE;     /* from here on, straight from the port */
+		got++;
+	}
+	for (unsigned qi = 0; rx->mode == RX_LIVE && qi < rx->nq; qi++) {
+		uint16_t n = rte_eth_rx_burst(rx->q[qi].port, rx->q[qi].queue, pkts, RX_BURST);
+		for (uint16_t i = 0; i < n; i++) {
+			if (i + 1 < n)
+				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+			rx_packet(rx, pkts[i], now);
 		}
+		if (n)
+			rte_pktmbuf_free_bulk(pkts, n);
+		got += n;
+	}
+	if (G.sp) {
+		uint64_t e = sp_epoch_requested(G.sp);
+		if (e > rx->ck_epoch)
+			rx_barrier(rx, e);
+	}
+	for (unsigned w = 0; w < G.nw; w++)
+		if (rx->st[w].n)
+			rx_flush(rx, w);
+	if (now >= rx->next_idle) {
+		rx_idle_check(rx, now);
 		for (unsigned w = 0; w < G.nw; w++)
 			if (rx->st[w].n)
 				rx_flush(rx, w);
-		if (now >= next_idle) {
-			rx_idle_check(rx, now);
-			for (unsigned w = 0; w < G.nw; w++)
-				if (rx->st[w].n)
-					rx_flush(rx, w);
-			next_idle = now + hz / 1000;
-		}
-		/* publish for end-of-input detection: live producers and a quiet sweep */
-		atomic_store_explicit(&rx->pub, (uint64_t)rx->live << 32 | (rx->ninst ? 2u : 0u) | (got == 0),
-				      memory_order_release);
-		uint64_t end = rte_rdtsc();
-		if (got) {
-			CNT_ADD(rx->cs.busy_cycles, end - now);
+		rx->next_idle = now + rte_get_tsc_hz() / 1000;
+	}
+	/* publish for end-of-input detection: live producers and a quiet sweep */
+	atomic_store_explicit(&rx->pub, (uint64_t)rx->live << 32 | (rx->ninst ? 2u : 0u) | (got == 0),
+			      memory_order_release);
+	return got;
+}
+
+/* The run is over (stop: REC_FINAL or REC_STOP): tell every worker, behind all it
+ * was given.  Nothing to tell while only journaling (no worker runs). */
+static void
+rx_finish(struct rx_ctx *rx, int stop)
+{
+	if (rx->mode == RX_JOURNAL)
+		return;
+	stage_marker(rx, (uint16_t)stop, 0, 0, 0);
+	for (unsigned w = 0; w < G.nw; w++)
+		while (rx->st[w].n)
+			rx_flush(rx, w);
+}
+
+static int
+rx_main(void *arg)
+{
+	struct rx_ctx *rx = arg;
+	uint32_t empty = 0;
+	int stop;
+
+	tight_timer_slack();
+	rx->next_idle = rte_rdtsc() + rte_get_tsc_hz() / 1000;
+	while (!(stop = atomic_load_explicit(&G.stop, memory_order_acquire))) {  /* pairs with main's release */
+		uint64_t now = rx->now = rte_rdtsc();
+
+		if (rx_step(rx, now)) {
+			CNT_ADD(rx->cs.busy_cycles, rte_rdtsc() - now);
 			empty = 0;
 		} else {
 			idle_backoff(&empty);
 			CNT_ADD(rx->cs.idle_cycles, rte_rdtsc() - now);
 		}
 	}
-	if (rx->mode == RX_JOURNAL)
-		return 0;               /* no worker runs: nothing to tell */
-	stage_marker(rx, (uint16_t)stop, 0, 0, 0);
-	for (unsigned w = 0; w < G.nw; w++)
-		while (rx->st[w].n)
-			rx_flush(rx, w);
+	rx_finish(rx, stop);
 	return 0;
 }
 
@@ -964,52 +997,76 @@ wk_ckpt_step(struct worker_ctx *wk)
 	CNT_ADD(wk->cs.ckpt_deltas, 1);
 }
 
+/* One turn of a worker: a burst from each RX ring into the operators, checkpoint
+ * work, results to the sink loop.  Returns what it found (0: nothing to do). */
+static unsigned
+wk_step(struct worker_ctx *wk)
+{
+	unsigned got = 0;
+
+	for (unsigned r = 0; r < G.nrx; r++) {
+		if (wk->bar[r])         /* paused at a barrier until the others deliver it */
+			continue;
+		if (wk->ho[r] == wk->hn[r]) {
+			/* the producer publishes whole records, so this is a whole number of them */
+			wk->hn[r] = weir_recring_pop(G.ring[r][wk->idx], wk->held[r], RING_BURST, G.rec_units);
+			wk->ho[r] = 0;
+			got += wk->hn[r];
+		}
+		if (wk->ho[r] < wk->hn[r])
+			wk_records(wk, r, wk->done_rx, &wk->ended, &wk->final);
+	}
+	if (wk->bar_epoch || wk->ck_active) {
+		uint64_t c0 = rte_rdtsc();
+		if (wk->bar_epoch) {
+			unsigned r;
+			for (r = 0; r < G.nrx && (wk->bar[r] || wk->done_rx[r]); r++)
+				;
+			if (r == G.nrx)
+				wk_barrier_aligned(wk);
+		}
+		if (wk->ck_active)
+			wk_ckpt_step(wk);
+		uint64_t dt = rte_rdtsc() - c0;
+		if (dt > wk->cs.ckpt_pause_max)
+			CNT_SET(wk->cs.ckpt_pause_max, dt);
+		got++;
+	}
+	if (wk->nres)
+		wk_flush_results(wk);
+	if ((++wk->iter & 1023) == 0)    /* for progress reports; exact at exit */
+		wk_stats(wk);
+	return got;
+}
+
+/* Every RX ring has ended: finish a delta being written, fire what is left at the
+ * end of input (on a stop nothing fires early), tell the sink loop. */
+static void
+wk_finish(struct worker_ctx *wk)
+{
+	/* a delta being written is finished (the state plane may still publish it) */
+	while (wk->ck_active)
+		wk_ckpt_step(wk);
+	if (wk->final == G.nrx)
+		for (int q = 0; q < G.cfg->nqueries; q++)
+			weir_op_advance(wk->op[q], INT64_MAX);
+	struct weir_result done = { .query = UINT16_MAX };
+	wk_emit(wk, &done);
+	wk_flush_results(wk);
+	wk_stats(wk);
+}
+
 static int
 worker_main(void *arg)
 {
 	struct worker_ctx *wk = arg;
-	unsigned ended = 0, final = 0;
-	uint8_t done_rx[MAX_RX] = { 0 };
-	uint32_t empty = 0, iter = 0;
+	uint32_t empty = 0;
 
 	tight_timer_slack();
-	while (ended < G.nrx) {
-		unsigned got = 0;
+	while (wk->ended < G.nrx) {
 		uint64_t t0 = rte_rdtsc();
 
-		for (unsigned r = 0; r < G.nrx; r++) {
-			if (wk->bar[r])         /* paused at a barrier until the others deliver it */
-				continue;
-			if (wk->ho[r] == wk->hn[r]) {
-				/* the producer publishes whole records, so this is a whole number of them */
-				wk->hn[r] = weir_recring_pop(G.ring[r][wk->idx], wk->held[r], RING_BURST, G.rec_units);
-				wk->ho[r] = 0;
-				got += wk->hn[r];
-			}
-			if (wk->ho[r] < wk->hn[r])
-				wk_records(wk, r, done_rx, &ended, &final);
-		}
-		if (wk->bar_epoch || wk->ck_active) {
-			uint64_t c0 = rte_rdtsc();
-			if (wk->bar_epoch) {
-				unsigned r;
-				for (r = 0; r < G.nrx && (wk->bar[r] || done_rx[r]); r++)
-					;
-				if (r == G.nrx)
-					wk_barrier_aligned(wk);
-			}
-			if (wk->ck_active)
-				wk_ckpt_step(wk);
-			uint64_t dt = rte_rdtsc() - c0;
-			if (dt > wk->cs.ckpt_pause_max)
-				CNT_SET(wk->cs.ckpt_pause_max, dt);
-			got++;
-		}
-		if (wk->nres)
-			wk_flush_results(wk);
-		if ((++iter & 1023) == 0)        /* for progress reports; exact at exit */
-			wk_stats(wk);
-		if (got) {
+		if (wk_step(wk)) {
 			CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t0);
 			empty = 0;
 		} else {
@@ -1017,19 +1074,59 @@ worker_main(void *arg)
 			CNT_ADD(wk->cs.idle_cycles, rte_rdtsc() - t0);
 		}
 	}
-	/* a delta being written is finished (the state plane may still publish it) */
-	while (wk->ck_active)
-		wk_ckpt_step(wk);
-	/* end of input: every remaining window fires; on a stop nothing fires early */
-	if (final == G.nrx)
-		for (int q = 0; q < G.cfg->nqueries; q++)
-			weir_op_advance(wk->op[q], INT64_MAX);
-	{
-		struct weir_result done = { .query = UINT16_MAX };
-		wk_emit(wk, &done);
-		wk_flush_results(wk);
+	wk_finish(wk);
+	return 0;
+}
+
+/* fused = on: RX core i and worker i take turns on one lcore (run to completion).
+ * The rings between them stay (records for other workers cross as before); an RX
+ * core waiting on a full ring runs its own worker meanwhile (rx_flush).  Busy
+ * cycles are counted to the side that did the work, idle ones to the RX side. */
+static int
+fused_main(void *arg)
+{
+	struct rx_ctx *rx = arg;
+	struct worker_ctx *wk = rx->fused;
+	uint32_t empty = 0;
+	bool rx_on = true, wk_on = false;
+
+	tight_timer_slack();
+	rx->next_idle = rte_rdtsc() + rte_get_tsc_hz() / 1000;
+	for (;;) {
+		uint64_t now = rx->now = rte_rdtsc(), t1;
+		unsigned got = 0;
+		int stop;
+
+		if (rx_on) {
+			if ((stop = atomic_load_explicit(&G.stop, memory_order_acquire))) {
+				rx_on = false;
+				rx_finish(rx, stop);
+			} else if ((got = rx_step(rx, now))) {
+				CNT_ADD(rx->cs.busy_cycles, rte_rdtsc() - now);
+			}
+		}
+		/* the worker half starts once workers may run (resync: at adoption) */
+		if (!wk_on)
+			wk_on = atomic_load_explicit(&G.wk_go, memory_order_acquire);
+		if (wk_on) {
+			if (wk->ended == G.nrx)
+				break;
+			t1 = rte_rdtsc();
+			unsigned g = wk_step(wk);
+			if (g)
+				CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t1);
+			got += g;
+		} else if (!rx_on) {
+			return 0;               /* stopped while journaling: no worker ever ran */
+		}
+		if (got) {
+			empty = 0;
+		} else {
+			idle_backoff(&empty);
+			CNT_ADD(rx->cs.idle_cycles, rte_rdtsc() - now);
+		}
 	}
-	wk_stats(wk);
+	wk_finish(wk);
 	return 0;
 }
 
@@ -1075,7 +1172,7 @@ weir_eal_args(const struct weir_config *cfg, const char *argv0, char **argv, int
 	static struct weir_topo topo;
 	static struct weir_plan plan;
 	size_t used = 0;
-	int argc = 0, total = 1 + cfg->rx_cores + cfg->workers;
+	int argc = 0, total = 1 + cfg->rx_cores + (cfg->fused ? 0 : cfg->workers);
 	bool any_pci = false, has_prefix, no_huge;
 	cpu_set_t set;
 	int cpus[WEIR_MAX_CPUS], ncpu = 0;
@@ -1699,7 +1796,7 @@ write_stats(const char *path, double elapsed, unsigned long long sink_errors)
 		cJSON *c = cJSON_CreateObject();
 		cJSON_AddStringToObject(c, "role", "worker");
 		cJSON_AddNumberToObject(c, "index", w);
-		cJSON_AddNumberToObject(c, "lcore", 1 + G.nrx + w);
+		cJSON_AddNumberToObject(c, "lcore", wk_lcore(w));
 		add_counters(c, &G.wk[w]->cs, false, true);
 		cJSON_AddItemToArray(cores, c);
 	}
@@ -1842,7 +1939,7 @@ setup_cores(void)
 		G.rx[r] = rx;
 	}
 	for (unsigned w = 0; w < G.nw; w++) {
-		unsigned lc = 1 + G.nrx + w;
+		unsigned lc = wk_lcore(w);
 		struct worker_ctx *wk = rte_zmalloc_socket("weir_worker", sizeof(*wk), RTE_CACHE_LINE_SIZE,
 							   (int)rte_lcore_to_socket_id(lc));
 		if (!wk)
@@ -1939,9 +2036,11 @@ state_open(void)
 static void
 launch_workers(void)
 {
-	for (unsigned w = 0; w < G.nw; w++)
-		rte_eal_remote_launch(worker_main, G.wk[w], 1 + G.nrx + w);
+	if (!G.fused)
+		for (unsigned w = 0; w < G.nw; w++)
+			rte_eal_remote_launch(worker_main, G.wk[w], wk_lcore(w));
 	G.workers_on = true;
+	atomic_store_explicit(&G.wk_go, true, memory_order_release);  /* pairs with fused_main */
 }
 
 /* HA resync (on the main lcore, from the gate): take the snapshot the primary shipped
@@ -2151,6 +2250,7 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	G.cfg = cfg;
 	G.nrx = (unsigned)cfg->rx_cores;
 	G.nw = (unsigned)cfg->workers;
+	G.fused = cfg->fused;
 	G.idle_sleep_ns = (uint64_t)cfg->idle_sleep;
 	if (G.nrx > MAX_RX || G.nw > MAX_WORKERS) {
 		fprintf(stderr, "weir: at most %d rx_cores and %d workers\n", MAX_RX, MAX_WORKERS);
@@ -2163,8 +2263,9 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		fprintf(stderr, "weir: EAL init failed: %s\n", rte_strerror(rte_errno));
 		return 1;
 	}
-	if (rte_lcore_count() != 1 + G.nrx + G.nw) {
-		fprintf(stderr, "weir: EAL gave %u lcores, %u needed\n", rte_lcore_count(), 1 + G.nrx + G.nw);
+	if (rte_lcore_count() != 1 + G.nrx + (G.fused ? 0 : G.nw)) {
+		fprintf(stderr, "weir: EAL gave %u lcores, %u needed\n", rte_lcore_count(),
+			1 + G.nrx + (G.fused ? 0 : G.nw));
 		goto out;
 	}
 	sigaction(SIGINT, &sa, NULL);
@@ -2232,8 +2333,11 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	}
 
 	t0 = now_s();
-	for (unsigned r = 0; r < G.nrx; r++)
-		rte_eal_remote_launch(rx_main, G.rx[r], 1 + r);
+	for (unsigned r = 0; r < G.nrx; r++) {
+		if (G.fused)
+			G.rx[r]->fused = G.wk[r];
+		rte_eal_remote_launch(G.fused ? fused_main : rx_main, G.rx[r], 1 + r);
+	}
 	if (!resync)
 		launch_workers();
 	main_loop(sk, opts, t0);

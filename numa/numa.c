@@ -157,6 +157,8 @@ role(const struct weir_config *cfg, int l, char *buf, size_t n)
 {
 	if (l == 0)
 		snprintf(buf, n, "main");
+	else if (l <= cfg->rx_cores && cfg->fused)
+		snprintf(buf, n, "rx%d+worker%d", l - 1, l - 1);
 	else if (l <= cfg->rx_cores)
 		snprintf(buf, n, "rx%d", l - 1);
 	else
@@ -167,7 +169,7 @@ role(const struct weir_config *cfg, int l, char *buf, size_t n)
 int
 weir_plan_make(const struct weir_topo *t, const struct weir_config *cfg, struct weir_plan *p, FILE *err)
 {
-	int total = 1 + cfg->rx_cores + cfg->workers, polling = total - 1;
+	int total = 1 + cfg->rx_cores + (cfg->fused ? 0 : cfg->workers), polling = total - 1;
 	int order[WEIR_TOPO_MAX_CPUS], norder = 0, hk = -1, nonline = 0;
 	char r1[24], r2[24];
 

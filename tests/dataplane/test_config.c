@@ -345,9 +345,18 @@ bench_keys(void **st)
 	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
 	free(buf);
 	assert_true(again.latency);
+	assert_false(again.fused);
 	assert_string_equal(again.sources[0].key_map, map);
 	assert_int_equal(again.queries[0].nfilter, 4);
 	assert_memory_equal(again.queries[0].filter, cfg.queries[0].filter, 4 * sizeof(struct weir_filter_cfg));
+	/* fused: RX core i runs worker i, so as many of each */
+	assert_int_equal(weir_config_load_string("f.ini", "[dataplane]\ndevices = x\nrx_cores = 2\nworkers = 2\n"
+						 "fused = true\n[source s]\nudp_port = 1\n" Q, &cfg, stderr), 0);
+	assert_true(cfg.fused);
+	expect_error("[dataplane]\ndevices = x\nworkers = 2\nfused = true\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:4: [dataplane] fused: needs as many workers as rx_cores");
+	expect_error("[dataplane]\ndevices = x\nfused = sometimes\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:3: [dataplane] fused: 'sometimes': expected true or false");
 	/* the default: off, no map, no filter */
 	assert_int_equal(weir_config_load_string("d.ini", HEAD Q, &cfg, stderr), 0);
 	assert_false(cfg.latency);

@@ -102,6 +102,20 @@ SCENARIOS = {
                      "camp_hop": "filter = price < 0.5\n"},
         files={"map.csv": lambda: "# key,campaign\n" + "".join(
             "%d,%d\n" % (k, 1000 + (k * 7) % 40) for k in range(1, 301) if k % 11)}),
+    # fused = true: RX core i runs worker i on its lcore (records still cross to the
+    # other worker through the rings); the 2-RX case also waits on full rings both ways
+    "tumbling-fused": dict(workers=1, fused=True, latency=True, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "100ms",
+         ["--events", "150000", "--keys", "2000", "--dist", "zipf", "--rate", "50000", "--disorder",
+          "300000000", "--late-fraction", "0.02", "--late-by", "2000000000", "--seed", "2", "--producers", "3"],
+         [("spend", "tumbling 500ms", "0", AGGS), ("sess", "session 15ms", "0", "count, sum(amount)")])]),
+    "rx2-fused": dict(workers=2, rx_cores=2, fused=True, ring_size=64, sources=[
+        ("tx", 7000, "amount:i64, merchant:u64", "50ms",
+         ["--events", "60000", "--keys", "300", "--rate", "20000", "--seed", "11"],
+         [("spend", "tumbling 1s", "0", AGGS)]),
+        ("ty", 7001, "amount:i64, merchant:u64", "50ms",
+         ["--events", "60000", "--keys", "300", "--rate", "20000", "--seed", "12", "--udp-port", "7001"],
+         [("spend2", "hopping 1s 250ms", "0", AGGS)])]),
     "rx2": dict(workers=2, rx_cores=2, sources=[
         ("tx", 7000, "amount:i64, merchant:u64", "50ms",
          ["--events", "60000", "--keys", "300", "--rate", "20000", "--seed", "11"],
@@ -182,8 +196,10 @@ def scenario(a, name):
                 text += QUERY.format(name=qname, src=sname, window=window, lateness=lateness, aggs=aggs, dir=d)
                 text += sc.get("query_extra", {}).get(qname, "")
         head = ("[dataplane]\ndevices = %s\nrx_cores = %d\nworkers = %d\nlcores = auto\nhugepages = auto\n"
-                "backpressure = block\nexit_on_eos = true\nidle_sleep = 10us\nlatency = %s\n" %
-                (";".join(devices), sc.get("rx_cores", 1), sc["workers"], "on" if sc.get("latency") else "off"))
+                "backpressure = block\nexit_on_eos = true\nidle_sleep = 10us\nlatency = %s\nfused = %s\n"
+                "ring_size = %d\n" %
+                (";".join(devices), sc.get("rx_cores", 1), sc["workers"], "on" if sc.get("latency") else "off",
+                 "true" if sc.get("fused") else "false", sc.get("ring_size", 4096)))
         cfg = os.path.join(d, "weir.ini")
         with open(cfg, "w") as f:
             f.write(head + text)
@@ -580,11 +596,13 @@ def published(state):
         return set()
 
 
-def kill_restore(a, rx2=False):
+def kill_restore(a, rx2=False, fused=False):
     """kill -9 at random moments, each run restarting from the newest snapshot on the
     same capture; the last run finishes with a different worker count.  The union of
     every run's output, as an upsert view, must equal an uninterrupted run's.  rx2: a
-    second source on a second port and RX core (producer positions on both cores)."""
+    second source on a second port and RX core (producer positions on both cores).
+    fused: the killed runs are fused (RX core i runs worker i; barriers align while an
+    RX core waits on a full ring by running its worker), the final one is not."""
     import random
     seed = int(os.environ.get("WEIR_KILL_SEED", "0")) or random.randrange(1, 1 << 30)
     rnd = random.Random(seed)
@@ -610,7 +628,10 @@ def kill_restore(a, rx2=False):
             out = os.path.join(d, "out-" + name)
             path = os.path.join(d, name + ".ini")
             with open(path, "w") as f:
-                f.write(KILL_CFG.format(devices=devices, rx=2 if rx2 else 1, workers=workers, out=out) +
+                text = KILL_CFG.format(devices=devices, rx=2 if rx2 else 1, workers=workers, out=out)
+                if fused and workers == (2 if rx2 else 1):
+                    text = text.replace("exit_on_eos = true\n", "exit_on_eos = true\nfused = true\nring_size = 256\n")
+                f.write(text +
                         (KILL_RX2.format(out=out) if rx2 else "") +
                         (KILL_STATE.format(state=state) if state else ""))
             return path, [os.path.join(out, q + ".jsonl") for q in queries]
@@ -709,7 +730,7 @@ def kill_restore(a, rx2=False):
             fail("kill-restore: with every snapshot corrupt weir said:\n" + p.stderr)
         print("e2e kill-restore%s: %d results equal after %d kills and %d restores (last: %s; final run "
               "skipped %d replayed events): 1 passed, 0 failed" %
-              ("-rx2" if rx2 else "", len(ref), killed, len(restores), restores[-1].split("weir: state: ")[-1],
+              (("-fused" if fused else "-rx2") if rx2 else "", len(ref), killed, len(restores), restores[-1].split("weir: state: ")[-1],
                st["total"]["replay_skipped"]))
 
 
@@ -718,7 +739,8 @@ def main():
     ap.add_argument("--weir", required=True)
     ap.add_argument("--gen", required=True)
     ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet", "idle-timeout", "udp-sink",
-                                                        "kill-restore", "kill-restore-rx2"])
+                                                        "kill-restore", "kill-restore-rx2",
+                                                        "kill-restore-fused"])
     a = ap.parse_args()
     if a.scenario == "config-error":
         config_error(a)
@@ -734,6 +756,8 @@ def main():
         kill_restore(a)
     elif a.scenario == "kill-restore-rx2":
         kill_restore(a, rx2=True)
+    elif a.scenario == "kill-restore-fused":
+        kill_restore(a, rx2=True, fused=True)
     else:
         scenario(a, a.scenario)
 

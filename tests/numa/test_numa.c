@@ -72,6 +72,11 @@ spill_to_other_nodes_before_siblings(void **st)
 	assert_int_equal(weir_plan_make(&topo, &cfg, &plan, stderr), 0);
 	assert_string_equal(plan.lcores_arg, "0@0,1@2,2@4,3@6,4@3,5@5");
 	assert_true(has_warning("share the SMT siblings"));
+	/* fused: one lcore per RX core, which runs its worker too */
+	load_cfg("devices = net_null0\nrx_cores = 2\nworkers = 2\nfused = true");
+	assert_int_equal(weir_plan_make(&topo, &cfg, &plan, stderr), 0);
+	assert_string_equal(plan.lcores_arg, "0@0,1@2,2@4");
+	assert_int_equal(plan.nlcores, 3);
 }
 
 static void
