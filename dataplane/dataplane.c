@@ -1962,7 +1962,8 @@ setup_cores(void)
 		for (int q = 0; q < cfg->nqueries; q++) {
 			wk->op[q] = weir_op_create_ex(&cfg->queries[q], (uint16_t)q,
 						      &cfg->sources[cfg->queries[q].source], wk_emit, wk,
-						      G.lat ? WEIR_OP_LATENCY : 0);
+						      (G.lat ? WEIR_OP_LATENCY : 0) |
+						      (cfg->state_dir[0] ? 0 : WEIR_OP_NO_CKPT));
 			if (!wk->op[q])
 				return -1;
 			weir_op_set_canonical(wk->op[q], G.canonical);

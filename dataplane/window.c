@@ -113,6 +113,7 @@ struct weir_op {
 	 * chg[cur & 1] with dep == cur, deleted keys in tomb[cur & 1]; at a barrier
 	 * cur moves on and the other pair becomes the delta being written out */
 	uint32_t cur;
+	bool track;                 /* checkpoints will be taken (not WEIR_OP_NO_CKPT) */
 	struct vec chg[2];          /* uint32_t slot indices */
 	struct vec tomb[2];         /* struct tomb */
 	struct sp_writer *ckw;      /* non-NULL while a delta is being written */
@@ -444,7 +445,8 @@ slot_alloc(struct weir_op *op)
 	S(op, i)->revision = 0;
 	S(op, i)->next = NIL;
 	S(op, i)->dep = op->cur;        /* new since the barrier: never part of its delta */
-	vec_push(&op->chg[op->cur & 1], &i, sizeof(i));
+	if (op->track)                  /* (without checkpoints the list would only grow) */
+		vec_push(&op->chg[op->cur & 1], &i, sizeof(i));
 	op->live++;
 	return i;
 }
@@ -1001,6 +1003,7 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 	op->naggs = q->naggs;
 	op->cur_start = INT64_MIN / 2;
 	op->cur = 2;                    /* dep 0 means unchanged: intervals start above it */
+	op->track = !(flags & WEIR_OP_NO_CKPT);
 	for (int a = 0; a < q->naggs; a++) {
 		const struct weir_agg_cfg *g = &q->aggs[a];
 		struct aggop *o = &op->agg[a];
@@ -1246,6 +1249,8 @@ weir_op_ckpt_begin(struct weir_op *op, struct sp_writer *w, bool full)
 {
 	char name[8];
 
+	if (!op->track)                 /* created with WEIR_OP_NO_CKPT: a caller's bug */
+		abort();
 	if (op->ckw)                    /* the previous delta is not out yet: finish it */
 		while (!weir_op_ckpt_step(op, UINT32_MAX))
 			;

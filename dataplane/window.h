@@ -71,6 +71,7 @@ struct weir_op *weir_op_create(const struct weir_query_cfg *q, uint16_t qidx,
 			       const struct weir_source_cfg *s, weir_emit_fn emit, void *ctx);
 /* Flags for weir_op_create_ex. */
 #define WEIR_OP_LATENCY 1u      /* latency stamps (below) */
+#define WEIR_OP_NO_CKPT 2u      /* no checkpoint will be taken: changes are not tracked */
 /* As weir_op_create, with flags.  WEIR_OP_LATENCY: every record carries one more value
  * field after the source's (v[src->nfields]), its arrival stamp; the operator keeps the
  * largest stamp of each window (not checkpointed) and every result carries two words
