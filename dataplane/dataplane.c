@@ -182,6 +182,7 @@ struct rx_ctx {
 	uint64_t now;                  /* TSC at this sweep's start: arrival stamp of what it reads */
 	uint64_t next_idle;            /* TSC of the next idle_timeout check */
 	struct worker_ctx *fused;      /* fused = on: the worker sharing this lcore */
+	uint64_t drained;              /* fused: cycles its worker ran inside this sweep */
 	struct rx_ck ck[2];            /* by epoch parity: the state thread reads one while ... */
 	uint8_t linear[WEV_MAX_PAYLOAD + 128] __rte_aligned(64);
 	struct core_stats cs;
@@ -348,8 +349,16 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 			st->n = k;
 		}
 		/* fused: the worker of this lcore may be the one that must drain */
-		if (!rx->fused || !atomic_load_explicit(&G.wk_go, memory_order_acquire) || !wk_step(rx->fused))
-			wait_backoff(&spins);
+		if (rx->fused && atomic_load_explicit(&G.wk_go, memory_order_acquire)) {
+			uint64_t t0 = rte_rdtsc();
+			if (wk_step(rx->fused)) {
+				uint64_t dt = rte_rdtsc() - t0;
+				CNT_ADD(rx->fused->cs.busy_cycles, dt);
+				rx->drained += dt;      /* not the RX side's */
+				continue;
+			}
+		}
+		wait_backoff(&spins);
 	}
 	st->n = 0;
 	st->batch_last = 0;
@@ -1101,8 +1110,10 @@ fused_main(void *arg)
 			if ((stop = atomic_load_explicit(&G.stop, memory_order_acquire))) {
 				rx_on = false;
 				rx_finish(rx, stop);
-			} else if ((got = rx_step(rx, now))) {
-				CNT_ADD(rx->cs.busy_cycles, rte_rdtsc() - now);
+			} else {
+				rx->drained = 0;
+				if ((got = rx_step(rx, now)))
+					CNT_ADD(rx->cs.busy_cycles, rte_rdtsc() - now - rx->drained);
 			}
 		}
 		/* the worker half starts once workers may run (resync: at adoption) */

@@ -156,14 +156,16 @@ class Pair:
         with open(os.path.join(d, "secret"), "w") as f:
             f.write(os.urandom(24).hex() + "\n")
         os.chmod(os.path.join(d, "secret"), 0o600)
+        if args.fused:
+            workers = 1         # fused: RX core 0 runs worker 0 on its lcore
         self.workers = workers
         for n, peer, prio, cpu in (("a", "b", 150, 0), ("b", "a", 100, 1)):
             nd = os.path.join(d, n)
             os.makedirs(nd, exist_ok=True)
             cfg = ("[dataplane]\ndevices = net_pcap0,rx_pcap={pcap}\nrx_cores = 1\nworkers = {w}\n"
                    "lcores = {cpu},{cpu},{cpu},{cpu}\nexit_on_eos = false\nidle_sleep = 50us\nhugepages = off\n"
-                   "eal_args = --log-level=*:error\n").format(pcap=os.path.join(d, n + ".feed"), w=workers,
-                                                              cpu=cpu)
+                   "eal_args = --log-level=*:error\nfused = {fused}\n").format(
+                pcap=os.path.join(d, n + ".feed"), w=workers, cpu=cpu, fused="true" if args.fused else "false")
             cfg += SOURCE + QUERY.format(out=os.path.join(nd, "out.jsonl"))
             cfg += "\n[state]\ndir = {s}\ncheckpoint_interval = 200ms\n".format(s=os.path.join(nd, "state"))
             cfg += ("\n[ha]\nnode = {n}\npeer = {p}:{port}\nlisten = {me}:{port}\nwitness = {w}:{wp}\n"
@@ -771,6 +773,7 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--keep", action="store_true", help="keep the files of a failed run")
     ap.add_argument("--json", help="append each run's figures to this file")
+    ap.add_argument("--fused", action="store_true", help="the pair's dataplanes run fused (one worker)")
     args = ap.parse_args()
     try:
         lab = netns.Lab(prefix="wha")
