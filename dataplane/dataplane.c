@@ -100,7 +100,8 @@ struct core_stats {
 	uint64_t ckpt_deltas;       /* worker: deltas handed over */
 	uint64_t ckpt_pause_max;    /* worker: longest loop-iteration share spent on a checkpoint (TSC) */
 	uint64_t busy_cycles;       /* TSC cycles in loop iterations that did work */
-	uint64_t idle_cycles;       /* ... that found nothing (or waited) */
+	uint64_t idle_cycles;       /* ... that found nothing */
+	uint64_t blocked_cycles;    /* ... waiting for room downstream (a full ring: backpressure) */
 } __rte_cache_aligned;
 
 #define CNT_ADD(f, n) __atomic_store_n(&(f), (f) + (n), __ATOMIC_RELAXED)
@@ -183,6 +184,7 @@ struct rx_ctx {
 	uint64_t next_idle;            /* TSC of the next idle_timeout check */
 	struct worker_ctx *fused;      /* fused = on: the worker sharing this lcore */
 	uint64_t drained;              /* fused: cycles its worker ran inside this sweep */
+	uint64_t blocked;              /* cycles this sweep waited on full rings */
 	struct rx_ck ck[2];            /* by epoch parity: the state thread reads one while ... */
 	uint8_t linear[WEV_MAX_PAYLOAD + 128] __rte_aligned(64);
 	struct core_stats cs;
@@ -207,6 +209,7 @@ struct worker_ctx {
 	unsigned ended, final;
 	uint8_t done_rx[MAX_RX];
 	uint32_t iter;
+	uint64_t blocked;              /* cycles waiting on the full result ring, this turn */
 	struct core_stats cs;
 };
 
@@ -351,14 +354,18 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 		/* fused: the worker of this lcore may be the one that must drain */
 		if (rx->fused && atomic_load_explicit(&G.wk_go, memory_order_acquire)) {
 			uint64_t t0 = rte_rdtsc();
+			rx->fused->blocked = 0;
 			if (wk_step(rx->fused)) {
 				uint64_t dt = rte_rdtsc() - t0;
-				CNT_ADD(rx->fused->cs.busy_cycles, dt);
+				CNT_ADD(rx->fused->cs.busy_cycles, dt - rx->fused->blocked);
+				CNT_ADD(rx->fused->cs.blocked_cycles, rx->fused->blocked);
 				rx->drained += dt;      /* not the RX side's */
 				continue;
 			}
 		}
+		uint64_t w0 = rte_rdtsc();
 		wait_backoff(&spins);
+		rx->blocked += rte_rdtsc() - w0;
 	}
 	st->n = 0;
 	st->batch_last = 0;
@@ -807,8 +814,10 @@ rx_main(void *arg)
 	while (!(stop = atomic_load_explicit(&G.stop, memory_order_acquire))) {  /* pairs with main's release */
 		uint64_t now = rx->now = rte_rdtsc();
 
+		rx->blocked = 0;
 		if (rx_step(rx, now)) {
-			CNT_ADD(rx->cs.busy_cycles, rte_rdtsc() - now);
+			CNT_ADD(rx->cs.busy_cycles, rte_rdtsc() - now - rx->blocked);
+			CNT_ADD(rx->cs.blocked_cycles, rx->blocked);
 			empty = 0;
 		} else {
 			idle_backoff(&empty);
@@ -830,8 +839,11 @@ wk_flush_results(struct worker_ctx *wk)
 	while (done < wk->nres) {
 		done += rte_ring_enqueue_burst_elem(G.resring[wk->idx], wk->res + done * G.res_size,
 						    (unsigned)G.res_size, wk->nres - done, NULL);
-		if (done < wk->nres)
+		if (done < wk->nres) {
+			uint64_t w0 = rte_rdtsc();
 			wait_backoff(&spins);    /* lossless: the sink always drains */
+			wk->blocked += rte_rdtsc() - w0;
+		}
 	}
 	wk->nres = 0;
 }
@@ -843,7 +855,9 @@ wk_emit(void *ctx, const struct weir_result *r)
 
 	if (wk->nres == RES_STAGE)
 		wk_flush_results(wk);
-	memcpy(wk->res + wk->nres++ * G.res_size, r, WEIR_RESULT_SIZE(r->naggs) + (G.lat ? 16 : 0));
+	/* latency = on: a result's two stamps follow its aggregates (markers have none) */
+	memcpy(wk->res + wk->nres++ * G.res_size, r,
+	       WEIR_RESULT_SIZE(r->naggs) + (G.lat && r->query < UINT16_MAX - 1 ? 16 : 0));
 }
 
 static void
@@ -1053,6 +1067,9 @@ wk_step(struct worker_ctx *wk)
 static void
 wk_finish(struct worker_ctx *wk)
 {
+	uint64_t t0 = rte_rdtsc();
+
+	wk->blocked = 0;
 	/* a delta being written is finished (the state plane may still publish it) */
 	while (wk->ck_active)
 		wk_ckpt_step(wk);
@@ -1062,6 +1079,8 @@ wk_finish(struct worker_ctx *wk)
 	struct weir_result done = { .query = UINT16_MAX };
 	wk_emit(wk, &done);
 	wk_flush_results(wk);
+	CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t0 - wk->blocked);
+	CNT_ADD(wk->cs.blocked_cycles, wk->blocked);
 	wk_stats(wk);
 }
 
@@ -1075,8 +1094,10 @@ worker_main(void *arg)
 	while (wk->ended < G.nrx) {
 		uint64_t t0 = rte_rdtsc();
 
+		wk->blocked = 0;
 		if (wk_step(wk)) {
-			CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t0);
+			CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t0 - wk->blocked);
+			CNT_ADD(wk->cs.blocked_cycles, wk->blocked);
 			empty = 0;
 		} else {
 			idle_backoff(&empty);
@@ -1111,9 +1132,11 @@ fused_main(void *arg)
 				rx_on = false;
 				rx_finish(rx, stop);
 			} else {
-				rx->drained = 0;
-				if ((got = rx_step(rx, now)))
-					CNT_ADD(rx->cs.busy_cycles, rte_rdtsc() - now - rx->drained);
+				rx->drained = rx->blocked = 0;
+				if ((got = rx_step(rx, now))) {
+					CNT_ADD(rx->cs.busy_cycles, rte_rdtsc() - now - rx->drained - rx->blocked);
+					CNT_ADD(rx->cs.blocked_cycles, rx->blocked);
+				}
 			}
 		}
 		/* the worker half starts once workers may run (resync: at adoption) */
@@ -1123,9 +1146,12 @@ fused_main(void *arg)
 			if (wk->ended == G.nrx)
 				break;
 			t1 = rte_rdtsc();
+			wk->blocked = 0;
 			unsigned g = wk_step(wk);
-			if (g)
-				CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t1);
+			if (g) {
+				CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t1 - wk->blocked);
+				CNT_ADD(wk->cs.blocked_cycles, wk->blocked);
+			}
 			got += g;
 		} else if (!rx_on) {
 			return 0;               /* stopped while journaling: no worker ever ran */
@@ -1738,6 +1764,7 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 	}
 	cJSON_AddNumberToObject(o, "busy_cycles", (double)c->busy_cycles);
 	cJSON_AddNumberToObject(o, "idle_cycles", (double)c->idle_cycles);
+	cJSON_AddNumberToObject(o, "blocked_cycles", (double)c->blocked_cycles);
 	if (wk) {
 		cJSON_AddNumberToObject(o, "worker_events", (double)c->events);
 		cJSON_AddNumberToObject(o, "late_dropped", (double)c->late_dropped);
@@ -2147,7 +2174,7 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 	uint8_t *buf = malloc(RING_BURST * G.res_size);
 	unsigned done = 0;
 	uint8_t wdone[MAX_WORKERS] = { 0 };
-	double next_progress = t0 + 1, last_t = 0, next_resync = 0;
+	double next_progress = t0 + 1, last_t = 0, next_resync = 0, last_work = 0;
 	uint64_t last_ev = 0;
 	bool tty = opts->progress > 0 || (opts->progress < 0 && isatty(2));
 	int quiet_rounds = 0;
@@ -2199,8 +2226,10 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 			if (run)
 				G.emit(sk, w, buf + (n - run) * G.res_size, run);
 		}
-		if (got)
+		if (got) {
+			last_work = now_s();
 			continue;
+		}
 		weir_sinks_flush(sk);
 		if (G.lat_npend)
 			lat_settle();
@@ -2240,8 +2269,19 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 			progress(t - t0, &last_ev, &last_t);
 			next_progress = t + 1;
 		}
-		struct timespec ts = { 0, 200000 };
-		nanosleep(&ts, NULL);
+		/* results came less than 10 ms ago: nap idle_sleep (they come in bursts, each
+		 * waits for this nap at most); else 200 us, not to take the CPU from pollers */
+		if (t - last_work < 0.01) {
+			if (G.idle_sleep_ns) {
+				struct timespec ts = { 0, (long)G.idle_sleep_ns };
+				nanosleep(&ts, NULL);
+			} else {
+				rte_pause();
+			}
+		} else {
+			struct timespec ts = { 0, 200000 };
+			nanosleep(&ts, NULL);
+		}
 	}
 	if (tty)
 		fputc('\n', stderr);
