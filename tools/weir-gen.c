@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wevframe.h"
+
 #define MAX_FIELDS 16
 #define MAX_PAYLOAD 8972
 
@@ -65,104 +67,22 @@ static pcap_dumper_t *dump;
 static uint64_t pkt_ts_us;
 static uint64_t n_dgrams, n_recs, n_bad, n_dups, n_gaps;
 
-static void
-put16be(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-
-static uint16_t
-csum(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		sum += (uint32_t)(p[n - 1] << 8);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-/* Write one frame around payload.  how: 0 normal, else a malformation (see below). */
-enum { M_NONE, M_FRAME_TRUNC, M_VLAN3, M_NOT_IP, M_BAD_IP, M_FRAG, M_NOT_UDP, M_UDP_LEN };
+/* Write one frame around payload (built by wevframe.h).  how: 0 normal, else a malformation. */
+enum {
+	M_NONE = WEV_MF_NONE, M_FRAME_TRUNC = WEV_MF_FRAME_TRUNC, M_VLAN3 = WEV_MF_VLAN3, M_NOT_IP = WEV_MF_NOT_IP,
+	M_BAD_IP = WEV_MF_BAD_IP, M_FRAG = WEV_MF_FRAG, M_NOT_UDP = WEV_MF_NOT_UDP, M_UDP_LEN = WEV_MF_UDP_LEN,
+};
 
 static void
 frame(const uint8_t *payload, size_t plen, uint16_t sport, uint16_t dport, int how)
 {
-	static uint8_t f[MAX_PAYLOAD + 200];
-	size_t o = 12, l4;
-	int vl = how == M_VLAN3 ? 3 : A.vlan;
-
-	memcpy(f, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
-	for (int i = 0; i < vl; i++) {
-		put16be(f + o, (vl == 2 && i == 0) || (vl == 3 && i < 2) ? 0x88a8 : 0x8100);
-		put16be(f + o + 2, (uint16_t)(10 + i));
-		o += 4;
-	}
-	uint8_t *u;
-	if (!A.ipv6 || how == M_BAD_IP || how == M_FRAG || how == M_FRAME_TRUNC) {
-		put16be(f + o, how == M_NOT_IP ? 0x0806 : 0x0800);
-		o += 2;
-		uint8_t *ip = f + o;
-		memset(ip, 0, 20);
-		ip[0] = how == M_BAD_IP ? 0x44 : 0x45;
-		put16be(ip + 2, (uint16_t)(20 + 8 + plen));
-		if (how == M_FRAG)
-			put16be(ip + 6, 0x2000);
-		ip[8] = 64;
-		ip[9] = how == M_NOT_UDP ? 6 : 17;
-		memcpy(ip + 12, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
-		put16be(ip + 10, csum(ip, 20, 0));
-		u = ip + 20;
-		o += 20;
-	} else {
-		put16be(f + o, how == M_NOT_IP ? 0x0806 : 0x86dd);
-		o += 2;
-		uint8_t *ip = f + o;
-		memset(ip, 0, 40);
-		ip[0] = 0x60;
-		put16be(ip + 4, (uint16_t)(8 + plen));
-		ip[6] = how == M_NOT_UDP ? 6 : 17;
-		ip[7] = 64;
-		ip[8] = 0xfd; ip[23] = 1;
-		ip[24] = 0xfd; ip[39] = 2;
-		u = ip + 40;
-		o += 40;
-	}
-	put16be(u, sport);
-	put16be(u + 2, dport);
-	put16be(u + 4, (uint16_t)(8 + plen + (how == M_UDP_LEN ? 16 : 0)));
-	put16be(u + 6, 0);
-	memcpy(u + 8, payload, plen);
-	l4 = 8 + plen;
-	if (A.ipv6 && (u[-40] >> 4) == 6) {   /* UDP checksum is mandatory over IPv6 */
-		uint32_t sum = 0;
-		const uint8_t *ip = u - 40;
-		for (int i = 8; i < 40; i += 2)
-			sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
-		sum += 17 + (uint32_t)l4;
-		uint16_t c = csum(u, l4, sum);
-		put16be(u + 6, c ? c : 0xffff);
-	}
-	o += l4;
-	if (how == M_FRAME_TRUNC)
-		o = (size_t)(u - f) - 10;     /* cut inside the IPv4 header */
+	static uint8_t f[MAX_PAYLOAD + WEVF_MAX_OVERHEAD];
+	size_t o = wev_frame(f, payload, plen, sport, dport, A.vlan, A.ipv6, how);
 	struct pcap_pkthdr h = { .caplen = (bpf_u_int32)o, .len = (bpf_u_int32)o };
 	h.ts.tv_sec = (long)(pkt_ts_us / 1000000);
 	h.ts.tv_usec = (long)(pkt_ts_us % 1000000);
 	pkt_ts_us++;
 	pcap_dump((u_char *)dump, &h, f);
-}
-
-static size_t
-wev_header(uint8_t *p, uint8_t flags, uint16_t count, uint16_t rs_, uint16_t schema, uint32_t src, uint64_t seq)
-{
-	memcpy(p, "WEV1", 4);
-	p[4] = 1;
-	p[5] = flags;
-	memcpy(p + 6, &count, 2);
-	memcpy(p + 8, &rs_, 2);
-	memcpy(p + 10, &schema, 2);
-	memcpy(p + 12, &src, 4);
-	memcpy(p + 16, &seq, 8);
-	return 24;
 }
 
 static const char *const bad_kinds[] = {
@@ -213,6 +133,65 @@ struct prod {
 	size_t nh, caph;
 };
 
+/* The Yahoo Streaming Benchmark's events (--ysb): the key is an ad id, 64-bit and
+ * random-looking (the splitmix finalizer, a bijection, over a seeded base plus the ad's
+ * index, so distinct); ad i belongs to campaign 1 + i % campaigns.  --ysb-map writes the
+ * join table ad_id,campaign_id.  With --ysb-unmapped F a fraction F of the events carry
+ * an ad id that is not in the table (indexes past the last ad). */
+static struct {
+	bool on;
+	uint64_t campaigns, ads, base;
+	double unmapped;
+	const char *map;
+} Y = { .campaigns = 100, .ads = 10 };
+
+static uint64_t
+ysb_ad_id(uint64_t i)
+{
+	uint64_t z = Y.base + i;
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static int
+ysb_setup(void)
+{
+	uint64_t n = Y.campaigns * Y.ads;
+	Y.base = rnd();
+	if (!Y.map)
+		return 0;
+	FILE *f = fopen(Y.map, "w");
+	if (!f) {
+		perror(Y.map);
+		return -1;
+	}
+	fprintf(f, "# ad_id,campaign_id: weir-gen --ysb, %" PRIu64 " campaigns x %" PRIu64 " ads, seed %" PRIu64 "\n",
+		Y.campaigns, Y.ads, A.seed);
+	for (uint64_t i = 0; i < n; i++)
+		fprintf(f, "%" PRIu64 ",%" PRIu64 "\n", ysb_ad_id(i), 1 + i % Y.campaigns);
+	if (fclose(f)) {
+		perror(Y.map);
+		return -1;
+	}
+	return 0;
+}
+
+/* fields event_type (0 view, 1 click, 2 purchase, uniform), user_id, page_id */
+static uint64_t
+ysb_key(void)
+{
+	if (Y.unmapped > 0 && unit() < Y.unmapped)
+		return ysb_ad_id(A.keys + rnd() % A.keys);
+	return ysb_ad_id(draw_key() - 1);
+}
+
+static uint64_t
+ysb_value(int f)
+{
+	return f == 0 ? rnd() % 3 : rnd();
+}
+
 static void
 usage(FILE *f)
 {
@@ -229,7 +208,13 @@ usage(FILE *f)
 		"  --malformed F     after a datagram, with probability F, one malformed frame (each kind in turn)\n"
 		"  --dup-fraction F  re-send an earlier datagram     --gap-fraction F skip 1..10 sequence numbers\n"
 		"  --seq-start N     first sequence (0)             --no-eos        no EOS batch at the end\n"
-		"  --source-id-base N  source_id of the first producer (1)\n");
+		"  --source-id-base N  source_id of the first producer (1)\n"
+		"YSB (Yahoo Streaming Benchmark) events, any --ysb* option: key = ad id (random 64-bit),\n"
+		"fields event_type:u64 (0 view, 1 click, 2 purchase), user_id:u64, page_id:u64\n"
+		"  --ysb             YSB events                    --ysb-campaigns C  campaigns (100)\n"
+		"  --ysb-ads-per-campaign A  ads per campaign (10); ads are drawn by --dist over 1..C*A\n"
+		"  --ysb-map FILE    write the join table: CSV ad_id,campaign_id (a # header line)\n"
+		"  --ysb-unmapped F  a fraction F of the events carry an ad id not in the table (0)\n");
 }
 
 static int
@@ -263,7 +248,9 @@ main(int argc, char **argv)
 		{ "late-fraction", 1, 0, 'L' }, { "late-by", 1, 0, 'B' }, { "fields", 1, 0, 'f' },
 		{ "schema-id", 1, 0, 'S' }, { "udp-port", 1, 0, 'P' }, { "ipv6", 0, 0, '6' }, { "vlan", 1, 0, 'v' },
 		{ "malformed", 1, 0, 'm' }, { "dup-fraction", 1, 0, 'u' }, { "gap-fraction", 1, 0, 'g' },
-		{ "no-eos", 0, 0, 'n' }, { "source-id-base", 1, 0, 'I' }, { "seq-start", 1, 0, 'q' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "no-eos", 0, 0, 'n' }, { "source-id-base", 1, 0, 'I' }, { "seq-start", 1, 0, 'q' }, { "help", 0, 0, 'h' },
+		{ "ysb", 0, 0, 'Y' }, { "ysb-campaigns", 1, 0, 'C' }, { "ysb-ads-per-campaign", 1, 0, 'A' },
+		{ "ysb-map", 1, 0, 'M' }, { "ysb-unmapped", 1, 0, 'U' }, { 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -297,9 +284,22 @@ main(int argc, char **argv)
 		case 'n': A.no_eos = true; break;
 		case 'q': A.seq_start = strtoull(optarg, NULL, 0); break;
 		case 'I': A.sid_base = strtoull(optarg, NULL, 0); break;
+		case 'Y': Y.on = true; break;
+		case 'C': Y.on = true; Y.campaigns = strtoull(optarg, NULL, 0); break;
+		case 'A': Y.on = true; Y.ads = strtoull(optarg, NULL, 0); break;
+		case 'M': Y.on = true; Y.map = optarg; break;
+		case 'U': Y.on = true; Y.unmapped = atof(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (Y.on) {     /* YSB: its fields; the keys 1..C*A index the ads */
+		if (Y.campaigns == 0 || Y.ads == 0 || Y.unmapped < 0 || Y.unmapped > 1) {
+			fprintf(stderr, "weir-gen: --ysb-campaigns, --ysb-ads-per-campaign > 0, --ysb-unmapped in [0,1]\n");
+			return 2;
+		}
+		parse_fields("event_type:u64,user_id:u64,page_id:u64");
+		A.keys = Y.campaigns * Y.ads;
 	}
 	uint16_t rsz = (uint16_t)(16 + 8 * A.nfields);
 	if (!A.out || A.keys == 0 || A.producers == 0 || A.batch == 0 || A.rate <= 0 ||
@@ -309,6 +309,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	rs = A.seed;
+	if (Y.on && ysb_setup())
+		return 1;
 	if (A.zipf) {
 		zcdf = malloc(A.keys * sizeof(double));
 		double sum = 0;
@@ -349,13 +351,15 @@ main(int argc, char **argv)
 				t -= (int64_t)(rnd() % (uint64_t)(A.disorder + 1));
 			if (A.late_frac > 0 && unit() < A.late_frac)
 				t -= A.late_by;
-			uint64_t key = draw_key();
+			uint64_t key = Y.on ? ysb_key() : draw_key();
 			memcpy(p + n, &t, 8);
 			memcpy(p + n + 8, &key, 8);
 			n += 16;
 			for (int f = 0; f < A.nfields; f++) {
 				uint64_t v;
-				if (A.ftype[f] == T_I64) {
+				if (Y.on) {
+					v = ysb_value(f);
+				} else if (A.ftype[f] == T_I64) {
 					int64_t x = -1000 + (int64_t)(rnd() % 1001001);
 					memcpy(&v, &x, 8);
 				} else if (A.ftype[f] == T_U64) {
