@@ -50,7 +50,7 @@
 #define MAX_RX       64
 #define MAX_WORKERS  128
 #define RX_BURST     32
-#define RING_BURST   64
+#define RING_BURST   256
 #define STAGE_RECS   512       /* records staged per worker before a flush */
 #define MAX_INST     4096      /* producers (udp port, source_id) per RX core */
 #define RX_DESC      1024

@@ -10,7 +10,8 @@
 #define NIL UINT32_MAX
 
 enum { SLOT_FIRED = 1, SLOT_DIRTY = 2, SLOT_LIVE = 4,
-       SLOT_PERSIST = 8 };  /* written to a delta under its current (key, start) */
+       SLOT_PERSIST = 8,    /* written to a delta under its current (key, start) */
+       SLOT_TIMER = 16 };   /* session: a fire timer is in the heap, at or before its end */
 
 /* Aggregate programs: the (fn, type) pairs are resolved once at create time. */
 enum aggcode {
@@ -756,7 +757,7 @@ session_new(struct weir_op *op, const struct weir_ev *e)
 	s->start = e->t;
 	s->end = e->t + op->size;
 	agg_init(op, s, e);
-	s->flags |= SLOT_DIRTY;
+	s->flags |= SLOT_DIRTY | SLOT_TIMER;
 	heap_push(op, s->end, si, 0);
 	return si;
 }
@@ -834,7 +835,12 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 	if (t + gap > s->end)
 		s->end = t + gap;
 	s->flags |= SLOT_DIRTY;
-	heap_push(op, s->end, target, 0);
+	/* one fire timer per session: one already pending (at or before the end) moves
+	 * to the end when it comes due (session_pop) rather than a push per record */
+	if (!(s->flags & SLOT_TIMER)) {
+		s->flags |= SLOT_TIMER;
+		heap_push(op, s->end, target, 0);
+	}
 }
 
 static int
@@ -916,18 +922,44 @@ static void session_timer(struct weir_op *op, struct hentry x);
 /* Every due timer, in rounds: all that are due, sorted (time, firings first, key),
  * then handled; a firing may set a purge timer that is due as well (next round).
  * (Out of memory for the sort: handled in heap order, nothing lost.) */
+/* The next timer due at the watermark, or false.  A session's one fire timer may
+ * have been set before records extended it: it moves to the new end, now if that is
+ * due too (so a firing round sees every session due in it at its own end, whatever
+ * the timers' history: canonical order), else back into the heap. */
+static bool
+session_pop(struct weir_op *op, struct hentry *out)
+{
+	while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm) {
+		struct hentry h = heap_pop(op);
+		const struct slot *s = S(op, h.slot);
+
+		if ((h.gen_kind & 1) == 0 && (s->flags & SLOT_LIVE) && s->gen == h.gen_kind >> 1 &&
+		    s->end != h.time) {
+			if (s->end > op->wm) {
+				heap_push(op, s->end, h.slot, 0);
+				continue;
+			}
+			h.time = s->end;
+		}
+		*out = h;
+		return true;
+	}
+	return false;
+}
+
 static void
 session_fire(struct weir_op *op)
 {
+	struct hentry h;
+
 	if (!op->canonical) {
-		while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm)
-			session_timer(op, heap_pop(op));
+		while (session_pop(op, &h))
+			session_timer(op, h);
 		return;
 	}
 	while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm) {
 		op->fire.n = 0;
-		while (op->heap.n && ((struct hentry *)op->heap.a)[0].time <= op->wm) {
-			struct hentry h = heap_pop(op);
+		while (session_pop(op, &h)) {
 			struct fire_ent f = { h.time, S(op, h.slot)->key, h.slot, h.gen_kind };
 			if (vec_push(&op->fire, &f, sizeof(f))) {
 				session_timer(op, h);
@@ -950,8 +982,9 @@ session_timer(struct weir_op *op, struct hentry x)
 	if (!(s->flags & SLOT_LIVE) || s->gen != x.gen_kind >> 1)
 		return;                                 /* freed (merged) since */
 	if ((x.gen_kind & 1) == 0) {
+		s->flags &= ~(uint32_t)SLOT_TIMER;
 		if (s->end != x.time || !(s->flags & SLOT_DIRTY))
-			return;                         /* end moved on, or already fired */
+			return;                         /* (cannot happen: session_pop) */
 		emit(op, s);
 		heap_push(op, s->end + op->size, x.slot, 1);
 	} else if (s->end + op->size == x.time) {
@@ -1380,10 +1413,12 @@ weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8
 	if (!session)
 		return 0;
 timers:
-	if (s->flags & SLOT_DIRTY)
+	if (s->flags & SLOT_DIRTY) {
+		s->flags |= SLOT_TIMER;
 		heap_push(op, s->end, si, 0);
-	else
+	} else {
 		heap_push(op, s->end + op->size, si, 1);
+	}
 	return 0;
 }
 
