@@ -17,6 +17,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -254,6 +256,8 @@ static struct {
 	uint32_t lat_npend;
 	struct weir_lathist *lh_arrival, *lh_wm;
 	bool workers_on;               /* worker lcores launched (resync: at adoption) */
+	int sink_efd;                  /* eventfd: workers wake the sink loop (sink_doorbell) */
+	_Atomic bool sink_sleeping;    /* ... which set this before it sleeps */
 	bool fused;                    /* fused = on: RX core i and worker i share lcore 1 + i */
 	_Atomic bool wk_go;            /* workers may run (their state is ready) */
 	bool canonical;                /* HA: firings in canonical order (the pair compares streams) */
@@ -830,6 +834,23 @@ rx_main(void *arg)
 
 /* ---- worker core ------------------------------------------------------------------------ */
 
+/* Results are in a ring: wake the sink loop if it went to sleep (the doorbell of
+ * io_uring's SQ_NEED_WAKEUP or virtio's notification suppression: a syscall only when
+ * the sleeper said it sleeps, at most once per sleep, never per result).  Pairs with
+ * the fence in sink_wait: either it sees our results or we see its flag. */
+static inline void
+sink_doorbell(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&G.sink_sleeping, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&G.sink_sleeping, false, memory_order_relaxed)) {
+		uint64_t one = 1;
+		if (write(G.sink_efd, &one, sizeof(one)) < 0) {
+			/* EAGAIN: the counter is full, so a wake-up is pending anyway */
+		}
+	}
+}
+
 static void
 wk_flush_results(struct worker_ctx *wk)
 {
@@ -841,11 +862,13 @@ wk_flush_results(struct worker_ctx *wk)
 						    (unsigned)G.res_size, wk->nres - done, NULL);
 		if (done < wk->nres) {
 			uint64_t w0 = rte_rdtsc();
+			sink_doorbell();
 			wait_backoff(&spins);    /* lossless: the sink always drains */
 			wk->blocked += rte_rdtsc() - w0;
 		}
 	}
 	wk->nres = 0;
+	sink_doorbell();
 }
 
 static void
@@ -1923,6 +1946,9 @@ setup_cores(void)
 		maxf = RTE_MAX(maxf, (size_t)cfg->sources[s].nfields);
 	for (int q = 0; q < cfg->nqueries; q++)
 		maxa = RTE_MAX(maxa, (size_t)cfg->queries[q].naggs);
+	G.sink_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (G.sink_efd < 0)
+		return -1;
 	G.lat = cfg->latency;
 	G.rec_size = RTE_ALIGN_CEIL(sizeof(struct weir_rec) + 8 * (maxf + G.lat), 16);
 	G.rec_units = (unsigned)(G.rec_size / 16);
@@ -2167,6 +2193,29 @@ emit_gated(struct weir_sinks *sk, unsigned w, const uint8_t *res, unsigned n)
 	weir_gate_results(G.gate, w, res, n);
 }
 
+/* Nothing to write: sleep until a worker rings (sink_doorbell) or 200 us have passed
+ * (the loop's other duties: end of input, signals, HA, progress).  The sink loop takes
+ * no CPU from the pollers it may share a CPU with, and a result waits for no nap. */
+static void
+sink_wait(void)
+{
+	struct pollfd pfd = { .fd = G.sink_efd, .events = POLLIN };
+	struct timespec ts = { 0, 200000 };
+	uint64_t v;
+	bool any = false;
+
+	atomic_store_explicit(&G.sink_sleeping, true, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);      /* pairs with sink_doorbell's */
+	for (unsigned w = 0; w < G.nw && !any; w++)
+		any = rte_ring_count(G.resring[w]) != 0;
+	if (!any)
+		ppoll(&pfd, 1, &ts, NULL);
+	atomic_store_explicit(&G.sink_sleeping, false, memory_order_relaxed);
+	if (read(G.sink_efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nobody rang */
+	}
+}
+
 /* The main lcore: write results, watch for the end of input and for signals. */
 static int
 main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
@@ -2174,7 +2223,7 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 	uint8_t *buf = malloc(RING_BURST * G.res_size);
 	unsigned done = 0;
 	uint8_t wdone[MAX_WORKERS] = { 0 };
-	double next_progress = t0 + 1, last_t = 0, next_resync = 0, last_work = 0;
+	double next_progress = t0 + 1, last_t = 0, next_resync = 0;
 	uint64_t last_ev = 0;
 	bool tty = opts->progress > 0 || (opts->progress < 0 && isatty(2));
 	int quiet_rounds = 0;
@@ -2226,10 +2275,8 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 			if (run)
 				G.emit(sk, w, buf + (n - run) * G.res_size, run);
 		}
-		if (got) {
-			last_work = now_s();
+		if (got)
 			continue;
-		}
 		weir_sinks_flush(sk);
 		if (G.lat_npend)
 			lat_settle();
@@ -2269,19 +2316,7 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 			progress(t - t0, &last_ev, &last_t);
 			next_progress = t + 1;
 		}
-		/* results came less than 10 ms ago: nap idle_sleep (they come in bursts, each
-		 * waits for this nap at most); else 200 us, not to take the CPU from pollers */
-		if (t - last_work < 0.01) {
-			if (G.idle_sleep_ns) {
-				struct timespec ts = { 0, (long)G.idle_sleep_ns };
-				nanosleep(&ts, NULL);
-			} else {
-				rte_pause();
-			}
-		} else {
-			struct timespec ts = { 0, 200000 };
-			nanosleep(&ts, NULL);
-		}
+		sink_wait();
 	}
 	if (tty)
 		fputc('\n', stderr);
