@@ -468,13 +468,22 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0,
                     help="seconds of an unmeasured run before each rate's runs (0: none)")
     ap.add_argument("--batch", type=int, default=16, help="records per datagram")
-    ap.add_argument("--keys", type=int, default=1000)
-    ap.add_argument("--lcores", default="0,0,0", help="weir's lcores (main, RX, worker)")
+    ap.add_argument("--keys", type=int, default=16,
+                    help="keys (a per-symbol feed: every key has records near every window end, so "
+                         "arrival->sink measures weir, not how long a key's last record waited for "
+                         "the window to end; with 1000 keys at 1 M/s a key sees one record per ms)")
+    ap.add_argument("--lcores", default="0,0",
+                    help="weir's lcores: main, then RX and worker (or, --fused, the one fused lcore)")
     ap.add_argument("--load-cpu", type=int, default=1, help="the CPU weir-load polls on")
-    ap.add_argument("--idle-sleep", default="20us", help="weir's idle_sleep")
+    ap.add_argument("--idle-sleep", default="off",
+                    help="weir's idle_sleep (off: the RX lcore polls; the sink loop sleeps until "
+                         "a worker rings it either way)")
     ap.add_argument("--hugepages", default="auto", help="weir's hugepages (auto|on|off)")
-    ap.add_argument("--fused", action="store_true",
-                    help="`fused = true` (RX core runs the worker; give --lcores MAIN,FUSED, e.g. 0,0)")
+    ap.add_argument("--split", dest="fused", action="store_false",
+                    help="RX and worker on lcores of their own (give --lcores MAIN,RX,WORKER); the default "
+                         "is `fused = true`: on 2 CPUs with weir-load on one, weir's main lcore and one "
+                         "fused RX+worker lcore share the other")
+    ap.add_argument("--fused", dest="fused", action="store_true", help="(the default)")
     ap.add_argument("--sink-dir", help="where weir's file sink writes (default: the run's temp dir; "
                     "/dev/shm keeps disk writeback out of the figures)")
     ap.add_argument("--memif-args", default="",

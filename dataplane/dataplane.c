@@ -848,6 +848,9 @@ sink_doorbell(void)
 		if (write(G.sink_efd, &one, sizeof(one)) < 0) {
 			/* EAGAIN: the counter is full, so a wake-up is pending anyway */
 		}
+		/* on a CPU shared with the sink loop, let it run now, not at the end of our
+		 * time slice (milliseconds); elsewhere this returns at once */
+		sched_yield();
 	}
 }
 
@@ -2204,6 +2207,16 @@ sink_wait(void)
 	uint64_t v;
 	bool any = false;
 
+	/* results come in bursts: look again for a few microseconds before sleeping
+	 * (else a worker rings, and yields, for every few results of a big firing) */
+	uint64_t until = rte_rdtsc() + rte_get_tsc_hz() / 100000;
+	do {
+		for (unsigned w = 0; w < G.nw && !any; w++)
+			any = rte_ring_count(G.resring[w]) != 0;
+		if (any)
+			return;
+		rte_pause();
+	} while (rte_rdtsc() < until);
 	atomic_store_explicit(&G.sink_sleeping, true, memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);      /* pairs with sink_doorbell's */
 	for (unsigned w = 0; w < G.nw && !any; w++)
