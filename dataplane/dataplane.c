@@ -311,7 +311,7 @@ worker_of(uint64_t key)
 	return (unsigned)(((uint64_t)h * G.nw) >> 32);
 }
 
-static unsigned wk_step(struct worker_ctx *wk);
+static unsigned wk_turn(struct worker_ctx *wk);
 
 /* The lcore of worker w: its own, or (fused) its RX core's. */
 static inline unsigned
@@ -358,12 +358,8 @@ rx_flush(struct rx_ctx *rx, unsigned w)
 		/* fused: the worker of this lcore may be the one that must drain */
 		if (rx->fused && atomic_load_explicit(&G.wk_go, memory_order_acquire)) {
 			uint64_t t0 = rte_rdtsc();
-			rx->fused->blocked = 0;
-			if (wk_step(rx->fused)) {
-				uint64_t dt = rte_rdtsc() - t0;
-				CNT_ADD(rx->fused->cs.busy_cycles, dt - rx->fused->blocked);
-				CNT_ADD(rx->fused->cs.blocked_cycles, rx->fused->blocked);
-				rx->drained += dt;      /* not the RX side's */
+			if (wk_turn(rx->fused)) {
+				rx->drained += rte_rdtsc() - t0;        /* not the RX side's */
 				continue;
 			}
 		}
@@ -1110,6 +1106,23 @@ wk_finish(struct worker_ctx *wk)
 	wk_stats(wk);
 }
 
+/* One worker turn with its cycles counted: busy (less its waits on the result ring,
+ * counted as blocked) when it found work. */
+static unsigned
+wk_turn(struct worker_ctx *wk)
+{
+	uint64_t t0 = rte_rdtsc();
+	unsigned got;
+
+	wk->blocked = 0;
+	got = wk_step(wk);
+	if (got) {
+		CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t0 - wk->blocked);
+		CNT_ADD(wk->cs.blocked_cycles, wk->blocked);
+	}
+	return got;
+}
+
 static int
 worker_main(void *arg)
 {
@@ -1120,10 +1133,7 @@ worker_main(void *arg)
 	while (wk->ended < G.nrx) {
 		uint64_t t0 = rte_rdtsc();
 
-		wk->blocked = 0;
-		if (wk_step(wk)) {
-			CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t0 - wk->blocked);
-			CNT_ADD(wk->cs.blocked_cycles, wk->blocked);
+		if (wk_turn(wk)) {
 			empty = 0;
 		} else {
 			idle_backoff(&empty);
@@ -1149,7 +1159,7 @@ fused_main(void *arg)
 	tight_timer_slack();
 	rx->next_idle = rte_rdtsc() + rte_get_tsc_hz() / 1000;
 	for (;;) {
-		uint64_t now = rx->now = rte_rdtsc(), t1;
+		uint64_t now = rx->now = rte_rdtsc();
 		unsigned got = 0;
 		int stop;
 
@@ -1171,14 +1181,7 @@ fused_main(void *arg)
 		if (wk_on) {
 			if (wk->ended == G.nrx)
 				break;
-			t1 = rte_rdtsc();
-			wk->blocked = 0;
-			unsigned g = wk_step(wk);
-			if (g) {
-				CNT_ADD(wk->cs.busy_cycles, rte_rdtsc() - t1 - wk->blocked);
-				CNT_ADD(wk->cs.blocked_cycles, wk->blocked);
-			}
-			got += g;
+			got += wk_turn(wk);
 		} else if (!rx_on) {
 			return 0;               /* stopped while journaling: no worker ever ran */
 		}
