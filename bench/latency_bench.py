@@ -201,6 +201,8 @@ def run_once(args, rate, workdir, latency, tag):
     out = os.path.join(getattr(args, "sink_dir", None) or rdir, "out-%d-%s.jsonl" % (os.getpid(), tag))
     load_json = os.path.join(rdir, "load.json")
     extra = ("latency = on\n" if latency else "") + ("fused = true\n" if getattr(args, "fused", False) else "")
+    if getattr(args, "sink_rt_priority", 0):
+        extra += "sink_rt_priority = %d\n" % args.sink_rt_priority
     memif_args = "," + args.memif_args if getattr(args, "memif_args", "") else ""
     with open(cfg, "w") as f:
         f.write(CONFIG.format(sock=sock, memif_args=memif_args, lcores=args.lcores, hugepages=args.hugepages,
@@ -484,6 +486,9 @@ def main():
                          "is `fused = true`: on 2 CPUs with weir-load on one, weir's main lcore and one "
                          "fused RX+worker lcore share the other")
     ap.add_argument("--fused", dest="fused", action="store_true", help="(the default)")
+    ap.add_argument("--sink-rt-priority", type=int, default=0,
+                    help="weir's sink_rt_priority (1-9: the sink loop runs SCHED_FIFO and preempts the "
+                         "poller it shares a CPU with as soon as a worker rings; 0: normal scheduling)")
     ap.add_argument("--sink-dir", help="where weir's file sink writes (default: the run's temp dir; "
                     "/dev/shm keeps disk writeback out of the figures)")
     ap.add_argument("--memif-args", default="",

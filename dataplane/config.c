@@ -380,6 +380,12 @@ do_dataplane(struct parse *p, struct entry *en, struct weir_config *cfg)
 			E(en, "'%s': expected a power of two in 64..1048576", v);
 		else
 			cfg->ring_size = (unsigned)x;
+	} else if (!strcmp(k, "sink_rt_priority")) {
+		/* below the control process's heartbeats (SCHED_FIFO 10) */
+		if (parse_i64(v, 0, 9, &x))
+			E(en, "'%s': expected 0 (normal scheduling) to 9", v);
+		else
+			cfg->sink_rt_priority = (int)x;
 	} else if (!strcmp(k, "fused")) {
 		if (parse_bool(v, &cfg->fused))
 			E(en, "'%s': expected true or false", v);
@@ -976,7 +982,8 @@ static void
 validate(struct parse *p, struct weir_config *cfg)
 {
 	static const char *const dp_keys[] = { "devices", "rx_cores", "workers", "lcores", "hugepages",
-		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size", "latency", "fused" };
+		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size", "latency", "fused",
+		"sink_rt_priority" };
 	static const char *const src_keys[] = { "format", "udp_port", "schema_id", "fields",
 		"watermark_delay", "idle_timeout", "key_map" };
 	struct entry *en;
@@ -1190,11 +1197,11 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 	for (int i = 0; i < cfg->ncpus; i++)
 		fprintf(out, "%s%d", i ? "," : "", cfg->cpus[i]);
 	fprintf(out, "\nhugepages = %s\nbackpressure = %s\nexit_on_eos = %s\neal_args = %s\n"
-		"idle_sleep = %s\nring_size = %u\nlatency = %s\nfused = %s\n",
+		"idle_sleep = %s\nring_size = %u\nlatency = %s\nfused = %s\nsink_rt_priority = %d\n",
 		cfg->hugepages == WEIR_HP_AUTO ? "auto" : cfg->hugepages == WEIR_HP_ON ? "on" : "off",
 		cfg->backpressure == WEIR_BP_BLOCK ? "block" : "drop", cfg->exit_on_eos ? "true" : "false",
 		cfg->eal_args, cfg->idle_sleep ? dur(cfg->idle_sleep, b1, sizeof(b1)) : "off", cfg->ring_size,
-		cfg->latency ? "on" : "off", cfg->fused ? "true" : "false");
+		cfg->latency ? "on" : "off", cfg->fused ? "true" : "false", cfg->sink_rt_priority);
 	for (int i = 0; i < cfg->nsources; i++) {
 		const struct weir_source_cfg *s = &cfg->sources[i];
 		fprintf(out, "\n[source %s]\nformat = wev\nudp_port = %u\nschema_id = %u\nfields = ",

@@ -2249,6 +2249,16 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 	if (!buf)
 		return -1;
 	tight_timer_slack();
+	if (G.cfg->sink_rt_priority) {
+		/* the loop sleeps whenever there is nothing to write: as a real-time thread it
+		 * preempts a poller sharing its CPU as soon as a worker rings, instead of
+		 * waiting for the scheduler to take the CPU from a thread that never sleeps */
+		struct sched_param sp = { .sched_priority = G.cfg->sink_rt_priority };
+		int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+		if (rc)
+			fprintf(stderr, "weir: warning: sink_rt_priority %d: SCHED_FIFO: %s\n",
+				G.cfg->sink_rt_priority, strerror(rc));
+	}
 	while (done < G.nw) {
 		unsigned got = 0;
 

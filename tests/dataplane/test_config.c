@@ -346,6 +346,7 @@ bench_keys(void **st)
 	free(buf);
 	assert_true(again.latency);
 	assert_false(again.fused);
+	assert_int_equal(again.sink_rt_priority, 0);
 	assert_string_equal(again.sources[0].key_map, map);
 	assert_int_equal(again.queries[0].nfilter, 4);
 	assert_memory_equal(again.queries[0].filter, cfg.queries[0].filter, 4 * sizeof(struct weir_filter_cfg));
@@ -353,6 +354,13 @@ bench_keys(void **st)
 	assert_int_equal(weir_config_load_string("f.ini", "[dataplane]\ndevices = x\nrx_cores = 2\nworkers = 2\n"
 						 "fused = true\n[source s]\nudp_port = 1\n" Q, &cfg, stderr), 0);
 	assert_true(cfg.fused);
+	assert_int_equal(cfg.sink_rt_priority, 0);
+	/* the sink loop's real-time priority stays below the control process's (10) */
+	assert_int_equal(weir_config_load_string("r.ini", "[dataplane]\ndevices = x\nsink_rt_priority = 9\n"
+						 "[source s]\nudp_port = 1\n" Q, &cfg, stderr), 0);
+	assert_int_equal(cfg.sink_rt_priority, 9);
+	expect_error("[dataplane]\ndevices = x\nsink_rt_priority = 10\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:3: [dataplane] sink_rt_priority: '10': expected 0 (normal scheduling) to 9");
 	expect_error("[dataplane]\ndevices = x\nworkers = 2\nfused = true\n[source s]\nudp_port = 1\n" Q,
 		     "bad.ini:4: [dataplane] fused: needs as many workers as rx_cores");
 	expect_error("[dataplane]\ndevices = x\nfused = sometimes\n[source s]\nudp_port = 1\n" Q,
