@@ -19,6 +19,8 @@ wb_register_all(void)
 	micro_fire_register();
 	micro_sink_register();
 	micro_ckpt_register();
+	micro_itch_register();
+	micro_line_register();
 }
 
 void

@@ -56,6 +56,8 @@ void micro_window_register(void);
 void micro_fire_register(void);
 void micro_sink_register(void);
 void micro_ckpt_register(void);
+void micro_itch_register(void);
+void micro_line_register(void);
 void micro_window_finish(void);
 
 /* Register fn once per row of args (nargs values each); names as in wb_arg_names. */
