@@ -215,7 +215,7 @@ pair_fingerprint(const struct weir_config *cfg)
 		const struct weir_source_cfg *c = &cfg->sources[s];
 		fnv_add(&h, c->name, strlen(c->name) + 1);
 		fnv_add(&h, &c->format, sizeof(c->format));
-		fnv_add(&h, &c->udp_port, sizeof(c->udp_port));
+		fnv_add(&h, c->udp_ports, sizeof(c->udp_ports[0]) * (size_t)c->nports);
 		fnv_add(&h, &c->schema_id, sizeof(c->schema_id));
 		fnv_add(&h, &c->nfields, sizeof(c->nfields));
 		for (int f = 0; f < c->nfields; f++) {

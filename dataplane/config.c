@@ -2,6 +2,10 @@
  * weir configuration parser and validator (libinih does the INI syntax). */
 #include "config.h"
 #include "keymap.h"
+#include "itch.h"
+#include "lineproto.h"
+#include <time.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -404,6 +408,110 @@ do_dataplane(struct parse *p, struct entry *en, struct weir_config *cfg)
 	}
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define ITCH_TYPES "SRAFECXDUPQ"        /* the types itch.h decodes */
+/* by default every order and trade message is an event (S and R only feed the directory) */
+#define ITCH_EVENTS_DEFAULT (T_('A') | T_('F') | T_('E') | T_('C') | T_('X') | T_('D') | T_('U') | T_('P') | T_('Q'))
+#define T_(c) (1u << ((c) - 'A'))
+
+static const char *const tname[] = { "i64", "u64", "f64" };
+
+static const struct { const char *key; enum weir_format format; } fmt_keys[] = {
+	{ "schema_id", WEIR_FMT_WEV },
+	{ "session_date", WEIR_FMT_ITCH50 }, { "timezone", WEIR_FMT_ITCH50 }, { "messages", WEIR_FMT_ITCH50 },
+	{ "key", WEIR_FMT_ITCH50 }, { "order_book", WEIR_FMT_ITCH50 },
+	{ "measurement", WEIR_FMT_LINE }, { "tags", WEIR_FMT_LINE }, { "precision", WEIR_FMT_LINE },
+};
+
+static int
+itch_field(const char *name)
+{
+	for (int f = 0; f < WEIR_ITCH_NFIELDS; f++)
+		if (!strcmp(weir_itch_field_name[f], name))
+			return f;
+	return -1;
+}
+
+static const char *
+itch_field_list(void)
+{
+	static char buf[256];
+	size_t n = 0;
+
+	for (int f = 0; f < WEIR_ITCH_NFIELDS && n < sizeof(buf); f++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", f ? ", " : "", weir_itch_field_name[f]);
+	return buf;
+}
+
+/* An IANA zone name the tz database has (a file under TZDIR or /usr/share/zoneinfo). */
+static bool
+tz_exists(const char *z)
+{
+	const char *dir = getenv("TZDIR");
+	char path[512];
+	struct stat st;
+
+	if (!*z || *z == '/' || strstr(z, ".."))
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", z);
+	return !strcmp(z, "UTC") || (stat(path, &st) == 0 && S_ISREG(st.st_mode));
+}
+
+/* "YYYY-MM-DD" (a real date), or "today" (kept as is: resolved in the zone at load). */
+static int
+parse_day(const char *v, char *out, size_t n)
+{
+	int y, m, d, len = 0;
+	struct tm tm = { 0 };
+
+	if (!strcmp(v, "today")) {
+		snprintf(out, n, "today");
+		return 0;
+	}
+	if (sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &len) != 3 || v[len] || len != 10 || y < 1970 || y > 2200)
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = 12;
+	if (timegm(&tm) == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != m - 1)
+		return -1;          /* timegm normalised it: no such day */
+	snprintf(out, n, "%s", v);
+	return 0;
+}
+
+/* ns since the epoch of midnight starting `day` (YYYY-MM-DD or today) in zone z. */
+static int64_t
+day_start_ns(const char *day, const char *z)
+{
+	char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+	struct tm tm = { 0 };
+	time_t t;
+
+	setenv("TZ", z, 1);
+	tzset();
+	if (!strcmp(day, "today")) {
+		time_t now = time(NULL);
+		localtime_r(&now, &tm);
+	} else {
+		sscanf(day, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+	}
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	t = mktime(&tm);
+	if (old) {
+		setenv("TZ", old, 1);
+		free(old);
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
+	return (int64_t)t * 1000000000;
+}
+
 static void
 do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *have_port)
 {
@@ -411,17 +519,117 @@ do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *ha
 	char *v = en->value;
 	int64_t x;
 
+	static const char *const fmt_name[] = { "wev", "itch50", "line" };
+
 	if (!strcmp(k, "format")) {
-		if (strcmp(v, "wev"))
-			E(en, "unknown format '%s' (supported: wev)", v);
 		s->format = WEIR_FMT_WEV;
-	} else if (!strcmp(k, "udp_port")) {
-		if (parse_i64(v, 1, 65535, &x))
-			E(en, "'%s' is not a UDP port", v);
-		else {
-			s->udp_port = (uint16_t)x;
-			*have_port = true;
+		if (!strcmp(v, "itch50"))
+			s->format = WEIR_FMT_ITCH50;
+		else if (!strcmp(v, "line"))
+			s->format = WEIR_FMT_LINE;
+		else if (strcmp(v, "wev"))
+			E(en, "unknown format '%s' (supported: wev, itch50, line)", v);
+		return;
+	}
+	/* keys of one format only */
+	for (size_t i = 0; i < sizeof(fmt_keys) / sizeof(fmt_keys[0]); i++)
+		if (!strcmp(k, fmt_keys[i].key) && fmt_keys[i].format != s->format) {
+			E(en, "only for format = %s (this source is format = %s)", fmt_name[fmt_keys[i].format],
+			  fmt_name[s->format]);
+			return;
 		}
+	if (!strcmp(k, "udp_port")) {
+		char buf[256], *save = NULL, *tok;
+		snprintf(buf, sizeof(buf), "%s", v);
+		s->nports = 0;
+		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			tok = trim(tok);
+			if (parse_i64(tok, 1, 65535, &x)) {
+				E(en, "'%s' is not a UDP port", tok);
+				return;
+			}
+			for (int i = 0; i < s->nports; i++)
+				if (s->udp_ports[i] == x) {
+					E(en, "port %s given twice", tok);
+					return;
+				}
+			if (s->nports == WEIR_MAX_PORTS) {
+				E(en, "more than %d ports", WEIR_MAX_PORTS);
+				return;
+			}
+			s->udp_ports[s->nports++] = (uint16_t)x;
+		}
+		if (!s->nports) {
+			E(en, "expected a UDP port, or several (copies of one feed)");
+			return;
+		}
+		s->udp_port = s->udp_ports[0];
+		*have_port = true;
+	} else if (!strcmp(k, "session_date")) {
+		if (parse_day(v, s->session_date, sizeof(s->session_date)))
+			E(en, "'%s': expected the trading day as YYYY-MM-DD, or today", v);
+	} else if (!strcmp(k, "timezone")) {
+		if (strlen(v) >= sizeof(s->timezone) || !tz_exists(v))
+			E(en, "'%s': not a time zone of the tz database (e.g. America/New_York, UTC)", v);
+		else
+			snprintf(s->timezone, sizeof(s->timezone), "%s", v);
+	} else if (!strcmp(k, "messages")) {
+		char buf[256], *save = NULL, *tok;
+		snprintf(buf, sizeof(buf), "%s", v);
+		s->itch_types = 0;
+		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			tok = trim(tok);
+			if (strlen(tok) != 1 || !strchr(ITCH_TYPES, *tok)) {
+				E(en, "'%s' is not a decoded ITCH 5.0 message type (%s)", tok, ITCH_TYPES);
+				return;
+			}
+			s->itch_types |= 1u << (*tok - 'A');
+		}
+		if (!s->itch_types)
+			E(en, "expected message types, e.g. E,C,P");
+	} else if (!strcmp(k, "key")) {
+		if (!strcmp(v, "symbol"))
+			s->itch_key = WEIR_ITCH_KEY_SYMBOL;
+		else if (!strcmp(v, "locate"))
+			s->itch_key = WEIR_ITCH_KEY_LOCATE;
+		else
+			E(en, "'%s': expected symbol or locate", v);
+	} else if (!strcmp(k, "order_book")) {
+		if (parse_i64(v, 0, 1 << 30, &x))
+			E(en, "'%s': expected the most live orders to hold, 0 (no book) to 1073741824", v);
+		else
+			s->order_book = (uint32_t)x;
+	} else if (!strcmp(k, "measurement")) {
+		struct weir_lp_schema t;
+		weir_lp_schema_init(&t, WEIR_LP_NS);
+		if (strlen(v) >= sizeof(s->measurement) || weir_lp_schema_measurement(&t, v))
+			E(en, "'%s' is not a measurement name a line can carry", v);
+		else
+			snprintf(s->measurement, sizeof(s->measurement), "%s", v);
+	} else if (!strcmp(k, "tags")) {
+		char buf[2048], *save = NULL, *tok;
+		struct weir_lp_schema t;
+		weir_lp_schema_init(&t, WEIR_LP_NS);
+		snprintf(buf, sizeof(buf), "%s", v);
+		s->ntags = 0;
+		for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			int rc;
+			tok = trim(tok);
+			if (strlen(tok) >= WEIR_NAME_MAX || (rc = weir_lp_schema_key_tag(&t, tok))) {
+				E(en, "tag '%s': %s", tok, rc == -EEXIST ? "given twice" : rc == -ENOSPC ?
+				  "too many (at most " STR(WEIR_MAX_LP_TAGS) ")" : "not a tag key a line can carry");
+				return;
+			}
+			snprintf(s->tags[s->ntags++], WEIR_NAME_MAX, "%s", tok);
+		}
+		if (!s->ntags)
+			E(en, "expected the tag keys that form the key, e.g. host, region");
+	} else if (!strcmp(k, "precision")) {
+		int pr = weir_lp_parse_prec(v);
+		if (pr < 0)
+			E(en, "'%s': expected ns, us, ms or s", v);
+		else
+			s->precision = (uint8_t)pr;
 	} else if (!strcmp(k, "schema_id")) {
 		if (parse_i64(v, 0, 65535, &x))
 			E(en, "'%s' is not a schema id in 0..65535", v);
@@ -437,13 +645,14 @@ do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *ha
 			if (!*tok)
 				continue;
 			colon = strchr(tok, ':');
-			if (!colon) {
+			if (!colon && s->format != WEIR_FMT_ITCH50) {
 				E(en, "field '%s' has no type (expected name:i64|u64|f64)", tok);
 				return;
 			}
-			*colon = '\0';
+			if (colon)
+				*colon = '\0';
 			name = trim(tok);
-			type = trim(colon + 1);
+			type = colon ? trim(colon + 1) : NULL;
 			if (!valid_name(name) || !strcmp(name, "event_time") || !strcmp(name, "key")) {
 				E(en, "bad field name '%s'", name);
 				return;
@@ -457,7 +666,20 @@ do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *ha
 				E(en, "more than %d fields", WEIR_MAX_FIELDS);
 				return;
 			}
-			if (!strcmp(type, "i64"))
+			if (s->format == WEIR_FMT_ITCH50) {
+				int f = itch_field(name);
+				if (f < 0) {
+					E(en, "'%s' is not a field of an ITCH trading event (%s)", name, itch_field_list());
+					return;
+				}
+				s->field_src[s->nfields] = (uint8_t)f;
+				s->field_type[s->nfields] = weir_itch_field_type[f];
+				if (type && strcmp(type, tname[weir_itch_field_type[f]])) {
+					E(en, "field '%s' is %s in an ITCH trading event, not %s", name,
+					  tname[weir_itch_field_type[f]], type);
+					return;
+				}
+			} else if (!strcmp(type, "i64"))
 				s->field_type[s->nfields] = WEIR_F_I64;
 			else if (!strcmp(type, "u64"))
 				s->field_type[s->nfields] = WEIR_F_U64;
@@ -985,7 +1207,8 @@ validate(struct parse *p, struct weir_config *cfg)
 		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size", "latency", "fused",
 		"sink_rt_priority" };
 	static const char *const src_keys[] = { "format", "udp_port", "schema_id", "fields",
-		"watermark_delay", "idle_timeout", "key_map" };
+		"watermark_delay", "idle_timeout", "key_map", "session_date", "timezone", "messages", "key",
+		"order_book", "measurement", "tags", "precision" };
 	struct entry *en;
 	char sec[WEIR_NAME_MAX + 16];
 
@@ -1028,17 +1251,30 @@ validate(struct parse *p, struct weir_config *cfg)
 		s = &cfg->sources[cfg->nsources++];
 		snprintf(s->name, sizeof(s->name), "%s", name);
 		s->line = p->e[i].line;
+		s->itch_types = ITCH_EVENTS_DEFAULT;
+		s->order_book = 1000000;
+		snprintf(s->timezone, sizeof(s->timezone), "America/New_York");
 		snprintf(sec, sizeof(sec), "source %s", name);
 		for (size_t k = 0; k < sizeof(src_keys) / sizeof(src_keys[0]); k++)
 			if ((en = get(p, p->e[i].section, src_keys[k])))
 				do_source(p, en, s, &have_port);
 		if (!have_port)
 			cfg_error(p, s->line, sec, "udp_port", "required");
+		if (s->format == WEIR_FMT_ITCH50) {
+			if (!s->session_date[0])
+				cfg_error(p, s->line, sec, "session_date", "required for format = itch50: the trading "
+					  "day the feed's times (ns since midnight) count from, YYYY-MM-DD or today");
+			else
+				s->day_start = day_start_ns(s->session_date, s->timezone);
+		}
 		s->record_size = (uint16_t)(16 + 8 * s->nfields);
 		for (int j = 0; j < cfg->nsources - 1; j++)
-			if (have_port && cfg->sources[j].udp_port == s->udp_port)
-				cfg_error(p, s->line, sec, "udp_port", "port %u is already used by source '%s'",
-					  s->udp_port, cfg->sources[j].name);
+			for (int a = 0; have_port && a < s->nports; a++)
+				for (int b = 0; b < cfg->sources[j].nports; b++)
+					if (cfg->sources[j].udp_ports[b] == s->udp_ports[a])
+						cfg_error(p, s->line, sec, "udp_port",
+							  "port %u is already used by source '%s'", s->udp_ports[a],
+							  cfg->sources[j].name);
 	}
 
 	/* queries */
@@ -1204,8 +1440,29 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 		cfg->latency ? "on" : "off", cfg->fused ? "true" : "false", cfg->sink_rt_priority);
 	for (int i = 0; i < cfg->nsources; i++) {
 		const struct weir_source_cfg *s = &cfg->sources[i];
-		fprintf(out, "\n[source %s]\nformat = wev\nudp_port = %u\nschema_id = %u\nfields = ",
-			s->name, s->udp_port, s->schema_id);
+		static const char *const fmts[] = { "wev", "itch50", "line" };
+		static const char *const precs[] = { "ns", "us", "ms", "s" };
+		fprintf(out, "\n[source %s]\nformat = %s\nudp_port = ", s->name, fmts[s->format]);
+		for (int a = 0; a < s->nports; a++)
+			fprintf(out, "%s%u", a ? ", " : "", s->udp_ports[a]);
+		if (s->format == WEIR_FMT_WEV)
+			fprintf(out, "\nschema_id = %u", s->schema_id);
+		if (s->format == WEIR_FMT_ITCH50) {
+			fprintf(out, "\nsession_date = %s\ntimezone = %s\nkey = %s\norder_book = %u\nmessages = ",
+				s->session_date, s->timezone, s->itch_key == WEIR_ITCH_KEY_LOCATE ? "locate" : "symbol",
+				s->order_book);
+			for (int c = 0, n = 0; c < 26; c++)
+				if (s->itch_types & (1u << c))
+					fprintf(out, "%s%c", n++ ? "," : "", 'A' + c);
+		}
+		if (s->format == WEIR_FMT_LINE) {
+			fprintf(out, "\nprecision = %s", precs[s->precision & 3]);
+			if (s->measurement[0])
+				fprintf(out, "\nmeasurement = %s", s->measurement);
+			for (int t = 0; t < s->ntags; t++)
+				fprintf(out, "%s%s", t ? ", " : "\ntags = ", s->tags[t]);
+		}
+		fprintf(out, "\nfields = ");
 		for (int f = 0; f < s->nfields; f++)
 			fprintf(out, "%s%s:%s", f ? ", " : "", s->field_name[f], tn[s->field_type[f]]);
 		fprintf(out, "\nwatermark_delay = %s\nidle_timeout = %s\n", dur(s->watermark_delay, b1, sizeof(b1)),

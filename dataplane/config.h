@@ -30,7 +30,10 @@ extern "C" {
 #define WEIR_DUR_MAX      (INT64_C(1) << 55) /* longest duration accepted (~1.1 years) */
 
 enum weir_ftype { WEIR_F_I64 = 0, WEIR_F_U64, WEIR_F_F64 };
-enum weir_format { WEIR_FMT_WEV = 0 };
+enum weir_format { WEIR_FMT_WEV = 0, WEIR_FMT_ITCH50, WEIR_FMT_LINE };
+enum weir_itch_keying { WEIR_ITCH_KEY_SYMBOL = 0, WEIR_ITCH_KEY_LOCATE };
+#define WEIR_MAX_PORTS    4    /* UDP ports of one source (A/B feeds) */
+#define WEIR_MAX_LP_TAGS  16   /* tags of a line-protocol key */
 enum weir_win { WEIR_WIN_TUMBLING = 0, WEIR_WIN_HOPPING, WEIR_WIN_SESSION };
 enum weir_aggfn { WEIR_AGG_COUNT = 0, WEIR_AGG_SUM, WEIR_AGG_MIN, WEIR_AGG_MAX,
                   WEIR_AGG_AVG, WEIR_AGG_FIRST, WEIR_AGG_LAST };
@@ -41,12 +44,27 @@ enum weir_hugepages { WEIR_HP_AUTO = 0, WEIR_HP_ON, WEIR_HP_OFF };
 struct weir_source_cfg {
 	char name[WEIR_NAME_MAX];
 	enum weir_format format;
-	uint16_t udp_port;
+	uint16_t udp_port;                 /* = udp_ports[0] */
+	uint16_t udp_ports[WEIR_MAX_PORTS];/* several: copies of one feed (A/B), first copy kept */
+	int nports;
 	uint16_t schema_id;
 	uint16_t record_size;              /* 16 + 8 * nfields */
 	int nfields;
 	char field_name[WEIR_MAX_FIELDS][WEIR_NAME_MAX];
 	uint8_t field_type[WEIR_MAX_FIELDS];
+	uint8_t field_src[WEIR_MAX_FIELDS]; /* itch50: the trading-event field (enum weir_itch_field) */
+	/* format = itch50 */
+	char session_date[16];             /* YYYY-MM-DD */
+	char timezone[64];                 /* IANA zone of the feed's midnight */
+	int64_t day_start;                 /* ns since the epoch of session_date 00:00 in timezone */
+	uint32_t itch_types;               /* bit (T - 'A') for each type T that becomes an event */
+	uint8_t itch_key;                  /* enum weir_itch_keying */
+	uint32_t order_book;               /* live orders held at most per RX core; 0: no book */
+	/* format = line */
+	char measurement[WEIR_NAME_MAX];   /* only this measurement's lines (empty: any) */
+	int ntags;                         /* the key's tags (0: all of a line's) */
+	char tags[WEIR_MAX_LP_TAGS][WEIR_NAME_MAX];
+	uint8_t precision;                 /* enum weir_lp_prec */
 	int64_t watermark_delay;           /* ns */
 	int64_t idle_timeout;              /* ns, 0 = off */
 	char key_map[WEIR_PATH_MAX];       /* join table key -> key (empty: none) */

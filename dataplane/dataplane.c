@@ -39,6 +39,8 @@
 #include <rte_ring_elem.h>
 
 #include "decode.h"
+#include "itch.h"
+#include "lineproto.h"
 #include "numa.h"
 #include "recring.h"
 #include "gate.h"
@@ -93,6 +95,11 @@ struct core_stats {
 	uint64_t ring_full;         /* times a worker ring was found full */
 	uint64_t ring_dropped;      /* events dropped on a full ring (backpressure = drop) */
 	uint64_t key_map_missed;    /* events whose key a source's key_map does not hold */
+	uint64_t itch[WEIR_ITCH_BAD_MAX];   /* ITCH datagrams and messages dropped (msg_skipped: stepped over) */
+	uint64_t itch_unknown_ref;  /* E C X D U for an order the book does not hold */
+	uint64_t book_live, book_high_water, book_table_full, book_memory;  /* RX: its order books */
+	uint64_t line[WEIR_LP_BAD_MAX];     /* line-protocol lines dropped by reason */
+	uint64_t line_no_time;      /* lines without a timestamp: arrival time */
 	uint64_t events;            /* worker: records processed */
 	uint64_t late_dropped;
 	uint64_t results;
@@ -124,6 +131,7 @@ struct inst {
 	int64_t maxt;               /* largest event_time applied */
 	int64_t wm;                 /* maxt - delay (saturating), INT64_MIN before a record */
 	uint64_t last_tsc;          /* arrival of its last batch (idle_timeout) */
+	uint64_t book_next;         /* itch50: next message to apply to the book (UINT64_MAX: unset) */
 };
 
 struct rx_src {                     /* per source, on one RX core */
@@ -166,6 +174,12 @@ struct journal {
 
 enum { RX_LIVE = 0, RX_JOURNAL = 1, RX_REPLAY = 2 };
 
+/* An itch50 source's state on one RX core: the stock directory and the order book. */
+struct rx_itch {
+	struct weir_itch_dir dir;
+	struct weir_book *book;     /* NULL: order_book = 0 */
+};
+
 struct rx_ctx {
 	unsigned idx;
 	unsigned mode;                 /* RX_*: this core's (G.rxmode says where to go) */
@@ -185,6 +199,7 @@ struct rx_ctx {
 	uint64_t now;                  /* TSC at this sweep's start: arrival stamp of what it reads */
 	uint64_t next_idle;            /* TSC of the next idle_timeout check */
 	struct worker_ctx *fused;      /* fused = on: the worker sharing this lcore */
+	struct rx_itch *itch[WEIR_MAX_SOURCES];  /* itch50 sources */
 	uint64_t drained;              /* fused: cycles its worker ran inside this sweep */
 	uint64_t blocked;              /* cycles this sweep waited on full rings */
 	struct rx_ck ck[2];            /* by epoch parity: the state thread reads one while ... */
@@ -247,6 +262,9 @@ static struct {
 	bool rst_dig_ok;
 	_Atomic unsigned rxmode;       /* RX_*: journal until a snapshot is adopted, then replay */
 	struct weir_keymap *keymap[WEIR_MAX_SOURCES];  /* a source's join table, or NULL */
+	struct weir_lp_schema *lp[WEIR_MAX_SOURCES];   /* line sources: what a line must carry */
+	uint64_t tsc0, ns0;            /* a TSC reading and the wall clock (ns) at it */
+	bool has_fmt[3];               /* some source has this enum weir_format */
 	/* latency = on: records carry their arrival stamp in v[nfields], results the
 	 * stamps of their last record and of the watermark that fired them; the main
 	 * lcore notes them when handed to the sinks and settles them after the flush */
@@ -302,6 +320,13 @@ wait_backoff(unsigned *spins)
 		rte_pause();
 	else
 		sched_yield();
+}
+
+/* Wall-clock ns of a TSC reading (arrival times of lines without a timestamp). */
+static inline int64_t
+tsc_to_ns(uint64_t tsc)
+{
+	return (int64_t)G.ns0 + (int64_t)((double)(int64_t)(tsc - G.tsc0) * 1e9 / (double)rte_get_tsc_hz());
 }
 
 static inline unsigned
@@ -423,6 +448,7 @@ inst_restore(struct rx_ctx *rx, struct inst *in, const struct ck_inst *c)
 {
 	in->expected = c->expected;
 	in->restored_to = c->expected;
+	in->book_next = 0;          /* the book is not in the snapshot: rebuilt from a replay */
 	in->maxt = c->maxt;
 	in->wm = c->wm;
 	in->last_tsc = rte_rdtsc();
@@ -452,9 +478,11 @@ inst_get(struct rx_ctx *rx, uint16_t s, uint32_t source_id, int *bad)
 			in->wm = INT64_MIN;
 			in->maxt = INT64_MIN;
 			in->expected = UINT64_MAX;   /* first batch sets it */
+			in->book_next = UINT64_MAX;
 			rx->htab[i] = ++rx->ninst;
 			rx->src[s].inst[rx->src[s].ninst++] = rx->ninst - 1;
-			rx->live++;
+			if (G.cfg->sources[s].format != WEIR_FMT_LINE)
+				rx->live++;     /* a line-protocol sender never ends: not waited for */
 			if (G.rst_lazy)
 				for (uint32_t j = 0; j < G.nrst; j++)
 					if (G.rst[j].src == s && G.rst[j].source_id == source_id) {
@@ -557,27 +585,117 @@ jnl_replay(struct rx_ctx *rx, unsigned max, uint64_t now)
 	return j->head >= j->tail;
 }
 
-static void
-rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now)
+/* A producer's sequence numbers: skip what was applied already, count what was
+ * skipped over.  n items from seq; returns how many of them to skip (applied before),
+ * of which *rep lie below the restored snapshot's position. */
+static inline uint32_t
+rx_seq(struct rx_ctx *rx, struct inst *in, uint64_t seq, uint32_t n, uint32_t *rep_out)
 {
-	const struct weir_config *cfg = G.cfg;
-	struct weir_udp u;
-	struct wev_hdr h;
-	int bad, s;
+	uint32_t first = 0, rep32 = 0;
 
-	bad = weir_decode_frame(f, len, &u);
-	if (bad != WEIR_BAD_MAX)
-		goto drop;
-	s = G.port_src[u.dst_port];
-	if (s < 0) {
-		bad = WEIR_BAD_no_source;
-		goto drop;
+	if (in->expected == UINT64_MAX)
+		in->expected = seq;
+	if (seq < in->expected) {
+		uint64_t dup = in->expected - seq;
+		first = dup >= n ? n : (uint32_t)dup;
+		/* below the restored position: replayed input the snapshot already holds */
+		uint64_t rep = seq < in->restored_to ? in->restored_to - seq : 0;
+		rep32 = rep > first ? first : (uint32_t)rep;
+		CNT_ADD(rx->cs.replay_skipped, rep32);
+		CNT_ADD(rx->cs.seq_duplicates, first - rep32);
+	} else if (seq > in->expected) {
+		CNT_ADD(rx->cs.seq_gaps, seq - in->expected);
+		if (in->restored_to && in->expected == in->restored_to)
+			CNT_ADD(rx->cs.resync_gaps, 1);  /* what came after the snapshot was missed */
 	}
-	const struct weir_source_cfg *sc = &cfg->sources[s];
-	bad = weir_decode_wev(u.payload, u.len, sc->schema_id, sc->record_size, &h);
+	if (seq + n > in->expected)
+		in->expected = seq + n;
+	if (rep_out)
+		*rep_out = rep32;
+	return first;
+}
+
+/* A batch of a producer is about to be read: it is alive. */
+static inline void
+rx_alive(struct rx_ctx *rx, uint16_t s, struct inst *in, uint64_t now)
+{
+	in->last_tsc = now;
+	if (in->idle) {
+		in->idle = 0;
+		rx_source_wm(rx, s);
+	}
+}
+
+/* Stage one event for the worker of its key (after the source's key map).  Returns the
+ * record, its value fields to be filled, or NULL: the key map has no such key. */
+static inline __attribute__((always_inline)) struct weir_rec *
+rx_push(struct rx_ctx *rx, uint16_t s, const struct weir_keymap *km, int64_t t, uint64_t key, unsigned nf)
+{
+	if (km && !weir_keymap_get(km, key, &key)) {
+		CNT_ADD(rx->cs.key_map_missed, 1);
+		return NULL;
+	}
+	unsigned w = worker_of(key);
+	struct stage *st = &rx->st[w];
+	struct weir_rec *x = stage_slot(rx, w);
+
+	x->t = t;
+	x->key = key;
+	x->kind = REC_EVENT;
+	x->src = s;
+	x->flags = 0;
+	x->rx = (uint16_t)rx->idx;
+	if (G.lat)
+		x->v[nf] = rx->now;
+	if (st->batch_last == 0)
+		rx->touched[rx->ntouched++] = w;
+	st->batch_last = st->n;
+	return x;
+}
+
+/* End of a producer's batch: mark each worker's last record of it (the batch boundary),
+ * then move the producer's watermark (and end it at EOS). */
+static void
+rx_batch_end(struct rx_ctx *rx, uint16_t s, struct inst *in, int64_t maxt, bool eos)
+{
+	bool moved = false;
+
+	for (uint32_t i = 0; i < rx->ntouched; i++) {
+		struct stage *st = &rx->st[rx->touched[i]];
+		if (st->batch_last) {
+			((struct weir_rec *)(st->buf + (st->batch_last - 1) * G.rec_size))->flags |= REC_F_END;
+			st->batch_last = 0;
+		}
+	}
+	rx->ntouched = 0;
+	if (maxt != in->maxt) {
+		in->maxt = maxt;
+		int64_t wm = weir_wm_producer(maxt, G.cfg->sources[s].watermark_delay);
+		if (wm > in->wm) {
+			in->wm = wm;
+			moved = true;
+		}
+	}
+	if (eos) {
+		in->state = INST_ENDED;
+		rx->live--;
+		moved = true;
+	}
+	if (moved)
+		rx_source_wm(rx, s);
+}
+
+static void
+rx_wev(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
+{
+	const struct weir_source_cfg *sc = &G.cfg->sources[s];
+	struct wev_hdr h;
+	int bad;
+
+	bad = weir_decode_wev(u->payload, u->len, sc->schema_id, sc->record_size, &h);
 	if (bad != WEIR_BAD_MAX)
 		goto drop;
-	struct inst *in = inst_get(rx, (uint16_t)s, h.source_id, &bad);
+	struct inst *in = inst_get(rx, s, h.source_id, &bad);
 	if (!in)
 		goto drop;
 	if (in->state == INST_ENDED) {
@@ -588,99 +706,204 @@ rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now)
 		bad = WEIR_BAD_after_eos;
 		goto drop;
 	}
+	uint32_t first = rx_seq(rx, in, h.sequence, h.count, NULL), n = h.count;
+	rx_alive(rx, s, in, rx->now);
 
-	/* sequence: skip what was applied already, count what was skipped over */
-	uint32_t first = 0, n = h.count;
-	if (in->expected == UINT64_MAX)
-		in->expected = h.sequence;
-	if (h.sequence < in->expected) {
-		uint64_t dup = in->expected - h.sequence;
-		first = dup >= n ? n : (uint32_t)dup;
-		/* below the restored position: replayed input the snapshot already holds */
-		uint64_t rep = h.sequence < in->restored_to ? in->restored_to - h.sequence : 0;
-		if (rep > first)
-			rep = first;
-		CNT_ADD(rx->cs.replay_skipped, rep);
-		CNT_ADD(rx->cs.seq_duplicates, first - rep);
-	} else if (h.sequence > in->expected) {
-		CNT_ADD(rx->cs.seq_gaps, h.sequence - in->expected);
-		if (in->restored_to && in->expected == in->restored_to)
-			CNT_ADD(rx->cs.resync_gaps, 1);  /* what came after the snapshot was missed */
-	}
-	if (h.sequence + n > in->expected)
-		in->expected = h.sequence + n;
-	in->last_tsc = now;
-	if (in->idle) {
-		in->idle = 0;
-		rx_source_wm(rx, (uint16_t)s);
-	}
-
-	const uint8_t *r = u.payload + WEV_HDR_LEN + (size_t)first * sc->record_size;
+	const uint8_t *r = u->payload + WEV_HDR_LEN + (size_t)first * sc->record_size;
 	int64_t maxt = in->maxt;
 	unsigned nf = (unsigned)sc->nfields;
 	const struct weir_keymap *km = G.keymap[s];
 	for (uint32_t i = first; i < n; i++, r += sc->record_size) {
 		int64_t t = (int64_t)weir_rd64le(r);
-		uint64_t key = weir_rd64le(r + 8);
 		if (t > maxt)           /* every valid record moves the watermark */
 			maxt = t;
-		if (km && !weir_keymap_get(km, key, &key)) {
-			CNT_ADD(rx->cs.key_map_missed, 1);
+		struct weir_rec *x = rx_push(rx, s, km, t, weir_rd64le(r + 8), nf);
+		if (!x)
 			continue;
-		}
-		unsigned w = worker_of(key);
-		struct stage *st = &rx->st[w];
-		struct weir_rec *x = stage_slot(rx, w);
-
-		x->t = t;
-		x->key = key;
-		x->kind = REC_EVENT;
-		x->src = (uint16_t)s;
-		x->flags = 0;
-		x->rx = (uint16_t)rx->idx;
 		for (unsigned k = 0; k < nf; k++)       /* nf is small: no memcpy call */
 			x->v[k] = weir_rd64le(r + 16 + 8 * k);
-		if (G.lat)
-			x->v[nf] = now;
-		if (st->batch_last == 0)
-			rx->touched[rx->ntouched++] = w;
-		st->batch_last = st->n;
 	}
-	/* mark each worker's last record of this batch: the batch boundary */
-	for (uint32_t i = 0; i < rx->ntouched; i++) {
-		struct stage *st = &rx->st[rx->touched[i]];
-		if (st->batch_last) {
-			((struct weir_rec *)(st->buf + (st->batch_last - 1) * G.rec_size))->flags |= REC_F_END;
-			st->batch_last = 0;
-		}
-	}
-	rx->ntouched = 0;
 	CNT_ADD(rx->cs.rx_events, n - first);
-
-	bool moved = false;
-	if (maxt != in->maxt) {
-		in->maxt = maxt;
-		int64_t wm = weir_wm_producer(maxt, sc->watermark_delay);
-		if (wm > in->wm) {
-			in->wm = wm;
-			moved = true;
-		}
-	}
-	if (h.flags & WEV_FLAG_EOS) {
-		in->state = INST_ENDED;
-		rx->live--;
-		moved = true;
-	}
-	if (moved)
-		rx_source_wm(rx, (uint16_t)s);
+	rx_batch_end(rx, s, in, maxt, h.flags & WEV_FLAG_EOS);
 	return;
 drop:
 	CNT_ADD(rx->cs.bad[bad], 1);
 }
 
+/* MoldUDP64 / ITCH 5.0: a producer is a session (its 10 bytes hashed: FNV-1a 32), its
+ * sequence numbers count messages.  Every message in order goes through the directory
+ * and the order book, once (book_next), also below the restored position (the book is
+ * not in the snapshot: a replay from the session's start rebuilds it); messages the
+ * source's `messages` selects become events, once (expected). */
+static void
+rx_itch(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
+{
+	const struct weir_source_cfg *sc = &G.cfg->sources[s];
+	struct rx_itch *ix = rx->itch[s];
+	struct weir_mold m;
+	int bad = weir_mold_parse(u->payload, u->len, &m);
+
+	if (bad != WEIR_ITCH_BAD_MAX) {
+		CNT_ADD(rx->cs.itch[bad], 1);
+		return;
+	}
+	uint32_t sid = 0x811c9dc5u;
+	for (int i = 0; i < WEIR_MOLD_SESSION; i++)
+		sid = (sid ^ m.session[i]) * 0x01000193u;
+	struct inst *in = inst_get(rx, s, sid, &bad);
+	if (!in) {
+		CNT_ADD(rx->cs.bad[bad], 1);
+		return;
+	}
+	if (in->state == INST_ENDED) {
+		if (m.count == WEIR_MOLD_END)
+			return;                 /* the end, repeated (as a feed does): nothing new */
+		if (m.seq + m.nmsgs <= in->expected) {
+			/* the other feed's copy, behind the end (or a replay below the snapshot) */
+			rx_seq(rx, in, m.seq, m.nmsgs, NULL);
+			return;
+		}
+		CNT_ADD(rx->cs.bad[WEIR_BAD_after_eos], 1);
+		return;
+	}
+	if (in->book_next == UINT64_MAX)
+		in->book_next = m.seq;
+	uint32_t first = rx_seq(rx, in, m.seq, m.nmsgs, NULL);
+	rx_alive(rx, s, in, rx->now);
+
+	int64_t maxt = in->maxt;
+	unsigned nf = (unsigned)sc->nfields, nev = 0;
+	const struct weir_keymap *km = G.keymap[s];
+	const uint8_t *b = m.blocks;
+	for (uint32_t i = 0; i < m.nmsgs; i++, b = weir_mold_next(b)) {
+		uint64_t q = m.seq + i;
+		struct weir_itch_msg msg;
+		struct weir_itch_event ev;
+		int rc = weir_itch_decode(b + 2, weir_mold_len(b), &msg);
+
+		if (q < in->book_next)
+			continue;               /* a copy of what was applied (the other feed) */
+		in->book_next = q + 1;
+		if (rc != WEIR_ITCH_BAD_MAX) {
+			CNT_ADD(rx->cs.itch[rc], 1);
+			continue;
+		}
+		if (weir_itch_event(ix->book, &ix->dir, &msg, &ev) == -ENOENT)
+			CNT_ADD(rx->cs.itch_unknown_ref, 1);
+		if (i < first || !(sc->itch_types >> (msg.type - 'A') & 1))
+			continue;               /* applied before the snapshot, or not an event */
+		int64_t t = sc->day_start + (int64_t)ev.ts_ns;
+		if (t > maxt)
+			maxt = t;
+		uint64_t key = sc->itch_key == WEIR_ITCH_KEY_SYMBOL && ev.v[WEIR_ITCH_F_stock]
+			? ev.v[WEIR_ITCH_F_stock] : ev.v[WEIR_ITCH_F_locate];
+		struct weir_rec *x = rx_push(rx, s, km, t, key, nf);
+		nev++;
+		if (!x)
+			continue;
+		for (unsigned k = 0; k < nf; k++)
+			x->v[k] = ev.v[sc->field_src[k]];
+	}
+	CNT_ADD(rx->cs.rx_events, nev);
+	rx_batch_end(rx, s, in, maxt, m.count == WEIR_MOLD_END);
+}
+
+/* InfluxDB line protocol: a producer is a sender (address and port); no sequence
+ * numbers.  Each line is an event or a counted drop; a line without a timestamp takes
+ * the arrival time (counted). */
+static void
+rx_line(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
+{
+	const struct weir_source_cfg *sc = &G.cfg->sources[s];
+	struct weir_lp_parser ps;
+	struct weir_lp_event ev;
+	uint32_t pid = 0x811c9dc5u;
+	int bad;
+
+	for (unsigned i = 0; i < u->ip_len; i++)
+		pid = (pid ^ u->src_ip[i]) * 0x01000193u;
+	pid = (pid ^ (u->src_port & 0xff)) * 0x01000193u;
+	pid = (pid ^ (u->src_port >> 8)) * 0x01000193u;
+	struct inst *in = inst_get(rx, s, pid, &bad);
+	if (!in) {
+		CNT_ADD(rx->cs.bad[bad], 1);
+		return;
+	}
+	rx_alive(rx, s, in, rx->now);
+
+	int64_t maxt = in->maxt, arrival = tsc_to_ns(rx->now);
+	unsigned nf = (unsigned)sc->nfields, nev = 0;
+	const struct weir_keymap *km = G.keymap[s];
+	weir_lp_init(&ps, u->payload, u->len);
+	while (weir_lp_next(&ps)) {
+		int rc = weir_lp_decode_line(G.lp[s], &ps, arrival, &ev);
+		if (rc != WEIR_LP_BAD_MAX) {
+			CNT_ADD(rx->cs.line[rc], 1);
+			continue;
+		}
+		if (!ev.has_time)
+			CNT_ADD(rx->cs.line_no_time, 1);
+		if (ev.time > maxt)
+			maxt = ev.time;
+		struct weir_rec *x = rx_push(rx, s, km, ev.time, ev.key, nf);
+		nev++;
+		if (!x)
+			continue;
+		for (unsigned k = 0; k < nf; k++)
+			x->v[k] = ev.v[k];
+	}
+	CNT_ADD(rx->cs.rx_events, nev);
+	rx_batch_end(rx, s, in, maxt, false);
+}
+
+static void
+rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now)
+{
+	struct weir_udp u;
+	int bad, s;
+
+	(void)now;
+	bad = weir_decode_frame(f, len, &u);
+	if (bad != WEIR_BAD_MAX) {
+		CNT_ADD(rx->cs.bad[bad], 1);
+		return;
+	}
+	s = G.port_src[u.dst_port];
+	if (s < 0) {
+		CNT_ADD(rx->cs.bad[WEIR_BAD_no_source], 1);
+		return;
+	}
+	switch (G.cfg->sources[s].format) {
+	case WEIR_FMT_ITCH50:
+		rx_itch(rx, (uint16_t)s, &u);
+		break;
+	case WEIR_FMT_LINE:
+		rx_line(rx, (uint16_t)s, &u);
+		break;
+	default:
+		rx_wev(rx, (uint16_t)s, &u);
+	}
+}
+
 static void
 rx_idle_check(struct rx_ctx *rx, uint64_t now)
 {
+	/* the order books' figures, for the stats (a reader must not look into a book) */
+	uint64_t live = 0, hw = 0, full = 0, mem = 0;
+	for (int s = 0; s < G.cfg->nsources; s++) {
+		struct weir_book_stats bs;
+		if (!rx->itch[s] || !rx->itch[s]->book)
+			continue;
+		weir_book_get_stats(rx->itch[s]->book, &bs);
+		live += bs.live;
+		hw += bs.high_water;
+		full += bs.table_full;
+		mem += bs.memory_bytes;
+	}
+	CNT_SET(rx->cs.book_live, live);
+	CNT_SET(rx->cs.book_high_water, hw);
+	CNT_SET(rx->cs.book_table_full, full);
+	CNT_SET(rx->cs.book_memory, mem);
 	for (int s = 0; s < G.cfg->nsources; s++) {
 		struct rx_src *rs = &rx->src[s];
 		bool changed = false;
@@ -1471,6 +1694,8 @@ state_fingerprint(const struct weir_config *cfg, char *out, size_t n)
 		fprintf(f, "source %s %u %u %d", sc->name, sc->udp_port, sc->schema_id, sc->nfields);
 		for (int k = 0; k < sc->nfields; k++)
 			fprintf(f, " %s:%u", sc->field_name[k], sc->field_type[k]);
+		if (sc->format != WEIR_FMT_WEV)         /* (a WEV source's line is as before formats) */
+			fprintf(f, " format:%d", (int)sc->format);
 		fputc('\n', f);
 	}
 	for (int i = 0; f && i < cfg->nqueries; i++) {
@@ -1741,6 +1966,16 @@ sum_stats(struct core_stats *t)
 	memset(t, 0, sizeof(*t));
 	for (unsigned r = 0; r < G.nrx; r++) {
 		const struct core_stats *c = &G.rx[r]->cs;
+		for (int b = 0; b < WEIR_ITCH_BAD_MAX; b++)
+			t->itch[b] += CNT_GET(c->itch[b]);
+		for (int b = 0; b < WEIR_LP_BAD_MAX; b++)
+			t->line[b] += CNT_GET(c->line[b]);
+		t->itch_unknown_ref += CNT_GET(c->itch_unknown_ref);
+		t->book_live += CNT_GET(c->book_live);
+		t->book_high_water += CNT_GET(c->book_high_water);
+		t->book_table_full += CNT_GET(c->book_table_full);
+		t->book_memory += CNT_GET(c->book_memory);
+		t->line_no_time += CNT_GET(c->line_no_time);
 		t->rx_packets += CNT_GET(c->rx_packets);
 		t->rx_events += CNT_GET(c->rx_events);
 		for (int b = 0; b < WEIR_BAD_MAX; b++)
@@ -1790,6 +2025,23 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 		cJSON_AddNumberToObject(o, "ring_full", (double)c->ring_full);
 		cJSON_AddNumberToObject(o, "ring_dropped", (double)c->ring_dropped);
 		cJSON_AddNumberToObject(o, "key_map_missed", (double)c->key_map_missed);
+		if (G.has_fmt[WEIR_FMT_ITCH50]) {
+			cJSON *it = cJSON_AddObjectToObject(o, "itch");
+			for (int b = 0; b < WEIR_ITCH_BAD_MAX; b++)
+				cJSON_AddNumberToObject(it, weir_itch_bad_name[b], (double)c->itch[b]);
+			cJSON_AddNumberToObject(it, "unknown_ref", (double)c->itch_unknown_ref);
+			cJSON *bk = cJSON_AddObjectToObject(o, "order_book");
+			cJSON_AddNumberToObject(bk, "live", (double)c->book_live);
+			cJSON_AddNumberToObject(bk, "high_water", (double)c->book_high_water);
+			cJSON_AddNumberToObject(bk, "table_full", (double)c->book_table_full);
+			cJSON_AddNumberToObject(bk, "memory_bytes", (double)c->book_memory);
+		}
+		if (G.has_fmt[WEIR_FMT_LINE]) {
+			cJSON *ln = cJSON_AddObjectToObject(o, "line");
+			for (int b = 0; b < WEIR_LP_BAD_MAX; b++)
+				cJSON_AddNumberToObject(ln, weir_lp_bad_name[b], (double)c->line[b]);
+			cJSON_AddNumberToObject(ln, "no_timestamp", (double)c->line_no_time);
+		}
 	}
 	cJSON_AddNumberToObject(o, "busy_cycles", (double)c->busy_cycles);
 	cJSON_AddNumberToObject(o, "idle_cycles", (double)c->idle_cycles);
@@ -1941,6 +2193,30 @@ progress(double elapsed, uint64_t *last_ev, double *last_t)
 
 /* ---- the run ---------------------------------------------------------------------------------- */
 
+/* A line source's schema from its config (checked at load: failures here are bugs). */
+static struct weir_lp_schema *
+lp_schema(const struct weir_source_cfg *sc)
+{
+	struct weir_lp_schema *ls = calloc(1, sizeof(*ls));
+	int bad = !ls;
+
+	if (ls) {
+		weir_lp_schema_init(ls, (enum weir_lp_prec)sc->precision);
+		if (sc->measurement[0])
+			bad |= weir_lp_schema_measurement(ls, sc->measurement) != 0;
+		for (int t = 0; t < sc->ntags; t++)
+			bad |= weir_lp_schema_key_tag(ls, sc->tags[t]) != 0;
+		for (int f = 0; f < sc->nfields; f++)
+			bad |= weir_lp_schema_field(ls, sc->field_name[f], (enum weir_ftype)sc->field_type[f]) != f;
+	}
+	if (bad) {
+		fprintf(stderr, "weir: source %s: cannot build its line-protocol schema\n", sc->name);
+		free(ls);
+		return NULL;
+	}
+	return ls;
+}
+
 static int
 setup_cores(void)
 {
@@ -1972,9 +2248,21 @@ setup_cores(void)
 	for (int s = 0; s < cfg->nsources; s++)
 		if (cfg->sources[s].key_map[0] && weir_keymap_load(cfg->sources[s].key_map, &G.keymap[s], stderr))
 			return -1;
+	for (int s = 0; s < cfg->nsources; s++) {
+		G.has_fmt[cfg->sources[s].format] = true;
+		if (cfg->sources[s].format == WEIR_FMT_LINE && !(G.lp[s] = lp_schema(&cfg->sources[s])))
+			return -1;
+	}
+	G.tsc0 = rte_rdtsc();
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		G.ns0 = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
 	memset(G.port_src, -1, sizeof(G.port_src));
 	for (int s = 0; s < cfg->nsources; s++) {
-		G.port_src[cfg->sources[s].udp_port] = (int8_t)s;
+		for (int a = 0; a < cfg->sources[s].nports; a++)
+			G.port_src[cfg->sources[s].udp_ports[a]] = (int8_t)s;
 		G.idle_tsc[s] = cfg->sources[s].idle_timeout
 			? (uint64_t)((double)cfg->sources[s].idle_timeout * (double)rte_get_tsc_hz() / 1e9) : 0;
 	}
@@ -2000,6 +2288,22 @@ setup_cores(void)
 				return -1;
 		}
 		for (int s = 0; s < cfg->nsources; s++) {
+			const struct weir_source_cfg *sc = &cfg->sources[s];
+			if (sc->format == WEIR_FMT_ITCH50) {
+				rx->itch[s] = rte_zmalloc_socket("weir_itch", sizeof(struct rx_itch), RTE_CACHE_LINE_SIZE,
+								 (int)rte_lcore_to_socket_id(1 + r));
+				if (!rx->itch[s])
+					return -1;
+				if (sc->order_book) {
+					struct weir_book_params bp = { .max_orders = sc->order_book };
+					rx->itch[s]->book = weir_book_create(&bp);
+					if (!rx->itch[s]->book) {
+						fprintf(stderr, "weir: source %s: order book of %u orders: %s\n", sc->name,
+							sc->order_book, strerror(errno));
+						return -1;
+					}
+				}
+			}
 			rx->src[s].inst = rte_malloc("weir_inst", MAX_INST * sizeof(uint32_t), 0);
 			rx->src[s].unseen = 1;
 			rx->src[s].wm = INT64_MIN;

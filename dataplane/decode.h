@@ -76,6 +76,9 @@ struct weir_udp {
 	const uint8_t *payload;
 	uint32_t len;
 	uint16_t dst_port;
+	uint16_t src_port;
+	const uint8_t *src_ip;          /* the sender's address: 4 bytes (IPv4) or 16 (IPv6) */
+	uint8_t ip_len;
 };
 
 /* Decode Ethernet (0-2 VLAN tags) / IPv4|IPv6 / UDP.  Returns WEIR_BAD_MAX on
@@ -113,6 +116,8 @@ weir_decode_frame(const uint8_t *f, uint32_t len, struct weir_udp *u)
 			return WEIR_BAD_not_udp;
 		udp = ip + ihl;
 		l4len = tot - ihl;
+		u->src_ip = ip + 12;
+		u->ip_len = 4;
 	} else if (et == 0x86dd) {
 		uint32_t plen;
 		if (len < off + 40)
@@ -124,6 +129,8 @@ weir_decode_frame(const uint8_t *f, uint32_t len, struct weir_udp *u)
 			return WEIR_BAD_not_udp;
 		udp = ip + 40;
 		l4len = plen;
+		u->src_ip = ip + 8;
+		u->ip_len = 16;
 	} else {
 		return WEIR_BAD_not_ip;
 	}
@@ -134,6 +141,7 @@ weir_decode_frame(const uint8_t *f, uint32_t len, struct weir_udp *u)
 		if (ulen < 8 || ulen > l4len)
 			return WEIR_BAD_bad_udp_length;
 		u->dst_port = weir_rd16be(udp + 2);
+		u->src_port = weir_rd16be(udp);
 		u->payload = udp + 8;
 		u->len = ulen - 8;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "wevframe.h"
+#include "itch.h"
 
 #define MAX_FIELDS 16
 #define MAX_PAYLOAD 8972
@@ -192,6 +193,128 @@ ysb_value(int f)
 	return f == 0 ? rnd() % 3 : rnd();
 }
 
+/* --itch FILE: Nasdaq BinaryFILE framing (u16 BE length, then an ITCH 5.0 message) in,
+ * MoldUDP64 downstream packets out: --batch messages per packet, sequence numbers from
+ * --seq-start (1 unless given), session --mold-session; an end-of-session packet at the
+ * end unless --no-eos.  --ab-port P2: every packet also goes to port P2, one packet later
+ * (a B feed).  --gap-fraction F: a packet is lost (on both feeds) with probability F;
+ * --dup-fraction F: an earlier packet is sent again; --heartbeat-every N: a heartbeat
+ * after every N packets.  Messages are copied as they are (any type). */
+static struct {
+	const char *file, *session;
+	uint16_t ab_port;
+	uint64_t hb_every;
+	bool seq_given;
+} I = { .session = "WEIR000001" };
+
+static void
+itch_packet(const uint8_t *pk, size_t n, uint8_t **lag, size_t *lag_n)
+{
+	frame(pk, n, 40000, A.port, M_NONE);
+	if (!I.ab_port)
+		return;
+	if (*lag_n)                     /* the B copy of the previous packet */
+		frame(*lag, *lag_n, 40001, I.ab_port, M_NONE);
+	memcpy(*lag, pk, n);
+	*lag_n = n;
+}
+
+static int
+itch_main(void)
+{
+	FILE *in = fopen(I.file, "rb");
+	uint8_t session[WEIR_MOLD_SESSION], *buf, *pk = malloc(65536), *lag = malloc(65536);
+	const uint8_t **msgs = calloc(A.batch, sizeof(*msgs));
+	uint16_t *lens = calloc(A.batch, sizeof(*lens));
+	uint8_t **hist = NULL;
+	size_t *hlen = NULL, nh = 0, lag_n = 0, cap = 1 << 20, len = 0;
+	uint64_t seq = I.seq_given ? A.seq_start : 1, nmsg = 0, npk = 0, lost = 0;
+	int rc;
+
+	if (!in) {
+		perror(I.file);
+		return 1;
+	}
+	memset(session, ' ', sizeof(session));
+	memcpy(session, I.session, strlen(I.session) < sizeof(session) ? strlen(I.session) : sizeof(session));
+	buf = malloc(cap);
+	for (size_t got; (got = fread(buf + len, 1, cap - len, in)) > 0;) {
+		len += got;
+		if (len == cap)
+			buf = realloc(buf, cap *= 2);
+	}
+	fclose(in);
+	for (size_t off = 0; off < len;) {
+		uint16_t k = 0;
+		size_t bytes = WEIR_MOLD_HDR_LEN;
+		while (k < A.batch && off + 2 <= len) {
+			uint16_t ml = (uint16_t)(buf[off] << 8 | buf[off + 1]);
+			if (off + 2 + ml > len) {
+				fprintf(stderr, "weir-gen: %s: message at byte %zu runs past the end\n", I.file, off);
+				return 1;
+			}
+			if (bytes + 2 + ml > MAX_PAYLOAD)
+				break;
+			msgs[k] = buf + off + 2;
+			lens[k++] = ml;
+			bytes += 2 + ml;
+			off += 2 + (size_t)ml;
+		}
+		if (off + 2 > len && off < len) {
+			fprintf(stderr, "weir-gen: %s: trailing byte\n", I.file);
+			return 1;
+		}
+		if (k == 0)
+			break;
+		rc = weir_mold_build(pk, 65536, session, seq, msgs, lens, k);
+		if (rc < 0)
+			return 1;
+		seq += k;
+		nmsg += k;
+		if (A.gap_frac > 0 && unit() < A.gap_frac) {
+			lost += k;              /* lost on both feeds */
+			continue;
+		}
+		itch_packet(pk, (size_t)rc, &lag, &lag_n);
+		npk++;
+		if (A.dup_frac > 0) {
+			hist = realloc(hist, (nh + 1) * sizeof(*hist));
+			hlen = realloc(hlen, (nh + 1) * sizeof(*hlen));
+			hist[nh] = malloc((size_t)rc);
+			memcpy(hist[nh], pk, (size_t)rc);
+			hlen[nh++] = (size_t)rc;
+			if (unit() < A.dup_frac) {
+				size_t j = rnd() % nh;
+				frame(hist[j], hlen[j], 40000, A.port, M_NONE);
+				n_dups++;
+			}
+		}
+		if (I.hb_every && npk % I.hb_every == 0) {
+			rc = weir_mold_build(pk, 65536, session, seq, NULL, NULL, 0);
+			itch_packet(pk, (size_t)rc, &lag, &lag_n);
+		}
+	}
+	if (!A.no_eos) {
+		rc = weir_mold_build(pk, 65536, session, seq, NULL, NULL, WEIR_MOLD_END);
+		itch_packet(pk, (size_t)rc, &lag, &lag_n);
+	}
+	if (lag_n)
+		frame(lag, lag_n, 40001, I.ab_port, M_NONE);
+	fprintf(stderr, "weir-gen: %s: %" PRIu64 " ITCH messages in %" PRIu64 " MoldUDP64 packets%s, %" PRIu64
+		" lost, %" PRIu64 " duplicates, next sequence %" PRIu64 "\n", A.out, nmsg - lost, npk,
+		I.ab_port ? " (twice: A and B)" : "", lost, n_dups, seq);
+	for (size_t j = 0; j < nh; j++)
+		free(hist[j]);
+	free(hist);
+	free(hlen);
+	free(buf);
+	free(pk);
+	free(lag);
+	free(msgs);
+	free(lens);
+	return 0;
+}
+
 static void
 usage(FILE *f)
 {
@@ -214,7 +337,14 @@ usage(FILE *f)
 		"  --ysb             YSB events                    --ysb-campaigns C  campaigns (100)\n"
 		"  --ysb-ads-per-campaign A  ads per campaign (10); ads are drawn by --dist over 1..C*A\n"
 		"  --ysb-map FILE    write the join table: CSV ad_id,campaign_id (a # header line)\n"
-		"  --ysb-unmapped F  a fraction F of the events carry an ad id not in the table (0)\n");
+		"  --ysb-unmapped F  a fraction F of the events carry an ad id not in the table (0)\n"
+		"NASDAQ ITCH 5.0 over MoldUDP64 (--itch): messages of a BinaryFILE (u16 BE length + message,\n"
+		"as Nasdaq's sample files), --batch per packet (at most what fits 8972 bytes), sequence from\n"
+		"--seq-start (1), end-of-session packet unless --no-eos; --gap-fraction F loses a packet,\n"
+		"--dup-fraction F re-sends an earlier one\n"
+		"  --itch FILE       the BinaryFILE                 --mold-session S  session (WEIR000001)\n"
+		"  --ab-port P       also send every packet to port P, one packet later (an A/B feed pair)\n"
+		"  --heartbeat-every N  a heartbeat after every N packets\n");
 }
 
 static int
@@ -250,7 +380,9 @@ main(int argc, char **argv)
 		{ "malformed", 1, 0, 'm' }, { "dup-fraction", 1, 0, 'u' }, { "gap-fraction", 1, 0, 'g' },
 		{ "no-eos", 0, 0, 'n' }, { "source-id-base", 1, 0, 'I' }, { "seq-start", 1, 0, 'q' }, { "help", 0, 0, 'h' },
 		{ "ysb", 0, 0, 'Y' }, { "ysb-campaigns", 1, 0, 'C' }, { "ysb-ads-per-campaign", 1, 0, 'A' },
-		{ "ysb-map", 1, 0, 'M' }, { "ysb-unmapped", 1, 0, 'U' }, { 0, 0, 0, 0 },
+		{ "ysb-map", 1, 0, 'M' }, { "ysb-unmapped", 1, 0, 'U' }, { "itch", 1, 0, 1000 },
+		{ "mold-session", 1, 0, 1001 }, { "ab-port", 1, 0, 1002 }, { "heartbeat-every", 1, 0, 1003 },
+		{ 0, 0, 0, 0 },
 	};
 	int c;
 
@@ -282,7 +414,11 @@ main(int argc, char **argv)
 		case 'u': A.dup_frac = atof(optarg); break;
 		case 'g': A.gap_frac = atof(optarg); break;
 		case 'n': A.no_eos = true; break;
-		case 'q': A.seq_start = strtoull(optarg, NULL, 0); break;
+		case 'q': A.seq_start = strtoull(optarg, NULL, 0); I.seq_given = true; break;
+		case 1000: I.file = optarg; break;
+		case 1001: I.session = optarg; break;
+		case 1002: I.ab_port = (uint16_t)atoi(optarg); break;
+		case 1003: I.hb_every = strtoull(optarg, NULL, 0); break;
 		case 'I': A.sid_base = strtoull(optarg, NULL, 0); break;
 		case 'Y': Y.on = true; break;
 		case 'C': Y.on = true; Y.campaigns = strtoull(optarg, NULL, 0); break;
@@ -329,6 +465,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	pkt_ts_us = (uint64_t)(A.start / 1000);
+	if (I.file) {
+		int rc = itch_main();
+		pcap_dump_close(dump);
+		pcap_close(pd);
+		return rc;
+	}
 	struct prod *pr = calloc(A.producers, sizeof(*pr));
 	for (uint64_t i = 0; i < A.producers; i++)
 		pr[i].seq = A.seq_start;

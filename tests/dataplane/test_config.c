@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "itch.h"
+#include "lineproto.h"
 
 static const char example[] =
 	"[dataplane]\n"
@@ -307,6 +309,104 @@ continuation_lines(void **st)
 }
 
 /* latency, key_map and filter: values, errors and the dump's round trip */
+/* format = itch50 | line: their keys, defaults, errors, and the dump read back. */
+static void
+feed_formats(void **st)
+{
+	static const char itch[] = "[dataplane]\ndevices = x\n[source t]\nformat = itch50\nudp_port = 26477, 26478\n"
+		"session_date = 2019-12-30\nmessages = E, C,P\nfields = shares, price:f64, side\n"
+		"[query q]\nfrom = t\nwindow = tumbling 1s\naggregates = count, sum(shares)\n";
+	static const char line[] = "[dataplane]\ndevices = x\n[source l]\nformat = line\nudp_port = 8089\n"
+		"measurement = cpu\ntags = host, region\nprecision = ms\nfields = usage:f64, n:i64\n"
+		"[query q]\nfrom = l\nwindow = tumbling 1s\naggregates = count, sum(usage)\n";
+	struct weir_config again;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)st;
+	assert_int_equal(weir_config_load_string("i.ini", itch, &cfg, stderr), 0);
+	const struct weir_source_cfg *t = &cfg.sources[0];
+	assert_int_equal(t->format, WEIR_FMT_ITCH50);
+	assert_int_equal(t->nports, 2);
+	assert_int_equal(t->udp_ports[1], 26478);
+	assert_int_equal(t->udp_port, 26477);
+	assert_int_equal(t->itch_types, (1u << ('E' - 'A')) | (1u << ('C' - 'A')) | (1u << ('P' - 'A')));
+	assert_string_equal(t->timezone, "America/New_York");
+	assert_int_equal(t->order_book, 1000000);
+	/* 2019-12-30 00:00 EST = 05:00 UTC */
+	assert_int_equal(t->day_start, INT64_C(1577682000) * 1000000000);
+	assert_int_equal(t->nfields, 3);
+	assert_int_equal(t->field_src[0], WEIR_ITCH_F_shares);
+	assert_int_equal(t->field_type[1], WEIR_F_F64);
+	assert_int_equal(t->field_type[2], WEIR_F_I64);
+	f = open_memstream(&buf, &len);
+	weir_config_dump(&cfg, f);
+	fclose(f);
+	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
+	free(buf);
+	assert_int_equal(again.sources[0].itch_types, t->itch_types);
+	assert_int_equal(again.sources[0].day_start, t->day_start);
+	assert_memory_equal(again.sources[0].field_src, t->field_src, 3);
+	assert_int_equal(again.sources[0].nports, 2);
+	/* summer time: 2020-07-01 00:00 EDT = 04:00 UTC; another zone */
+	assert_int_equal(weir_config_load_string("i.ini", "[dataplane]\ndevices = x\n[source s]\nformat = itch50\n"
+						 "udp_port = 1\nsession_date = 2020-07-01\nkey = locate\n" Q, &cfg, stderr), 0);
+	assert_int_equal(cfg.sources[0].day_start, INT64_C(1593576000) * 1000000000);
+	assert_int_equal(cfg.sources[0].itch_key, WEIR_ITCH_KEY_LOCATE);
+	assert_int_equal(weir_config_load_string("i.ini", "[dataplane]\ndevices = x\n[source s]\nformat = itch50\n"
+						 "udp_port = 1\nsession_date = 2020-07-01\ntimezone = Europe/London\n"
+						 "order_book = 0\n" Q, &cfg, stderr), 0);
+	assert_int_equal(cfg.sources[0].day_start, INT64_C(1593558000) * 1000000000);
+	assert_int_equal(cfg.sources[0].order_book, 0);
+
+#define IH "[dataplane]\ndevices = x\n[source s]\nformat = itch50\nudp_port = 1\n"
+	expect_error(IH Q, "bad.ini:4: [source s] session_date: required for format = itch50");
+	expect_error(IH "session_date = 2019-02-30\n" Q, "[source s] session_date: '2019-02-30': expected the trading day");
+	expect_error(IH "session_date = today\ntimezone = Mars/Olympus\n" Q,
+		     "[source s] timezone: 'Mars/Olympus': not a time zone");
+	expect_error(IH "session_date = today\ntimezone = ../../etc/passwd\n" Q, "[source s] timezone:");
+	expect_error(IH "session_date = today\nmessages = E,Z\n" Q,
+		     "[source s] messages: 'Z' is not a decoded ITCH 5.0 message type");
+	expect_error(IH "session_date = today\nkey = isin\n" Q, "[source s] key: 'isin': expected symbol or locate");
+	expect_error(IH "session_date = today\nfields = volume\n" Q,
+		     "[source s] fields: 'volume' is not a field of an ITCH trading event");
+	expect_error(IH "session_date = today\nfields = price:i64\n" Q,
+		     "[source s] fields: field 'price' is f64 in an ITCH trading event, not i64");
+	expect_error(IH "session_date = today\nmeasurement = cpu\n" Q,
+		     "[source s] measurement: only for format = line (this source is format = itch50)");
+	expect_error(IH "session_date = today\nschema_id = 3\n" Q, "[source s] schema_id: only for format = wev");
+	expect_error(HEAD "session_date = today\n" Q, "[source s] session_date: only for format = itch50");
+	expect_error("[dataplane]\ndevices = x\n[source s]\nformat = fix\nudp_port = 1\n" Q,
+		     "[source s] format: unknown format 'fix' (supported: wev, itch50, line)");
+	expect_error("[dataplane]\ndevices = x\n[source s]\nudp_port = 1, 2, 1\n" Q, "[source s] udp_port: port 1 given twice");
+	expect_error("[dataplane]\ndevices = x\n[source s]\nudp_port = 1, 2\n[source u]\nudp_port = 3, 2\n" Q,
+		     "[source u] udp_port: port 2 is already used by source 's'");
+#undef IH
+
+	assert_int_equal(weir_config_load_string("l.ini", line, &cfg, stderr), 0);
+	const struct weir_source_cfg *l = &cfg.sources[0];
+	assert_int_equal(l->format, WEIR_FMT_LINE);
+	assert_string_equal(l->measurement, "cpu");
+	assert_int_equal(l->ntags, 2);
+	assert_string_equal(l->tags[1], "region");
+	assert_int_equal(l->precision, WEIR_LP_MS);
+	f = open_memstream(&buf, &len);
+	weir_config_dump(&cfg, f);
+	fclose(f);
+	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
+	free(buf);
+	assert_string_equal(again.sources[0].measurement, "cpu");
+	assert_int_equal(again.sources[0].ntags, 2);
+	assert_int_equal(again.sources[0].precision, WEIR_LP_MS);
+#define LH "[dataplane]\ndevices = x\n[source s]\nformat = line\nudp_port = 1\n"
+	expect_error(LH "precision = m\n" Q, "[source s] precision: 'm': expected ns, us, ms or s");
+	expect_error(LH "tags = host, host\n" Q, "[source s] tags: tag 'host': given twice");
+	expect_error(LH "fields = usage\n" Q, "[source s] fields: field 'usage' has no type");
+	expect_error(LH "order_book = 5\n" Q, "[source s] order_book: only for format = itch50");
+#undef LH
+}
+
 static void
 bench_keys(void **st)
 {
@@ -413,6 +513,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bench_keys),
+		cmocka_unit_test(feed_formats),
 		cmocka_unit_test(example_loads), cmocka_unit_test(other_values), cmocka_unit_test(durations),
 		cmocka_unit_test(errors), cmocka_unit_test(continuation_lines),
 		cmocka_unit_test(state_section),
