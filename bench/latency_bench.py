@@ -301,6 +301,38 @@ def lat_summary(d):
     return {k: d.get(k) for k in LAT_KEYS}
 
 
+def platform_floor(cpu, seconds=5):
+    """What this machine lets any thread do: cyclictest (rt-tests), SCHED_FIFO 90, memory
+    locked, a timer every 200 us on weir's CPU, its wake-up latency percentiles (us) --
+    the floor under a latency that has a thread wake up in its path; also the share of
+    time a thread spinning there does not run (gaps over 5 us between two TSC reads:
+    host preemption, interrupts).  None when cyclictest is not installed."""
+    exe = shutil.which("cyclictest")
+    if not exe:
+        return None
+    p = subprocess.run([exe, "-m", "-p", "90", "-i", "200", "-a", str(cpu), "-t", "1", "-D", str(seconds),
+                        "-q", "-h", "5000"], capture_output=True, text=True, timeout=seconds + 30)
+    hist, over = [], 0
+    for line in p.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[0].isdigit():
+            hist.append((int(f[0]), int(f[1])))
+        elif line.startswith("# Histogram Overflows:"):
+            over = int(line.split(":")[1].split()[0])
+    tot = sum(n for _, n in hist) + over
+    if p.returncode or not tot:
+        return None
+    out, c = {"samples": tot, "tool": "cyclictest -m -p 90 -i 200 -a %d -D %d" % (cpu, seconds)}, 0
+    for us, n in hist:
+        c += n
+        for q, k in ((0.5, "p50_us"), (0.99, "p99_us"), (0.999, "p999_us")):
+            if k not in out and c >= tot * q:
+                out[k] = us
+    for k in ("p50_us", "p99_us", "p999_us"):
+        out.setdefault(k, 5000)         # in the overflow bucket
+    return out
+
+
 def summarize_run(st, ld=None):
     """One run from weir's stats JSON (and weir-load's JSON report, when there is one)."""
     tot = st.get("total", {})
@@ -586,6 +618,10 @@ def main():
             log("run failed: %s" % e)
             return 1
         print_table(rows)
+        floor = platform_floor(int(args.lcores.split(",")[-1]))
+        if floor:
+            print("platform floor (%s): thread wake-up p50 %d / p99 %d / p99.9 %d us" %
+                  (floor["tool"], floor["p50_us"], floor["p99_us"], floor["p999_us"]))
         if not latency:
             print("(no latency data: weir ran without `latency = on`)")
         if "max" in rates:
@@ -600,7 +636,7 @@ def main():
                               "idle_sleep": args.idle_sleep, "memif_args": args.memif_args,
                               "sink_dir": args.sink_dir or "(temp dir)",
                               "window": "tumbling 1ms", "watermark_delay": 0, "max_p99_us": args.max_p99_us},
-                   "runs": rows, "max_sustainable": max_sust, "raw_runs": raw}
+                   "runs": rows, "max_sustainable": max_sust, "raw_runs": raw, "platform_floor": floor}
             with open(args.json, "w") as f:
                 json.dump(doc, f, indent=1)
         return 0
