@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netdb.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -97,6 +99,9 @@ struct core_stats {
 	uint64_t key_map_missed;    /* events whose key a source's key_map does not hold */
 	uint64_t itch[WEIR_ITCH_BAD_MAX];   /* ITCH datagrams and messages dropped (msg_skipped: stepped over) */
 	uint64_t itch_unknown_ref;  /* E C X D U for an order the book does not hold */
+	uint64_t itch_rerequests;   /* retransmission requests sent */
+	uint64_t itch_recovered;    /* messages that came by retransmission */
+	uint64_t itch_recov_timeouts;   /* gaps given up after rerequest_timeout (or a full hold) */
 	uint64_t book_live, book_high_water, book_table_full, book_memory;  /* RX: its order books */
 	uint64_t line[WEIR_LP_BAD_MAX];     /* line-protocol lines dropped by reason */
 	uint64_t line_no_time;      /* lines without a timestamp: arrival time */
@@ -174,10 +179,30 @@ struct journal {
 
 enum { RX_LIVE = 0, RX_JOURNAL = 1, RX_REPLAY = 2 };
 
+/* MoldUDP64 gap recovery (itch50 with `rerequest`): a gap in a session's sequence asks
+ * the re-request server for the missing messages; the session's later datagrams wait in
+ * a byte ring ([u32 length][payload], padded to 8) until the answers have filled the gap,
+ * or rerequest_timeout passed (then the gap counts in seq_gaps and they are applied). */
+#define HOLD_BYTES   (4u << 20)
+#define RECOV_BUF    65536
+
+struct itch_recov {
+	int fd;                     /* UDP socket connected to the server; -1: no recovery */
+	struct inst *in;            /* the session recovering, NULL none */
+	uint8_t session[WEIR_MOLD_SESSION];
+	uint64_t want_to;           /* the gap: [in->expected, want_to) */
+	uint64_t given_up_to;       /* a gap given up: not asked for again */
+	uint64_t deadline, next_req;    /* TSC */
+	uint8_t *hold;              /* HOLD_BYTES */
+	uint64_t head, tail;
+	uint8_t *buf;               /* RECOV_BUF: an answer */
+};
+
 /* An itch50 source's state on one RX core: the stock directory and the order book. */
 struct rx_itch {
 	struct weir_itch_dir dir;
 	struct weir_book *book;     /* NULL: order_book = 0 */
+	struct itch_recov rc;
 };
 
 struct rx_ctx {
@@ -200,6 +225,7 @@ struct rx_ctx {
 	uint64_t next_idle;            /* TSC of the next idle_timeout check */
 	struct worker_ctx *fused;      /* fused = on: the worker sharing this lcore */
 	struct rx_itch *itch[WEIR_MAX_SOURCES];  /* itch50 sources */
+	unsigned nrecov;               /* sessions recovering a gap (itch_recov) */
 	uint64_t drained;              /* fused: cycles its worker ran inside this sweep */
 	uint64_t blocked;              /* cycles this sweep waited on full rings */
 	struct rx_ck ck[2];            /* by epoch parity: the state thread reads one while ... */
@@ -735,17 +761,74 @@ drop:
  * and the order book, once (book_next), also below the restored position (the book is
  * not in the snapshot: a replay from the session's start rebuilds it); messages the
  * source's `messages` selects become events, once (expected). */
+enum { ITCH_FEED, ITCH_HELD, ITCH_ANSWER };
+
+static void itch_release(struct rx_ctx *rx, uint16_t s);
+
 static void
-rx_itch(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
+itch_request(struct rx_ctx *rx, struct itch_recov *rc)
+{
+	uint8_t req[WEIR_MOLD_REQ_LEN];
+	uint64_t n = rc->want_to - rc->in->expected;
+
+	weir_mold_request(req, rc->session, rc->in->expected, (uint16_t)(n > 65534 ? 65534 : n));
+	if (send(rc->fd, req, sizeof(req), MSG_DONTWAIT) == (ssize_t)sizeof(req))
+		CNT_ADD(rx->cs.itch_rerequests, 1);
+	rc->next_req = rx->now + (uint64_t)((double)G.cfg->sources[rc->in->src].rerequest_timeout / 5e9 *
+					    (double)rte_get_tsc_hz());
+}
+
+/* Keep a datagram of the recovering session for later.  false: the hold is full. */
+static bool
+itch_hold(struct itch_recov *rc, const uint8_t *p, uint32_t len)
+{
+	uint64_t need = 8 + RTE_ALIGN_CEIL(len, 8), rem = HOLD_BYTES - rc->tail % HOLD_BYTES;
+	uint32_t hdr[2] = { 0, 0 };
+
+	if (rem < need) {
+		if (rc->tail + rem + need - rc->head > HOLD_BYTES)
+			return false;
+		memcpy(rc->hold + rc->tail % HOLD_BYTES, hdr, 8);      /* pad to the end */
+		rc->tail += rem;
+	}
+	if (rc->tail + need - rc->head > HOLD_BYTES)
+		return false;
+	hdr[0] = len;
+	memcpy(rc->hold + rc->tail % HOLD_BYTES, hdr, 8);
+	memcpy(rc->hold + rc->tail % HOLD_BYTES + 8, p, len);
+	rc->tail += need;
+	return true;
+}
+
+/* The gap is filled, or given up: the held datagrams follow, in arrival order. */
+static void
+itch_end_recovery(struct rx_ctx *rx, uint16_t s, bool filled, uint64_t give_up_to)
+{
+	struct itch_recov *rc = &rx->itch[s]->rc;
+
+	if (!filled) {      /* gaps before give_up_to are not asked for again */
+		rc->given_up_to = RTE_MAX(rc->given_up_to, RTE_MAX(rc->want_to, give_up_to));
+		CNT_ADD(rx->cs.itch_recov_timeouts, 1);
+	}
+	rc->in = NULL;
+	rx->nrecov--;
+	itch_release(rx, s);
+}
+
+/* One MoldUDP64 datagram: from the feed, from the hold, or a retransmission.  Returns
+ * true when a held datagram must stay held (its session is recovering a gap again). */
+static bool
+itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int from)
 {
 	const struct weir_source_cfg *sc = &G.cfg->sources[s];
 	struct rx_itch *ix = rx->itch[s];
+	struct itch_recov *rc = &ix->rc;
 	struct weir_mold m;
-	int bad = weir_mold_parse(u->payload, u->len, &m);
+	int bad = weir_mold_parse(p, len, &m);
 
 	if (bad != WEIR_ITCH_BAD_MAX) {
 		CNT_ADD(rx->cs.itch[bad], 1);
-		return;
+		return false;
 	}
 	uint32_t sid = 0x811c9dc5u;
 	for (int i = 0; i < WEIR_MOLD_SESSION; i++)
@@ -753,22 +836,51 @@ rx_itch(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 	struct inst *in = inst_get(rx, s, sid, &bad);
 	if (!in) {
 		CNT_ADD(rx->cs.bad[bad], 1);
-		return;
+		return false;
 	}
+	if (from == ITCH_ANSWER && (rc->in != in || m.seq > in->expected || m.count == WEIR_MOLD_END))
+		return false;           /* not (or no longer) what the gap needs */
 	if (in->state == INST_ENDED) {
 		if (m.count == WEIR_MOLD_END)
-			return;                 /* the end, repeated (as a feed does): nothing new */
+			return false;   /* the end, repeated (as a feed does): nothing new */
 		if (m.seq + m.nmsgs <= in->expected) {
 			/* the other feed's copy, behind the end (or a replay below the snapshot) */
 			rx_seq(rx, in, m.seq, m.nmsgs, NULL);
-			return;
+			return false;
 		}
 		CNT_ADD(rx->cs.bad[WEIR_BAD_after_eos], 1);
-		return;
+		return false;
+	}
+	if (from != ITCH_ANSWER && rc->fd >= 0 && in->expected != UINT64_MAX &&
+	    (m.seq + m.nmsgs > in->expected || m.count == WEIR_MOLD_END)) {
+		if (rc->in == in || (!rc->in && m.seq > in->expected && in->expected >= rc->given_up_to)) {
+			if (!rc->in) {  /* a gap: ask for it, hold what comes after it */
+				rc->in = in;
+				memcpy(rc->session, m.session, sizeof(rc->session));
+				rc->want_to = m.seq;
+				rc->deadline = rx->now + (uint64_t)((double)sc->rerequest_timeout / 1e9 *
+								    (double)rte_get_tsc_hz());
+				rx->nrecov++;
+				itch_request(rx, rc);
+			}
+			if (from == ITCH_HELD)
+				return true;
+			if (itch_hold(rc, p, len))
+				return false;
+			/* the hold is full: give up every gap up to this datagram, apply it all */
+			itch_end_recovery(rx, s, false, m.seq + m.nmsgs);
+		}
 	}
 	if (in->book_next == UINT64_MAX)
 		in->book_next = m.seq;
-	uint32_t first = rx_seq(rx, in, m.seq, m.nmsgs, NULL);
+	uint64_t exp0 = in->expected;
+	uint32_t first;
+	if (from == ITCH_ANSWER) {      /* (an answer overlapping what came is no feed duplicate) */
+		first = (uint32_t)RTE_MIN(in->expected - m.seq, (uint64_t)m.nmsgs);
+		in->expected = RTE_MAX(in->expected, m.seq + m.nmsgs);
+	} else {
+		first = rx_seq(rx, in, m.seq, m.nmsgs, NULL);
+	}
 	rx_alive(rx, s, in, rx->now);
 
 	int64_t maxt = in->maxt;
@@ -779,13 +891,13 @@ rx_itch(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 		uint64_t q = m.seq + i;
 		struct weir_itch_msg msg;
 		struct weir_itch_event ev;
-		int rc = weir_itch_decode(b + 2, weir_mold_len(b), &msg);
+		int rc2 = weir_itch_decode(b + 2, weir_mold_len(b), &msg);
 
 		if (q < in->book_next)
 			continue;               /* a copy of what was applied (the other feed) */
 		in->book_next = q + 1;
-		if (rc != WEIR_ITCH_BAD_MAX) {
-			CNT_ADD(rx->cs.itch[rc], 1);
+		if (rc2 != WEIR_ITCH_BAD_MAX) {
+			CNT_ADD(rx->cs.itch[rc2], 1);
 			continue;
 		}
 		if (weir_itch_event(ix->book, &ix->dir, &msg, &ev) == -ENOENT)
@@ -806,6 +918,59 @@ rx_itch(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 	}
 	CNT_ADD(rx->cs.rx_events, nev);
 	rx_batch_end(rx, s, in, maxt, m.count == WEIR_MOLD_END);
+	if (from == ITCH_ANSWER) {
+		CNT_ADD(rx->cs.itch_recovered, in->expected - exp0);
+		if (in->expected >= rc->want_to)
+			itch_end_recovery(rx, s, true, 0);
+		else
+			itch_request(rx, rc);   /* the rest of the gap, at once */
+	}
+	return false;
+}
+
+static void
+itch_release(struct rx_ctx *rx, uint16_t s)
+{
+	struct itch_recov *rc = &rx->itch[s]->rc;
+
+	while (!rc->in && rc->head < rc->tail) {
+		uint32_t len;
+		memcpy(&len, rc->hold + rc->head % HOLD_BYTES, 4);
+		if (len == 0) {
+			rc->head += HOLD_BYTES - rc->head % HOLD_BYTES;
+			continue;
+		}
+		if (itch_datagram(rx, s, rc->hold + rc->head % HOLD_BYTES + 8, len, ITCH_HELD))
+			return;         /* a new gap: the rest waits (this one first) */
+		rc->head += 8 + RTE_ALIGN_CEIL(len, 8);
+	}
+}
+
+/* Sessions recovering a gap: take the server's answers, ask again, give up in time. */
+static void
+itch_recover_poll(struct rx_ctx *rx)
+{
+	for (int s = 0; s < G.cfg->nsources && rx->nrecov; s++) {
+		struct itch_recov *rc = rx->itch[s] ? &rx->itch[s]->rc : NULL;
+		ssize_t n;
+
+		if (!rc || !rc->in)
+			continue;
+		while (rc->in && (n = recv(rc->fd, rc->buf, RECOV_BUF, MSG_DONTWAIT)) > 0)
+			itch_datagram(rx, (uint16_t)s, rc->buf, (uint32_t)n, ITCH_ANSWER);
+		if (!rc->in)
+			continue;
+		if (rx->now >= rc->deadline)
+			itch_end_recovery(rx, (uint16_t)s, false, 0);
+		else if (rx->now >= rc->next_req)
+			itch_request(rx, rc);
+	}
+}
+
+static inline void
+rx_itch(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
+{
+	itch_datagram(rx, s, u->payload, u->len, ITCH_FEED);
 }
 
 /* InfluxDB line protocol: a producer is a sender (address and port); no sequence
@@ -991,6 +1156,8 @@ rx_step(struct rx_ctx *rx, uint64_t now)
 			rte_pktmbuf_free_bulk(pkts, n);
 		got += n;
 	}
+	if (unlikely(rx->nrecov))
+		itch_recover_poll(rx);
 	if (G.sp) {
 		uint64_t e = sp_epoch_requested(G.sp);
 		if (e > rx->ck_epoch)
@@ -1971,6 +2138,9 @@ sum_stats(struct core_stats *t)
 		for (int b = 0; b < WEIR_LP_BAD_MAX; b++)
 			t->line[b] += CNT_GET(c->line[b]);
 		t->itch_unknown_ref += CNT_GET(c->itch_unknown_ref);
+		t->itch_rerequests += CNT_GET(c->itch_rerequests);
+		t->itch_recovered += CNT_GET(c->itch_recovered);
+		t->itch_recov_timeouts += CNT_GET(c->itch_recov_timeouts);
 		t->book_live += CNT_GET(c->book_live);
 		t->book_high_water += CNT_GET(c->book_high_water);
 		t->book_table_full += CNT_GET(c->book_table_full);
@@ -2030,6 +2200,9 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 			for (int b = 0; b < WEIR_ITCH_BAD_MAX; b++)
 				cJSON_AddNumberToObject(it, weir_itch_bad_name[b], (double)c->itch[b]);
 			cJSON_AddNumberToObject(it, "unknown_ref", (double)c->itch_unknown_ref);
+			cJSON_AddNumberToObject(it, "rerequests", (double)c->itch_rerequests);
+			cJSON_AddNumberToObject(it, "recovered", (double)c->itch_recovered);
+			cJSON_AddNumberToObject(it, "recovery_timeouts", (double)c->itch_recov_timeouts);
 			cJSON *bk = cJSON_AddObjectToObject(o, "order_book");
 			cJSON_AddNumberToObject(bk, "live", (double)c->book_live);
 			cJSON_AddNumberToObject(bk, "high_water", (double)c->book_high_water);
@@ -2193,6 +2366,34 @@ progress(double elapsed, uint64_t *last_ev, double *last_t)
 
 /* ---- the run ---------------------------------------------------------------------------------- */
 
+/* Gap recovery for an itch50 source on one RX core: a UDP socket connected to the
+ * re-request server, the hold and an answer buffer. */
+static int
+itch_recov_open(struct itch_recov *rc, const struct weir_source_cfg *sc)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+	char port[8];
+	int e;
+
+	snprintf(port, sizeof(port), "%u", sc->rerequest_port);
+	if ((e = getaddrinfo(sc->rerequest_host, port, &hints, &ai))) {
+		fprintf(stderr, "weir: source %s: rerequest %s:%u: %s\n", sc->name, sc->rerequest_host,
+			sc->rerequest_port, gai_strerror(e));
+		return -1;
+	}
+	rc->fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (rc->fd < 0 || connect(rc->fd, ai->ai_addr, ai->ai_addrlen)) {
+		fprintf(stderr, "weir: source %s: rerequest %s:%u: %s\n", sc->name, sc->rerequest_host,
+			sc->rerequest_port, strerror(errno));
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	rc->hold = rte_malloc("weir_hold", HOLD_BYTES, RTE_CACHE_LINE_SIZE);
+	rc->buf = rte_malloc("weir_recov", RECOV_BUF, RTE_CACHE_LINE_SIZE);
+	return rc->hold && rc->buf ? 0 : -1;
+}
+
 /* A line source's schema from its config (checked at load: failures here are bugs). */
 static struct weir_lp_schema *
 lp_schema(const struct weir_source_cfg *sc)
@@ -2293,6 +2494,9 @@ setup_cores(void)
 				rx->itch[s] = rte_zmalloc_socket("weir_itch", sizeof(struct rx_itch), RTE_CACHE_LINE_SIZE,
 								 (int)rte_lcore_to_socket_id(1 + r));
 				if (!rx->itch[s])
+					return -1;
+				rx->itch[s]->rc.fd = -1;
+				if (sc->rerequest_host[0] && itch_recov_open(&rx->itch[s]->rc, sc))
 					return -1;
 				if (sc->order_book) {
 					struct weir_book_params bp = { .max_orders = sc->order_book };

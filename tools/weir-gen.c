@@ -197,7 +197,8 @@ ysb_value(int f)
  * MoldUDP64 downstream packets out: --batch messages per packet, sequence numbers from
  * --seq-start (1 unless given), session --mold-session; an end-of-session packet at the
  * end unless --no-eos.  --ab-port P2: every packet also goes to port P2, one packet later
- * (a B feed).  --gap-fraction F: a packet is lost (on both feeds) with probability F;
+ * (a B feed).  --gap-fraction F: a packet after the first is lost (on both feeds) with
+ * probability F;
  * --dup-fraction F: an earlier packet is sent again; --heartbeat-every N: a heartbeat
  * after every N packets.  Messages are copied as they are (any type). */
 static struct {
@@ -271,9 +272,9 @@ itch_main(void)
 			return 1;
 		seq += k;
 		nmsg += k;
-		if (A.gap_frac > 0 && unit() < A.gap_frac) {
-			lost += k;              /* lost on both feeds */
-			continue;
+		if (A.gap_frac > 0 && npk > 0 && unit() < A.gap_frac) {
+			lost += k;              /* lost on both feeds (never the first: where a */
+			continue;               /* receiver joins is no gap) */
 		}
 		itch_packet(pk, (size_t)rc, &lag, &lag_n);
 		npk++;
