@@ -83,7 +83,7 @@ def main():
         with open(os.path.join(out, "report.json")) as f:
             rep = json.load(f)
         if [x["name"] for x in rep["e2e"]] != ["tumbling", "hopping", "sessions", "fraud", "ysb"] or \
-                len(rep["latency"]["rows"]) != 2 or len(rep["micro"]) != 4 or len(rep["targets"]) != 3 or \
+                len(rep["latency"]["rows"]) != 2 or len(rep["micro"]) != 6 or len(rep["targets"]) != 5 or \
                 not all(t["met"] for t in rep["targets"]) or rep["commit"] != "abc1234-dirty":
             fail("report.json does not hold the fixtures: %s" % json.dumps(
                 {k: rep[k] for k in ("commit", "targets")}))
