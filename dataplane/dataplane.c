@@ -2992,7 +2992,23 @@ out:
 		if (G.rx[r]) {
 			free(G.rx[r]->j.buf);
 			G.rx[r]->j.buf = NULL;
+			for (int s = 0; s < cfg->nsources; s++) {
+				struct rx_itch *ix = G.rx[r]->itch[s];
+				if (!ix)
+					continue;
+				weir_book_destroy(ix->book);
+				if (ix->rc.fd >= 0)
+					close(ix->rc.fd);
+				rte_free(ix->rc.hold);
+				rte_free(ix->rc.buf);
+				rte_free(ix);
+				G.rx[r]->itch[s] = NULL;
+			}
 		}
+	for (int s = 0; s < cfg->nsources; s++) {
+		free(G.lp[s]);
+		G.lp[s] = NULL;
+	}
 	weir_gate_destroy(G.gate);
 	G.gate = NULL;
 	weir_sinks_close(sk);
