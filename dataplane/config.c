@@ -421,7 +421,7 @@ static const struct { const char *key; enum weir_format format; } fmt_keys[] = {
 	{ "schema_id", WEIR_FMT_WEV },
 	{ "session_date", WEIR_FMT_ITCH50 }, { "timezone", WEIR_FMT_ITCH50 }, { "messages", WEIR_FMT_ITCH50 },
 	{ "key", WEIR_FMT_ITCH50 }, { "order_book", WEIR_FMT_ITCH50 }, { "rerequest", WEIR_FMT_ITCH50 },
-	{ "rerequest_timeout", WEIR_FMT_ITCH50 },
+	{ "gap_timeout", WEIR_FMT_ITCH50 },
 	{ "measurement", WEIR_FMT_LINE }, { "tags", WEIR_FMT_LINE }, { "precision", WEIR_FMT_LINE },
 };
 
@@ -604,9 +604,9 @@ do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *ha
 		if (weir_parse_hostport(v, s->rerequest_host, sizeof(s->rerequest_host), &s->rerequest_port) ||
 		    !s->rerequest_port)
 			E(en, "'%s': expected the re-request server as ADDR:PORT", v);
-	} else if (!strcmp(k, "rerequest_timeout")) {
-		if (weir_parse_duration(v, &s->rerequest_timeout) || s->rerequest_timeout <= 0 ||
-		    s->rerequest_timeout > INT64_C(60000000000))
+	} else if (!strcmp(k, "gap_timeout")) {
+		if (weir_parse_duration(v, &s->gap_timeout) || s->gap_timeout <= 0 ||
+		    s->gap_timeout > INT64_C(60000000000))
 			E(en, "'%s': expected a duration up to 60s, e.g. 50ms", v);
 	} else if (!strcmp(k, "measurement")) {
 		struct weir_lp_schema t;
@@ -1217,7 +1217,7 @@ validate(struct parse *p, struct weir_config *cfg)
 		"sink_rt_priority" };
 	static const char *const src_keys[] = { "format", "udp_port", "schema_id", "fields",
 		"watermark_delay", "idle_timeout", "key_map", "session_date", "timezone", "messages", "key",
-		"order_book", "rerequest", "rerequest_timeout", "measurement", "tags", "precision" };
+		"order_book", "rerequest", "gap_timeout", "measurement", "tags", "precision" };
 	struct entry *en;
 	char sec[WEIR_NAME_MAX + 16];
 
@@ -1262,7 +1262,7 @@ validate(struct parse *p, struct weir_config *cfg)
 		s->line = p->e[i].line;
 		s->itch_types = ITCH_EVENTS_DEFAULT;
 		s->order_book = 1000000;
-		s->rerequest_timeout = 50000000;
+		s->gap_timeout = 50000000;
 		snprintf(s->timezone, sizeof(s->timezone), "America/New_York");
 		snprintf(sec, sizeof(sec), "source %s", name);
 		for (size_t k = 0; k < sizeof(src_keys) / sizeof(src_keys[0]); k++)
@@ -1459,9 +1459,9 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 			fprintf(out, "\nschema_id = %u", s->schema_id);
 		if (s->format == WEIR_FMT_ITCH50) {
 			fprintf(out, "\nsession_date = %s\ntimezone = %s\nkey = %s\norder_book = %u\n"
-				"rerequest_timeout = %s\n", s->session_date, s->timezone,
+				"gap_timeout = %s\n", s->session_date, s->timezone,
 				s->itch_key == WEIR_ITCH_KEY_LOCATE ? "locate" : "symbol", s->order_book,
-				dur(s->rerequest_timeout, b1, sizeof(b1)));
+				dur(s->gap_timeout, b1, sizeof(b1)));
 			if (s->rerequest_host[0])
 				fprintf(out, strchr(s->rerequest_host, ':') ? "rerequest = [%s]:%u\n" : "rerequest = %s:%u\n",
 					s->rerequest_host, s->rerequest_port);

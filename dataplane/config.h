@@ -62,7 +62,7 @@ struct weir_source_cfg {
 	uint32_t order_book;               /* live orders held at most per RX core; 0: no book */
 	char rerequest_host[256];          /* MoldUDP64 re-request server (empty: no gap recovery) */
 	uint16_t rerequest_port;
-	int64_t rerequest_timeout;         /* ns a gap's later messages wait for its retransmission */
+	int64_t gap_timeout;         /* ns a gap's later messages wait for its retransmission */
 	/* format = line */
 	char measurement[WEIR_NAME_MAX];   /* only this measurement's lines (empty: any) */
 	int ntags;                         /* the key's tags (0: all of a line's) */

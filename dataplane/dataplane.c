@@ -101,7 +101,7 @@ struct core_stats {
 	uint64_t itch_unknown_ref;  /* E C X D U for an order the book does not hold */
 	uint64_t itch_rerequests;   /* retransmission requests sent */
 	uint64_t itch_recovered;    /* messages that came by retransmission */
-	uint64_t itch_recov_timeouts;   /* gaps given up after rerequest_timeout (or a full hold) */
+	uint64_t itch_recov_timeouts;   /* gaps given up after gap_timeout (or a full hold) */
 	uint64_t book_live, book_high_water, book_table_full, book_memory;  /* RX: its order books */
 	uint64_t line[WEIR_LP_BAD_MAX];     /* line-protocol lines dropped by reason */
 	uint64_t line_no_time;      /* lines without a timestamp: arrival time */
@@ -179,21 +179,23 @@ struct journal {
 
 enum { RX_LIVE = 0, RX_JOURNAL = 1, RX_REPLAY = 2 };
 
-/* MoldUDP64 gap recovery (itch50 with `rerequest`): a gap in a session's sequence asks
- * the re-request server for the missing messages; the session's later datagrams wait in
- * a byte ring ([u32 length][payload], padded to 8) until the answers have filled the gap,
- * or rerequest_timeout passed (then the gap counts in seq_gaps and they are applied). */
+/* MoldUDP64 gaps (itch50 with `rerequest`, or with several ports: A/B feeds): a gap in
+ * a session's sequence asks the re-request server (if any) for the missing messages; the
+ * session's later datagrams wait in a byte ring ([u32 length][payload], padded to 8)
+ * until the gap is filled -- by the answers, or by the other feed's copies -- or
+ * gap_timeout passed (then the gap counts in seq_gaps and they are applied).  So the
+ * first copy of each sequence number is kept, whichever feed brings it. */
 #define HOLD_BYTES   (4u << 20)
 #define RECOV_BUF    65536
 
 struct itch_recov {
-	int fd;                     /* UDP socket connected to the server; -1: no recovery */
+	int fd;                     /* UDP socket connected to the server; -1: none */
 	struct inst *in;            /* the session recovering, NULL none */
 	uint8_t session[WEIR_MOLD_SESSION];
 	uint64_t want_to;           /* the gap: [in->expected, want_to) */
 	uint64_t given_up_to;       /* a gap given up: not asked for again */
 	uint64_t deadline, next_req;    /* TSC */
-	uint8_t *hold;              /* HOLD_BYTES */
+	uint8_t *hold;              /* HOLD_BYTES; NULL: gaps are not waited for */
 	uint64_t head, tail;
 	uint8_t *buf;               /* RECOV_BUF: an answer */
 };
@@ -771,10 +773,12 @@ itch_request(struct rx_ctx *rx, struct itch_recov *rc)
 	uint8_t req[WEIR_MOLD_REQ_LEN];
 	uint64_t n = rc->want_to - rc->in->expected;
 
+	if (rc->fd < 0)
+		return;                 /* A/B only: the other feed may fill it */
 	weir_mold_request(req, rc->session, rc->in->expected, (uint16_t)(n > 65534 ? 65534 : n));
 	if (send(rc->fd, req, sizeof(req), MSG_DONTWAIT) == (ssize_t)sizeof(req))
 		CNT_ADD(rx->cs.itch_rerequests, 1);
-	rc->next_req = rx->now + (uint64_t)((double)G.cfg->sources[rc->in->src].rerequest_timeout / 5e9 *
+	rc->next_req = rx->now + (uint64_t)((double)G.cfg->sources[rc->in->src].gap_timeout / 5e9 *
 					    (double)rte_get_tsc_hz());
 }
 
@@ -851,14 +855,18 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 		CNT_ADD(rx->cs.bad[WEIR_BAD_after_eos], 1);
 		return false;
 	}
-	if (from != ITCH_ANSWER && rc->fd >= 0 && in->expected != UINT64_MAX &&
+	bool fill = false;
+	if (from != ITCH_ANSWER && rc->hold && in->expected != UINT64_MAX &&
 	    (m.seq + m.nmsgs > in->expected || m.count == WEIR_MOLD_END)) {
-		if (rc->in == in || (!rc->in && m.seq > in->expected && in->expected >= rc->given_up_to)) {
+		if (rc->in == in && m.seq <= in->expected && m.count != WEIR_MOLD_END) {
+			fill = true;    /* the other feed's copy: the stream goes on from here */
+		} else if (rc->in == in ||
+			   (!rc->in && m.seq > in->expected && in->expected >= rc->given_up_to)) {
 			if (!rc->in) {  /* a gap: ask for it, hold what comes after it */
 				rc->in = in;
 				memcpy(rc->session, m.session, sizeof(rc->session));
 				rc->want_to = m.seq;
-				rc->deadline = rx->now + (uint64_t)((double)sc->rerequest_timeout / 1e9 *
+				rc->deadline = rx->now + (uint64_t)((double)sc->gap_timeout / 1e9 *
 								    (double)rte_get_tsc_hz());
 				rx->nrecov++;
 				itch_request(rx, rc);
@@ -918,11 +926,12 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 	}
 	CNT_ADD(rx->cs.rx_events, nev);
 	rx_batch_end(rx, s, in, maxt, m.count == WEIR_MOLD_END);
-	if (from == ITCH_ANSWER) {
-		CNT_ADD(rx->cs.itch_recovered, in->expected - exp0);
+	if (from == ITCH_ANSWER || fill) {
+		if (from == ITCH_ANSWER)
+			CNT_ADD(rx->cs.itch_recovered, in->expected - exp0);
 		if (in->expected >= rc->want_to)
 			itch_end_recovery(rx, s, true, 0);
-		else
+		else if (from == ITCH_ANSWER)
 			itch_request(rx, rc);   /* the rest of the gap, at once */
 	}
 	return false;
@@ -956,7 +965,7 @@ itch_recover_poll(struct rx_ctx *rx)
 
 		if (!rc || !rc->in)
 			continue;
-		while (rc->in && (n = recv(rc->fd, rc->buf, RECOV_BUF, MSG_DONTWAIT)) > 0)
+		while (rc->in && rc->fd >= 0 && (n = recv(rc->fd, rc->buf, RECOV_BUF, MSG_DONTWAIT)) > 0)
 			itch_datagram(rx, (uint16_t)s, rc->buf, (uint32_t)n, ITCH_ANSWER);
 		if (!rc->in)
 			continue;
@@ -2375,6 +2384,12 @@ itch_recov_open(struct itch_recov *rc, const struct weir_source_cfg *sc)
 	char port[8];
 	int e;
 
+	rc->hold = rte_malloc("weir_hold", HOLD_BYTES, RTE_CACHE_LINE_SIZE);
+	rc->buf = rte_malloc("weir_recov", RECOV_BUF, RTE_CACHE_LINE_SIZE);
+	if (!rc->hold || !rc->buf)
+		return -1;
+	if (!sc->rerequest_host[0])
+		return 0;               /* A/B feeds, no server */
 	snprintf(port, sizeof(port), "%u", sc->rerequest_port);
 	if ((e = getaddrinfo(sc->rerequest_host, port, &hints, &ai))) {
 		fprintf(stderr, "weir: source %s: rerequest %s:%u: %s\n", sc->name, sc->rerequest_host,
@@ -2389,9 +2404,7 @@ itch_recov_open(struct itch_recov *rc, const struct weir_source_cfg *sc)
 		return -1;
 	}
 	freeaddrinfo(ai);
-	rc->hold = rte_malloc("weir_hold", HOLD_BYTES, RTE_CACHE_LINE_SIZE);
-	rc->buf = rte_malloc("weir_recov", RECOV_BUF, RTE_CACHE_LINE_SIZE);
-	return rc->hold && rc->buf ? 0 : -1;
+	return 0;
 }
 
 /* A line source's schema from its config (checked at load: failures here are bugs). */
@@ -2496,7 +2509,7 @@ setup_cores(void)
 				if (!rx->itch[s])
 					return -1;
 				rx->itch[s]->rc.fd = -1;
-				if (sc->rerequest_host[0] && itch_recov_open(&rx->itch[s]->rc, sc))
+				if ((sc->rerequest_host[0] || sc->nports > 1) && itch_recov_open(&rx->itch[s]->rc, sc))
 					return -1;
 				if (sc->order_book) {
 					struct weir_book_params bp = { .max_orders = sc->order_book };

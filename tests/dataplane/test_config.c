@@ -360,20 +360,20 @@ feed_formats(void **st)
 	assert_int_equal(cfg.sources[0].day_start, INT64_C(1593558000) * 1000000000);
 	assert_int_equal(cfg.sources[0].order_book, 0);
 	assert_string_equal(cfg.sources[0].rerequest_host, "");
-	assert_int_equal(cfg.sources[0].rerequest_timeout, 50000000);
+	assert_int_equal(cfg.sources[0].gap_timeout, 50000000);
 	assert_int_equal(weir_config_load_string("i.ini", "[dataplane]\ndevices = x\n[source s]\nformat = itch50\n"
 						 "udp_port = 1\nsession_date = today\nrerequest = [fd00::1]:9100\n"
-						 "rerequest_timeout = 200ms\n" Q, &cfg, stderr), 0);
+						 "gap_timeout = 200ms\n" Q, &cfg, stderr), 0);
 	assert_string_equal(cfg.sources[0].rerequest_host, "fd00::1");
 	assert_int_equal(cfg.sources[0].rerequest_port, 9100);
-	assert_int_equal(cfg.sources[0].rerequest_timeout, 200000000);
+	assert_int_equal(cfg.sources[0].gap_timeout, 200000000);
 	f = open_memstream(&buf, &len);
 	weir_config_dump(&cfg, f);
 	fclose(f);
 	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
 	free(buf);
 	assert_string_equal(again.sources[0].rerequest_host, "fd00::1");
-	assert_int_equal(again.sources[0].rerequest_timeout, 200000000);
+	assert_int_equal(again.sources[0].gap_timeout, 200000000);
 
 #define IH "[dataplane]\ndevices = x\n[source s]\nformat = itch50\nudp_port = 1\n"
 	expect_error(IH Q, "bad.ini:4: [source s] session_date: required for format = itch50");
@@ -399,7 +399,7 @@ feed_formats(void **st)
 		     "[source u] udp_port: port 2 is already used by source 's'");
 	expect_error(IH "session_date = today\nrerequest = 10.0.0.1\n" Q,
 		     "[source s] rerequest: '10.0.0.1': expected the re-request server as ADDR:PORT");
-	expect_error(IH "session_date = today\nrerequest_timeout = 0\n" Q, "[source s] rerequest_timeout: '0'");
+	expect_error(IH "session_date = today\ngap_timeout = 0\n" Q, "[source s] gap_timeout: '0'");
 #undef IH
 
 	assert_int_equal(weir_config_load_string("l.ini", line, &cfg, stderr), 0);

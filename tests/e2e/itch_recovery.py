@@ -6,7 +6,7 @@ re-request server on loopback (this script, from the same BinaryFILE) answers we
 requests.  With it, weir's results must equal the reference's over the capture with no
 loss -- the gaps filled and merged in order -- and every lost message counted as
 recovered; a server that ignores every first request of a gap is asked again.  With no
-server, each gap is given up after rerequest_timeout: the results equal the reference's
+server, each gap is given up after gap_timeout: the results equal the reference's
 over the lossy capture and the lost messages are counted in seq_gaps."""
 import argparse
 import json
@@ -150,7 +150,7 @@ def main():
             srv.start()
             try:
                 cfg, got, st = run_weir(a, d, name, lossy,
-                                        "rerequest = 127.0.0.1:%d\nrerequest_timeout = 2s" % srv.port)
+                                        "rerequest = 127.0.0.1:%d\ngap_timeout = 2s" % srv.port)
             finally:
                 srv.stop = True
                 srv.join()
@@ -171,7 +171,7 @@ def main():
         dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         dead.bind(("127.0.0.1", 0))         # a port that takes requests and never answers
         cfg, got, st = run_weir(a, d, "give-up", lossy,
-                                "rerequest = 127.0.0.1:%d\nrerequest_timeout = 20ms" % dead.getsockname()[1])
+                                "rerequest = 127.0.0.1:%d\ngap_timeout = 20ms" % dead.getsockname()[1])
         dead.close()
         err = compare_results(got, ref_lossy)
         if err:

@@ -4,14 +4,25 @@
 not from the engine.  It recomputes nothing cleverly: every window keeps its
 records' aggregate state in plain Python objects.
 
+Sources: `format = wev` (WEV/1), `format = itch50` (NASDAQ TotalView-ITCH 5.0
+over MoldUDP64: decoded with struct from the ITCH 5.0 and MoldUDP64 specs, with
+its own stock directory and order book, see Itch below) and `format = line`
+(InfluxDB line protocol: a port of the reference decoder's grammar,
+github.com/influxdata/line-protocol v2, checked against its corpus, see
+LineProto below).  No weir code is used.
+
     weir_ref.py CONFIG [--results OUT.jsonl] [--stats OUT.json]
 """
 import argparse
 import configparser
+import ctypes
+import datetime
 import json
 import math
+import re
 import struct
 import sys
+import time
 
 INF = float("inf")
 OPS = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
@@ -42,16 +53,530 @@ def read_pcap(path):
         off += 16 + incl
 
 
+ITCH_FIELDS = {       # the trading event's fields and their types (dataplane/itch.h's table)
+    "type": "u64", "side": "i64", "price": "f64", "price_e4": "i64", "shares": "u64", "notional": "f64",
+    "order_ref": "u64", "match": "u64", "locate": "u64", "stock": "u64", "printable": "u64"}
+ITCH_DEFAULT_EVENTS = "AFECXDUPQ"
+
+
+def day_start_ns(day, zone):
+    """ns since the epoch of midnight starting `day` (YYYY-MM-DD or today) in an IANA zone."""
+    from zoneinfo import ZoneInfo
+    tz = ZoneInfo(zone)
+    d = datetime.datetime.now(tz).date() if day == "today" else datetime.date.fromisoformat(day)
+    return int(datetime.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()) * 10**9
+
+
+# ---- NASDAQ TotalView-ITCH 5.0 over MoldUDP64 ------------------------------------------
+# MoldUDP64 downstream packet: session[10] u64 sequence u16 count, then count blocks of
+# u16 length + message (all big-endian); count 0 heartbeat, 0xFFFF end of session.
+# ITCH 5.0 (Nasdaq TotalView-ITCH 5.0 spec): type, u16 locate, u16 tracking, u48 ns since
+# midnight, then per type (offsets below); Price(4) = u32 dollars * 10^4.
+ITCH_LEN = {"S": 12, "R": 39, "A": 36, "F": 40, "E": 31, "C": 36, "X": 23, "D": 19, "U": 35, "P": 44, "Q": 40}
+
+
+def be(m, off, n):
+    return int.from_bytes(m[off:off + n], "big")
+
+
+class Itch:
+    """One feed's stock directory (locate -> symbol key) and order book (ref ->
+    [price_e4, shares, locate, side]), and the trading event of each message."""
+
+    def __init__(self, max_orders):
+        self.max_orders = max_orders
+        self.dir = {}
+        self.book = {}
+        self.high_water = 0
+        self.table_full = 0
+
+    def add(self, ref, locate, side, price, shares):
+        if ref in self.book:
+            return                      # the live order is kept
+        if len(self.book) >= self.max_orders:
+            self.table_full += 1
+            return
+        self.book[ref] = [price, shares, locate, side]
+        self.high_water = max(self.high_water, len(self.book))
+
+    def take(self, ref, shares):
+        """Execute or cancel `shares` of an order; the order as it was, or None."""
+        o = self.book.get(ref)
+        if o is None:
+            return None
+        was = list(o)
+        o[1] -= min(shares, o[1])
+        if o[1] == 0:
+            del self.book[ref]
+        return was
+
+    def event(self, m):
+        """Apply message m (a decoded block) to the directory and the book; return
+        (event fields by name, unknown order?)."""
+        t, locate = chr(m[0]), be(m, 1, 2)
+        ev = dict(type=m[0], side=0, price_e4=0, shares=0, order_ref=0, match=0, locate=locate, stock=0,
+                  printable=0)
+        booked = self.max_orders > 0
+        unknown = False
+        sidev = {ord("B"): 1, ord("S"): -1}
+        if t == "R":
+            self.dir[locate] = ev["stock"] = be(m, 11, 8)
+        elif t == "S":
+            ev["stock"] = self.dir.get(locate, 0)
+        elif t in "AF":
+            ref, shares, stock, price = be(m, 11, 8), be(m, 20, 4), be(m, 24, 8), be(m, 32, 4)
+            self.dir[locate] = stock
+            if booked:
+                self.add(ref, locate, sidev.get(m[19], 0), price, shares)
+            ev.update(side=sidev.get(m[19], 0), price_e4=price, shares=shares, order_ref=ref, stock=stock)
+        elif t in "ECXD":
+            ref = be(m, 11, 8)
+            shares = be(m, 19, 4) if t != "D" else 0
+            if not booked:
+                o = None
+            elif t == "D":
+                o = self.book.pop(ref, None)
+            else:
+                o = self.take(ref, shares)
+            unknown = booked and o is None
+            ev["order_ref"] = ref
+            if o is not None:
+                ev.update(side=o[3], price_e4=o[0], locate=o[2])
+            if t == "E":
+                ev.update(shares=shares, match=be(m, 23, 8), printable=1)
+            elif t == "C":
+                ev.update(shares=shares, match=be(m, 23, 8), printable=int(m[31] == ord("Y")),
+                          price_e4=be(m, 32, 4))
+            elif t == "X":
+                ev.update(shares=shares)
+            else:
+                ev.update(shares=o[1] if o is not None else 0)
+            ev["stock"] = self.dir.get(ev["locate"], 0)
+        elif t == "U":
+            ref, new, shares, price = be(m, 11, 8), be(m, 19, 8), be(m, 27, 4), be(m, 31, 4)
+            o = self.book.pop(ref, None) if booked else None
+            unknown = booked and o is None
+            if booked:
+                self.add(new, o[2] if o else locate, o[3] if o else 0, price, shares)
+            if o is not None:
+                ev.update(side=o[3], locate=o[2])
+            ev.update(price_e4=price, shares=shares, order_ref=new)
+            ev["stock"] = self.dir.get(ev["locate"], 0)
+        elif t == "P":
+            stock = be(m, 24, 8)
+            self.dir[locate] = stock
+            ev.update(side=sidev.get(m[19], 0), shares=be(m, 20, 4), stock=stock, price_e4=be(m, 32, 4),
+                      order_ref=be(m, 11, 8), match=be(m, 36, 8), printable=1)
+        elif t == "Q":
+            stock = be(m, 19, 8)
+            self.dir[locate] = stock
+            ev.update(shares=be(m, 11, 8), stock=stock, price_e4=be(m, 27, 4), match=be(m, 31, 8), printable=1)
+        ev["price"] = ev["price_e4"] / 10000.0
+        ev["notional"] = ev["price"] * ev["shares"]
+        return ev, unknown
+
+
+# ---- InfluxDB line protocol --------------------------------------------------------------
+# A port of the reference decoder (github.com/influxdata/line-protocol v2, package
+# lineprotocol: Decoder.Next/Measurement/NextTag/NextField/Time, skipEmptyLines,
+# consumeLine, takeEsc), over one complete datagram.  Each entry yields its parts or the
+# first error found in it, named by weir's reason (lineproto.h): grammar errors lp_syntax,
+# invalid UTF-8 lp_bad_utf8, a field value that is not a number, boolean or string
+# lp_bad_value, numbers out of range lp_value_range, a timestamp beyond int64 (ns at the
+# precision) lp_bad_time.
+_ALL = frozenset(range(256))
+_NONPRINT = frozenset(range(32)) | {0x7F}
+_WS = frozenset(b" \r\n")
+_MEAS = _ALL - (frozenset(b", ") | _NONPRINT)
+_KEY = _ALL - (frozenset(b",=") | _WS | _NONPRINT)          # tag keys, tag values, field keys
+_STR = _ALL - {ord('"')}
+_FVAL = _ALL - ({ord(",")} | _WS)
+_TIME = frozenset(b"-0123456789")
+_COMMENT = (_ALL - _NONPRINT) - frozenset(b"\r\n")
+_NOTEOL = _ALL - frozenset(b"\r\n")
+_NOTNL = _ALL - {10}
+_ESC_MEAS = {ord(" "): ord(" "), ord(","): ord(",")}
+_ESC_KEY = {ord(","): ord(","), ord("="): ord("="), ord(" "): ord(" ")}
+_ESC_STR = {ord("\\"): ord("\\"), ord('"'): ord('"'), ord("n"): 10, ord("r"): 13, ord("t"): 9}
+_FLOAT_DEC = re.compile(rb"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_FLOAT_HEX = re.compile(rb"-?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+\Z")
+I64_MIN, I64_MAX, U64_MAX = -(1 << 63), (1 << 63) - 1, (1 << 64) - 1
+
+
+class LPError(Exception):
+    pass
+
+
+def _underscore_ok(s):
+    """Go's strconv underscoreOK: '_' only between digits (or after a base prefix)."""
+    saw, i = "^", 0
+    if s[:1] in (b"-", b"+"):
+        s = s[1:]
+    hexa = False
+    if len(s) >= 2 and s[0:1] == b"0" and s[1:2].lower() in (b"b", b"o", b"x"):
+        i, saw, hexa = 2, "0", s[1:2].lower() == b"x"
+    while i < len(s):
+        c = s[i:i + 1]
+        if c.isdigit() or (hexa and c.lower() in b"abcdef" and c.isalpha()):
+            saw = "0"
+        elif c == b"_":
+            if saw != "0":
+                return False
+            saw = "_"
+        else:
+            if saw == "_":
+                return False
+            saw = "!"
+        i += 1
+    return saw != "_"
+
+
+def lp_float(b):
+    """Go's ParseFloat(b, 64) for a line-protocol float; LPError(reason) when not a
+    finite double."""
+    s = b.replace(b"_", b"")
+    if b"_" in b and not _underscore_ok(b):
+        raise LPError("lp_bad_value")
+    if _FLOAT_DEC.match(s):
+        v = float(s)
+    elif _FLOAT_HEX.match(s):
+        try:
+            v = float.fromhex(s.decode())
+        except OverflowError:
+            raise LPError("lp_value_range")
+    else:
+        raise LPError("lp_bad_value")      # also Go's "inf", "infinity" (non-numbers)
+    if math.isinf(v):
+        raise LPError("lp_value_range")
+    return v
+
+
+def lp_int(b, lo, hi, signed):
+    if not re.fullmatch(rb"[+-]?[0-9]+" if signed else rb"[0-9]+", b):
+        raise LPError("lp_bad_value")
+    v = int(b)
+    if not lo <= v <= hi:
+        raise LPError("lp_value_range")
+    return v
+
+
+class LineEntry:
+    __slots__ = ("measurement", "tags", "fields", "time", "error")
+
+    def __init__(self):
+        self.measurement, self.tags, self.fields, self.time, self.error = None, [], [], None, None
+
+
+class LineProto:
+    """Entries of one datagram: for e in LineProto(buf, prec_ns).entries(): e.error (a
+    reason) or e.measurement, e.tags [(k, v)], e.fields [(k, kind, value)], e.time
+    (ns, or None when the entry has none)."""
+
+    def __init__(self, buf, prec):
+        self.b, self.n, self.i, self.prec = bytes(buf), len(buf), 0, prec
+
+    def at(self, k=0):
+        return self.b[self.i + k] if self.i + k < self.n else None
+
+    def take(self, chars):
+        j = self.i
+        while self.i < self.n and self.b[self.i] in chars:
+            self.i += 1
+        return self.b[j:self.i]
+
+    def discard_spaces(self):
+        while self.i < self.n and self.b[self.i] == 0x20:
+            self.i += 1
+
+    def take_esc(self, chars, esc):
+        out, high = bytearray(), False
+        while self.i < self.n:
+            c = self.b[self.i]
+            if c != 0x5C:                       # not a backslash
+                if c not in chars:
+                    break
+                high |= c >= 0x80
+                out.append(c)
+                self.i += 1
+                continue
+            if self.i + 1 >= self.n:            # nothing to escape: the backslash stays
+                out.append(c)
+                self.i += 1
+                break
+            r = esc.get(self.b[self.i + 1])
+            if r is None:                       # not an escape: the backslash stays
+                out.append(c)
+                self.i += 1
+                continue
+            out.append(r)
+            self.i += 2
+        out = bytes(out)
+        if high:
+            try:
+                out.decode("utf-8")
+            except UnicodeDecodeError:
+                raise LPError("lp_bad_utf8")
+        return out
+
+    def take_eol(self):
+        if self.i >= self.n:
+            return True
+        if self.b[self.i] == 10:
+            self.i += 1
+            return True
+        if self.b[self.i] == 13:
+            if self.i + 1 >= self.n:
+                self.i += 1
+                return True
+            if self.b[self.i + 1] == 10:
+                self.i += 2
+                return True
+        return False
+
+    def skip_empty_lines(self):
+        while True:
+            start = self.i
+            self.discard_spaces()
+            c = self.at()
+            if c == ord("#"):
+                self.take(_COMMENT)
+                if not self.take_eol():
+                    self.i = start              # the bad comment is the next entry's error
+                    return
+            elif c == 10:
+                self.i += 1
+            elif c == 13:
+                if not self.take_eol():
+                    return                      # a lone CR: the next entry's error
+            else:
+                return
+
+    def tag_comma(self):
+        if self.at() == ord(","):
+            self.i += 1
+            if self.i >= self.n or self.at() in _WS:
+                raise LPError("lp_syntax")
+
+    def entry(self, e):
+        """Read one entry into e; self.end says whether the entry's end was reached
+        (Go's endSection) when an error is raised."""
+        self.end = False
+        m = self.take_esc(_MEAS, _ESC_MEAS)
+        if not m or m[0] == ord("#"):
+            raise LPError("lp_syntax")
+        self.tag_comma()
+        e.measurement = m
+        while True:                             # tags
+            if self.i < self.n and self.at() == 0x20:
+                self.discard_spaces()
+                break
+            k = self.take_esc(_KEY, _ESC_KEY)
+            if not k or self.i >= self.n or self.at() != ord("="):
+                raise LPError("lp_syntax")
+            self.i += 1
+            v = self.take_esc(_KEY, _ESC_KEY)
+            if not v:
+                raise LPError("lp_syntax")
+            e.tags.append((k, v))
+            if self.i >= self.n:
+                break
+            self.tag_comma()
+        to_time = False
+        while True:                             # fields
+            k = self.take_esc(_KEY, _ESC_KEY)
+            if not k or self.i >= self.n or self.at() != ord("="):
+                raise LPError("lp_syntax")
+            self.i += 1
+            if self.i >= self.n:
+                raise LPError("lp_syntax")
+            c = self.at()
+            if c == ord('"'):
+                self.i += 1
+                val = self.take_esc(_STR, _ESC_STR)
+                if self.i >= self.n:
+                    raise LPError("lp_syntax")  # no closing quote
+                self.i += 1
+                kind = "string"
+            elif c in b"tTfF":
+                val, kind = self.take(_FVAL), "bool"
+            elif c in b"-0123456789.":
+                val = self.take(_FVAL)
+                kind = {ord("i"): "int", ord("u"): "uint"}.get(val[-1], "float")
+                if kind != "float":
+                    val = val[:-1]
+            else:
+                # Go: "unrecognized type" (a syntax error there); lineproto.h calls a
+                # value token that is not a number or boolean lp_bad_value, no value
+                # at all (' ', ',', CR, LF next) lp_syntax
+                raise LPError("lp_bad_value" if self.take(_FVAL) else "lp_syntax")
+            done = False
+            if self.i >= self.n:
+                self.end = done = True
+            elif self.at() == ord(","):
+                self.i += 1
+            elif self.at() not in _WS:
+                raise LPError("lp_syntax")
+            else:
+                self.discard_spaces()
+                if self.take_eol():
+                    self.end = done = True
+                else:
+                    done = to_time = True
+            # the value (Go's NextField: after the separators were read)
+            if kind == "string":
+                value = val
+            elif kind == "bool":
+                if val in (b"t", b"T", b"true", b"True", b"TRUE"):
+                    value = True
+                elif val in (b"f", b"F", b"false", b"False", b"FALSE"):
+                    value = False
+                else:
+                    raise LPError("lp_bad_value")
+            elif kind == "int":
+                value = lp_int(val, I64_MIN, I64_MAX, True)
+            elif kind == "uint":
+                value = lp_int(val, 0, U64_MAX, False)
+            else:
+                value = lp_float(val)
+            e.fields.append((k, kind, value))
+            if done:
+                break
+        if not to_time:
+            return
+        tb = self.take(_TIME)                   # the timestamp
+        if not tb:
+            self.end = True
+        if self.i < self.n:
+            if self.at() not in _WS:
+                self.take(_NOTEOL)
+                raise LPError("lp_syntax")
+            self.discard_spaces()
+            if self.i < self.n and not self.take_eol():
+                self.take(_NOTEOL)
+                raise LPError("lp_syntax")
+        self.end = True
+        if tb:
+            if not re.fullmatch(rb"[+-]?[0-9]+", tb):
+                raise LPError("lp_syntax")
+            ts = int(tb)
+            if not I64_MIN <= ts <= I64_MAX or not I64_MIN <= ts * self.prec <= I64_MAX:
+                raise LPError("lp_bad_time")
+            e.time = ts * self.prec
+
+    def entries(self):
+        while True:
+            self.skip_empty_lines()
+            if self.i >= self.n:
+                return
+            e = LineEntry()
+            try:
+                self.entry(e)
+            except LPError as x:
+                e.error = x.args[0]
+                if not self.end:                # recover: the rest of the line goes
+                    self.take(_NOTNL)
+                    if self.at() == 10:
+                        self.i += 1
+            yield e
+
+
+def lp_corpus_check(path, limit=5):
+    """Run the line-protocol decoder over the reference parser's corpus
+    (influxdata/line-protocol lineprotocol/testdata/corpus.json): every case must be
+    accepted or rejected as the reference parser does (a datagram is accepted when
+    every entry is well formed and none repeats a tag key), accepted ones with the
+    same points.  Returns (cases, [mismatch descriptions])."""
+    import base64
+    with open(path) as f:
+        corpus = json.load(f)["decode"]
+
+    def raw(x):
+        if isinstance(x, dict):
+            return base64.b64decode(x["binary"])
+        return x.encode()
+
+    bad = []
+    for key, case in sorted(corpus.items()):
+        inp, out = case["input"], case["output"]
+        prec = {"1ns": 1, "1µs": 1000, "1ms": 10**6, "1s": 10**9}[inp["precision"]]
+        got, err = [], None
+        for e in LineProto(raw(inp["text"]), prec).entries():
+            if e.error:
+                err = e.error
+                break
+            if len(set(k for k, _ in e.tags)) != len(e.tags):
+                err = "duplicate tag"
+                break
+            t = e.time if e.time is not None else inp["defaultTime"] - inp["defaultTime"] % prec
+            got.append({"time": t, "name": e.measurement,
+                        "tags": sorted(e.tags),
+                        "fields": [(k, kind, v) for k, kind, v in e.fields]})
+        if "error" in out:
+            if err is None:
+                bad.append("%s: accepted %r, the reference parser rejects it: %s" % (key, inp["text"], out["error"]))
+            continue
+        if err is not None:
+            bad.append("%s: rejected %r (%s), the reference parser accepts it" % (key, inp["text"], err))
+            continue
+        exp = []
+        for pt in out["result"] or []:
+            fields = []
+            for fd in pt["fields"]:
+                (kind, v), = fd["value"].items()
+                if kind == "string":
+                    v = raw(v)
+                fields.append((raw(fd["key"]), kind, v))
+            exp.append({"time": pt["time"], "name": raw(pt["name"]),
+                        "tags": sorted((raw(t["key"]), raw(t["value"])) for t in pt["tags"]), "fields": fields})
+        if got != exp:
+            bad.append("%s: %r decodes to %r, the reference parser's %r" % (key, inp["text"], got, exp))
+    return len(corpus), bad[:limit] if limit else bad
+
+
+_xxh3 = None
+
+
+def xxh3_64(data):
+    """XXH3-64, seed 0: the xxhash module, else libxxhash through ctypes."""
+    global _xxh3
+    if _xxh3 is None:
+        try:
+            import xxhash
+            _xxh3 = xxhash.xxh3_64_intdigest
+        except ImportError:
+            lib = ctypes.CDLL("libxxhash.so.0")
+            fn = lib.XXH3_64bits
+            fn.restype, fn.argtypes = ctypes.c_uint64, [ctypes.c_char_p, ctypes.c_size_t]
+            _xxh3 = lambda b: fn(b, len(b))  # noqa: E731
+    return _xxh3(bytes(data))
+
+
+def lp_key(measurement, tags):
+    """The key of a line: XXH3-64 of measurement 0x00 {tagkey 0x01 tagvalue 0x00} over
+    the key's tags in byte order of tag key."""
+    return xxh3_64(measurement + b"\0" + b"".join(k + b"\1" + v + b"\0" for k, v in sorted(tags)))
+
+
 class Source:
     def __init__(self, name, sec):
         self.name = name
-        self.port = int(sec["udp_port"])
+        self.format = sec.get("format", "wev").strip()
+        # several ports: copies of one feed (A/B)
+        self.ports = [int(x) for x in sec["udp_port"].split(",")]
+        self.port = self.ports[0]
         self.schema = int(sec.get("schema_id", "0"))
         self.fields = []
         for f in sec.get("fields", "").split(","):
             if f.strip():
-                n, t = f.split(":")
-                self.fields.append((n.strip(), t.strip()))
+                if self.format == "itch50":
+                    n, _, t = f.partition(":")
+                    n = n.strip()
+                    if t.strip() and t.strip() != ITCH_FIELDS[n]:
+                        raise ValueError("field %s is %s" % (n, ITCH_FIELDS[n]))
+                    self.fields.append((n, ITCH_FIELDS[n]))
+                else:
+                    n, t = f.split(":")
+                    self.fields.append((n.strip(), t.strip()))
         self.rs = 16 + 8 * len(self.fields)
         self.delay = duration(sec.get("watermark_delay", "0"))
         # key_map: the join table (inner join: an unmapped key drops the record)
@@ -64,6 +589,18 @@ class Source:
                     if line and not line.startswith("#"):
                         a, b = line.split(",")
                         self.key_map[int(a, 0)] = int(b, 0)
+        if self.format == "itch50":
+            self.day_start = day_start_ns(sec["session_date"].strip(), sec.get("timezone", "America/New_York").strip())
+            self.events = set(x.strip() for x in sec.get("messages", ",".join(ITCH_DEFAULT_EVENTS)).split(","))
+            self.key_locate = sec.get("key", "symbol").strip() == "locate"
+            self.max_orders = int(sec.get("order_book", "1000000"))
+            # one directory and one book per source (one RX core)
+            self.itch = Itch(self.max_orders)
+        elif self.format == "line":
+            m = sec.get("measurement", "").strip()
+            self.measurement = m.encode() if m else None
+            self.tags = sorted(t.strip().encode() for t in sec.get("tags", "").split(",") if t.strip()) or None
+            self.prec = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9}[sec.get("precision", "ns").strip()]
 
 
 class Query:
@@ -160,8 +697,18 @@ def fire(q, key, w):
     w.fired, w.dirty = True, False
 
 
+ITCH_REASONS = ("mold_truncated", "mold_overrun", "mold_trailing", "msg_empty", "msg_short", "msg_long",
+                "msg_skipped")
+LINE_REASONS = ("lp_syntax", "lp_bad_utf8", "lp_bad_value", "lp_value_range", "lp_bad_time",
+                "lp_other_measurement", "lp_duplicate_tag", "lp_too_many_tags", "lp_missing_tag",
+                "lp_missing_field", "lp_field_type", "lp_time_range")
+LP_MAX_TAGS = 64
+
+
 class Ref:
-    def __init__(self, cfgpath):
+    def __init__(self, cfgpath, line_arrival_ns=None):
+        """line_arrival_ns: the arrival time the reference gives lines without a
+        timestamp (weir: the wall clock at arrival); default now."""
         cp = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
         cp.read(cfgpath)
         self.sources = {}
@@ -172,12 +719,15 @@ class Ref:
         for s in cp.sections():
             if s.startswith("query "):
                 self.queries.append(Query(s[6:].strip(), cp[s], self.sources))
-        self.byport = {s.port: s for s in self.sources.values()}
+        self.byport = {p: s for s in self.sources.values() for p in s.ports}
         self.devices = [d.strip() for d in cp["dataplane"]["devices"].split(";") if d.strip()]
         self.c = {"rx_packets": 0, "rx_events": 0, "seq_duplicates": 0, "seq_gaps": 0, "key_map_missed": 0}
         self.bad = {}
-        self.inst = {}        # (port, source_id) -> dict
+        self.inst = {}        # (port, source_id) -> dict; itch50: (source, session); line: (source, sender)
         self.arrival = 0
+        self.itch_c = dict.fromkeys(ITCH_REASONS + ("unknown_ref",), 0)
+        self.line_c = dict.fromkeys(LINE_REASONS + ("no_timestamp",), 0)
+        self.line_arrival = time.time_ns() if line_arrival_ns is None else line_arrival_ns
 
     def drop(self, reason):
         self.bad[reason] = self.bad.get(reason, 0) + 1
@@ -208,6 +758,7 @@ class Ref:
             if f[off + 9] != 17:
                 return self.drop("not_udp")
             udp, l4 = off + ihl, tot - ihl
+            sender = f[off + 12: off + 16]
         elif et == 0x86DD:
             if len(f) < off + 40:
                 return self.drop("frame_truncated")
@@ -217,6 +768,7 @@ class Ref:
             if f[off + 6] != 17:
                 return self.drop("not_udp")
             udp, l4 = off + 40, plen
+            sender = f[off + 8: off + 24]
         else:
             return self.drop("not_ip")
         if l4 < 8:
@@ -228,7 +780,13 @@ class Ref:
         src = self.byport.get(port)
         if src is None:
             return self.drop("no_source")
-        self.wev(src, f[udp + 8: udp + ulen])
+        payload = f[udp + 8: udp + ulen]
+        if src.format == "itch50":
+            self.itch(src, payload)
+        elif src.format == "line":
+            self.line(src, payload, (sender, struct.unpack_from(">H", f, udp)[0]))
+        else:
+            self.wev(src, payload)
 
     def wev(self, src, p):
         if len(p) < 24:
@@ -269,7 +827,11 @@ class Ref:
         elif seq > inst["exp"]:
             self.c["seq_gaps"] += seq - inst["exp"]
         inst["exp"] = max(inst["exp"], seq + count)
-        applied = recs[first:]
+        self.batch(src, inst, recs[first:], flags & 1)
+
+    def batch(self, src, inst, applied, eos):
+        """Apply a producer's batch (datagram): its records [(t, key, vals)], then move
+        the source's watermark (ended producers: +inf) and fire."""
         self.c["rx_events"] += len(applied)
         qs = [q for q in self.queries if q.src is src]
         for t, key, vals in applied:
@@ -286,7 +848,7 @@ class Ref:
                     self.apply(q, t, key, vals)
                 else:
                     q.filtered += 1
-        if flags & 1:
+        if eos:
             inst["ended"] = True
         # watermark of the source after the batch, then fire
         insts = [i for i in self.inst.values() if i["src"] is src]
@@ -298,6 +860,186 @@ class Ref:
         for q in qs:
             q.wm = max(q.wm, wm)
             self.fire_complete(q)
+
+    def itch(self, src, p, held=False):
+        """A/B feeds (several ports): a gap in a session's sequence holds the session's
+        later datagrams until a copy fills it (the other feed's), then they follow in
+        order; a gap nothing fills is given up at the end of input (weir: after
+        gap_timeout, which a replayed capture's end comes before).  So the first copy of
+        each sequence number is applied, in sequence order.  Returns True when a held
+        datagram must stay held (a new gap)."""
+        if len(src.ports) < 2 or len(p) < 20:
+            self.itch_apply(src, p)
+            return False
+        session = bytes(p[:10])
+        seq, count = struct.unpack_from(">QH", p, 10)
+        n = 0 if count == 0xFFFF else count
+        inst = self.inst.get((src.name, "mold", session))
+        if inst is None or inst["ended"]:
+            self.itch_apply(src, p)
+            return False
+        h = inst.setdefault("gap", {"want_to": None, "given_up_to": 0, "held": []})
+        exp = inst["exp"]
+        if seq + n > exp or count == 0xFFFF:
+            if h["want_to"] is not None and count != 0xFFFF and n and seq <= exp:
+                self.itch_apply(src, p)         # the other feed's copy fills the gap
+                if inst["exp"] >= h["want_to"]:
+                    h["want_to"] = None
+                    self.itch_release(src, inst)
+                return False
+            if h["want_to"] is not None or (seq > exp and exp >= h["given_up_to"]):
+                if h["want_to"] is None:
+                    h["want_to"] = seq
+                if held:
+                    return True
+                h["held"].append(p)
+                return False
+        self.itch_apply(src, p)
+        return False
+
+    def itch_release(self, src, inst):
+        h = inst["gap"]
+        while h["want_to"] is None and h["held"]:
+            if self.itch(src, h["held"][0], held=True):
+                return
+            h["held"].pop(0)
+
+    def itch_give_up(self):
+        """End of input: the gaps nothing filled are given up, in turn."""
+        again = True
+        while again:
+            again = False
+            for inst in list(self.inst.values()):
+                h = inst.get("gap")
+                if h and h["want_to"] is not None:
+                    h["given_up_to"] = max(h["given_up_to"], h["want_to"])
+                    h["want_to"] = None
+                    self.itch_release(inst["src"], inst)
+                    again = True
+
+    def itch_apply(self, src, p):
+        """A MoldUDP64 datagram of an itch50 source.  A producer is a session; the first
+        copy of each sequence number is applied (whichever port it came by), later
+        copies are duplicates; a sequence beyond every one seen before (data, heartbeat
+        or end of session) counts the messages skipped as gaps.  Every applied message
+        goes through the directory and the book; the selected types become records."""
+        if len(p) < 20:
+            return self.itch_count("mold_truncated")
+        session = bytes(p[:10])
+        seq, count = struct.unpack_from(">QH", p, 10)
+        n = 0 if count == 0xFFFF else count
+        blocks, off = [], 20
+        for _ in range(n):
+            if len(p) - off < 2:
+                return self.itch_count("mold_overrun")
+            ml = struct.unpack_from(">H", p, off)[0]
+            off += 2
+            if len(p) - off < ml:
+                return self.itch_count("mold_overrun")
+            blocks.append(bytes(p[off: off + ml]))
+            off += ml
+        if off != len(p):
+            return self.itch_count("mold_trailing")
+        ik = (src.name, "mold", session)
+        inst = self.inst.get(ik)
+        if inst is not None and inst["ended"]:
+            if count == 0xFFFF:          # the end of session repeated (A/B) is no news
+                return
+            if seq + n <= inst["exp"]:   # the other feed's copy, behind the end
+                self.c["seq_duplicates"] += n
+                return
+            return self.drop("after_eos")
+        if inst is None:
+            inst = self.inst[ik] = {"exp": seq, "start": seq, "applied": set(), "maxt": None, "ended": False,
+                                    "src": src}
+        if seq > inst["exp"]:
+            self.c["seq_gaps"] += seq - inst["exp"]
+        inst["exp"] = max(inst["exp"], seq + n)
+        recs = []
+        for i, m in enumerate(blocks):
+            q = seq + i
+            if q < inst["start"] or q in inst["applied"]:
+                self.c["seq_duplicates"] += 1
+                continue
+            inst["applied"].add(q)
+            if not m:
+                self.itch_count("msg_empty")
+                continue
+            t = chr(m[0])
+            if t not in ITCH_LEN:
+                self.itch_count("msg_skipped")
+                continue
+            if len(m) != ITCH_LEN[t]:
+                self.itch_count("msg_short" if len(m) < ITCH_LEN[t] else "msg_long")
+                continue
+            ev, unknown = src.itch.event(m)
+            self.itch_c["unknown_ref"] += unknown
+            if t not in src.events:
+                continue
+            key = ev["locate"] if src.key_locate or not ev["stock"] else ev["stock"]
+            recs.append((src.day_start + be(m, 5, 6), key, tuple(ev[f] for f, _ in src.fields)))
+        self.batch(src, inst, recs, count == 0xFFFF)
+
+    def itch_count(self, reason):
+        self.itch_c[reason] += 1
+
+    def line(self, src, p, sender):
+        """A datagram of a line source: a producer is a sender (address, port), which
+        never ends; each line is a record or a counted drop."""
+        ik = (src.name, "line", sender)
+        inst = self.inst.get(ik)
+        if inst is None:
+            inst = self.inst[ik] = {"maxt": None, "ended": False, "src": src, "line": True}
+        recs = []
+        for e in LineProto(p, src.prec).entries():
+            r = e.error or self.line_record(src, e)
+            if isinstance(r, str):
+                self.line_c[r] += 1
+            else:
+                recs.append(r)
+        self.batch(src, inst, recs, False)
+
+    def line_record(self, src, e):
+        """A well-formed line under the source's schema: (t, key, vals), or the reason
+        it is not an event (checked in lineproto.h's order)."""
+        if src.measurement is not None and e.measurement != src.measurement:
+            return "lp_other_measurement"
+        tags = sorted(e.tags, key=lambda kv: kv[0])
+        if len(set(k for k, _ in tags)) != len(tags):
+            return "lp_duplicate_tag"
+        if len(tags) > LP_MAX_TAGS:
+            return "lp_too_many_tags"
+        if src.tags:
+            have = dict(tags)
+            if any(k not in have for k in src.tags):
+                return "lp_missing_tag"
+            tags = [(k, have[k]) for k in src.tags]
+        fields = {}
+        for k, kind, v in e.fields:       # a field given twice: the last one counts
+            fields[k] = (kind, v)
+        if any(n.encode() not in fields for n, _ in src.fields):
+            return "lp_missing_field"
+        vals = []
+        for n, typ in src.fields:
+            kind, v = fields[n.encode()]
+            if typ == "f64" and kind == "float":
+                vals.append(v)
+            elif typ == "f64" and kind in ("int", "uint") and int(float(v)) == v:
+                vals.append(float(v))
+            elif typ == "i64" and (kind == "int" or kind == "uint" and v <= I64_MAX):
+                vals.append(v)
+            elif typ == "u64" and (kind == "uint" or kind == "int" and v >= 0):
+                vals.append(v)
+            else:
+                return "lp_field_type"
+        t = e.time
+        if t is None:
+            t = self.line_arrival - self.line_arrival % src.prec
+        if not -LIM <= t <= LIM:
+            return "lp_time_range"
+        if e.time is None:
+            self.line_c["no_timestamp"] += 1
+        return (t, lp_key(e.measurement, tags), tuple(vals))
 
     def apply(self, q, t, key, vals):
         rec = (t, self.arrival, vals)
@@ -365,6 +1107,14 @@ class Ref:
                 if part.startswith("rx_pcap="):
                     for f in read_pcap(part[8:]):
                         self.frame(f)
+        self.itch_give_up()
+        # end of input (exit_on_eos): once every producer that can end (not a line
+        # sender) has ended, the capture's end ends the line senders too: every
+        # remaining window fires
+        if all(i["ended"] for i in self.inst.values() if not i.get("line")):
+            for q in self.queries:
+                q.wm = INF
+                self.fire_complete(q)
         return self
 
     def stats(self):
@@ -372,6 +1122,14 @@ class Ref:
         tot["bad_packets"] = dict(self.bad)
         tot["late_dropped"] = sum(q.late for q in self.queries)
         tot["results_emitted"] = sum(q.results for q in self.queries)
+        itch = [s.itch for s in self.sources.values() if s.format == "itch50"]
+        if itch:
+            tot["itch"] = dict(self.itch_c)
+            tot["order_book"] = {"live": sum(len(x.book) for x in itch),
+                                 "high_water": sum(x.high_water for x in itch),
+                                 "table_full": sum(x.table_full for x in itch)}
+        if any(s.format == "line" for s in self.sources.values()):
+            tot["line"] = dict(self.line_c)
         return {"total": tot,
                 "queries": {q.name: {"late_dropped": q.late, "results_emitted": q.results, "filtered": q.filtered}
                             for q in self.queries}}
