@@ -103,6 +103,7 @@ struct core_stats {
 	uint64_t itch_recovered;    /* messages that came by retransmission */
 	uint64_t itch_recov_timeouts;   /* gaps given up after gap_timeout (or a full hold) */
 	uint64_t book_live, book_high_water, book_table_full, book_memory;  /* RX: its order books */
+	uint64_t book_levels, book_level_full;
 	uint64_t line[WEIR_LP_BAD_MAX];     /* line-protocol lines dropped by reason */
 	uint64_t line_no_time;      /* lines without a timestamp: arrival time */
 	uint64_t events;            /* worker: records processed */
@@ -1063,7 +1064,7 @@ static void
 rx_idle_check(struct rx_ctx *rx, uint64_t now)
 {
 	/* the order books' figures, for the stats (a reader must not look into a book) */
-	uint64_t live = 0, hw = 0, full = 0, mem = 0;
+	uint64_t live = 0, hw = 0, full = 0, mem = 0, lv = 0, lfull = 0;
 	for (int s = 0; s < G.cfg->nsources; s++) {
 		struct weir_book_stats bs;
 		if (!rx->itch[s] || !rx->itch[s]->book)
@@ -1073,7 +1074,11 @@ rx_idle_check(struct rx_ctx *rx, uint64_t now)
 		hw += bs.high_water;
 		full += bs.table_full;
 		mem += bs.memory_bytes;
+		lv += bs.levels;
+		lfull += bs.level_full;
 	}
+	CNT_SET(rx->cs.book_levels, lv);
+	CNT_SET(rx->cs.book_level_full, lfull);
 	CNT_SET(rx->cs.book_live, live);
 	CNT_SET(rx->cs.book_high_water, hw);
 	CNT_SET(rx->cs.book_table_full, full);
@@ -2154,6 +2159,8 @@ sum_stats(struct core_stats *t)
 		t->book_high_water += CNT_GET(c->book_high_water);
 		t->book_table_full += CNT_GET(c->book_table_full);
 		t->book_memory += CNT_GET(c->book_memory);
+		t->book_levels += CNT_GET(c->book_levels);
+		t->book_level_full += CNT_GET(c->book_level_full);
 		t->line_no_time += CNT_GET(c->line_no_time);
 		t->rx_packets += CNT_GET(c->rx_packets);
 		t->rx_events += CNT_GET(c->rx_events);
@@ -2217,6 +2224,8 @@ add_counters(cJSON *o, const struct core_stats *c, bool rx, bool wk)
 			cJSON_AddNumberToObject(bk, "high_water", (double)c->book_high_water);
 			cJSON_AddNumberToObject(bk, "table_full", (double)c->book_table_full);
 			cJSON_AddNumberToObject(bk, "memory_bytes", (double)c->book_memory);
+			cJSON_AddNumberToObject(bk, "price_levels", (double)c->book_levels);
+			cJSON_AddNumberToObject(bk, "level_full", (double)c->book_level_full);
 		}
 		if (G.has_fmt[WEIR_FMT_LINE]) {
 			cJSON *ln = cJSON_AddObjectToObject(o, "line");

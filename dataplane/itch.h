@@ -303,9 +303,32 @@ struct weir_itch_dir {
  * The slot array is the next power of two >= 4/3 max_orders (load <= 3/4, 24-byte slots),
  * allocated at create and never resized.  An add beyond max_orders is dropped and
  * counted, never overwrites.  Not thread-safe: one book per RX core (ITCH references
- * are unique per day across all stocks, so one book per feed).  No per-locate best
- * bid/ask: exact top of book needs ordered price levels per locate, which costs more per
- * message than this whole book; not provided. */
+ * are unique per day across all stocks, so one book per feed).
+ *
+ * Price levels (exact top of book): per (locate, side), price -> the total remaining
+ * shares and the count of the live orders at that price.  An order is in a level when
+ * its side is known (+1/-1; a U of an unknown original adds side 0) and it has shares;
+ * a level exists while it holds an order, so there are never more levels than
+ * max_orders.  Every operation keeps them exact: the order's shares join its level on
+ * add, executed/cancelled shares leave it (E and C alike at the ORDER's price, whatever
+ * C's execution price), and a removed order (deleted, replaced, executed or cancelled to
+ * 0, overfilled) takes what it had left; a level left with no order is removed.
+ *   Layout: a pool of max_orders 32-byte level nodes allocated at create (never grown;
+ * an order slot holds its level's index, so E C X D U reach it without a search).  Per
+ * (locate, side) the levels form an AVL tree ordered by price, with the best (bids: the
+ * highest, asks: the lowest) cached: a best lookup is O(1).  The per-locate headers sit
+ * in pages of 64 locates, at most min(1024, max_orders) pages (a page is in use while
+ * one of its locates has a level), so a small book stays small.
+ *   Level work per operation on top of the order table's probe, L = the levels on that
+ * locate's side, worst case (AVL height <= 1.44 log2 L, no amortisation): an add at
+ * the best price O(1), at another O(log L) (a new level: + O(log L) rebalancing); E C X
+ * that leave the order live O(1); an order removed O(1), O(log L) when it was its
+ * level's last (unlink + rebalance; the next best is the old one's in-order neighbour,
+ * O(1) in an AVL tree); top of book O(1); the best n levels O(n + log L).
+ *   Memory: 24 B x (power of two >= 4/3 max_orders) + 32 B x (max_orders + 1) + 1 KiB x
+ * min(1024, max_orders) + ~2 KiB: 2^20 orders 81 MiB (48 without levels), 65536 orders
+ * 6.0 MiB.  Pool and pages are reserved, not touched, until used.  The level pool cannot
+ * run out (should it ever: counted in level_full, and the order kept outside any level). */
 struct weir_book;
 
 struct weir_book_params {
@@ -331,7 +354,23 @@ struct weir_book_stats {
 	uint64_t unknown_ref;           /* E C X D U for a reference not in the book */
 	uint64_t overfill;              /* E C X for more shares than remain (order removed) */
 	uint64_t capacity;              /* max_orders */
-	uint64_t memory_bytes;          /* the table and the handle */
+	uint64_t memory_bytes;          /* the table, the level pool, the pages, the handle */
+	uint64_t levels;                /* price levels held now (all locates, both sides) */
+	uint64_t level_high_water;      /* most levels ever held at once */
+	uint64_t level_full;            /* orders kept outside any level: pool exhausted (never) */
+};
+
+/* One price level. */
+struct weir_book_level {
+	uint32_t price;                 /* Price(4) */
+	uint32_t orders;                /* live orders at the price (>= 1) */
+	uint64_t shares;                /* their remaining shares (> 0) */
+};
+
+/* Top of book of one locate: bid = the highest buy level, ask = the lowest sell level.
+ * An empty side is all 0 (orders 0 tells it from a level at price 0). */
+struct weir_book_top {
+	struct weir_book_level bid, ask;
 };
 
 /* NULL and errno EINVAL (max_orders out of range) or ENOMEM. */
@@ -359,8 +398,18 @@ int weir_book_replace(struct weir_book *b, uint64_t ref, uint64_t new_ref, uint1
 		      uint32_t price, uint32_t shares, struct weir_book_order *o);
 /* 0 and *o, or -ENOENT (not counted). */
 int weir_book_find(const struct weir_book *b, uint64_t ref, struct weir_book_order *o);
-/* Slow, for tests and fuzzing: every order reachable from its home slot without a gap,
- * no reference twice, the count equal to live.  0, or -EINVAL. */
+/* Best bid and ask of a locate, O(1).  Returns which exist: bit 0 bid, bit 1 ask. */
+int weir_book_top(const struct weir_book *b, uint16_t locate, struct weir_book_top *t);
+/* The best n levels of one side (+1 bids, highest first; -1 asks, lowest first) into
+ * out[0..n), O(n + log L).  Returns how many (fewer when the side has fewer). */
+unsigned weir_book_depth(const struct weir_book *b, uint16_t locate, int8_t side,
+			 struct weir_book_level *out, unsigned n);
+/* Slow, for tests and fuzzing (allocates scratch): every order reachable from its home
+ * slot without a gap, no reference twice, the count equal to live; every level in
+ * exactly one (locate, side) tree, ordered, balanced, linked both ways, its shares and
+ * order count the sums over the orders that name it (and every order with a side and
+ * shares names the level of its locate, side and price), the cached best the tree's
+ * extreme, the pages' accounts, no node or page lost.  0, -EINVAL, or -ENOMEM. */
 int weir_book_check(const struct weir_book *b);
 
 /* ---- trading events ------------------------------------------------------------------ */
@@ -375,11 +424,16 @@ int weir_book_check(const struct weir_book *b);
  *  order_ref ref         ref           ref           ref         ref          new ref      ref        0
  *  match       0         match         match           0           0            0          match    match
  *  printable   0           1           C's 'Y'         0           0            0            1        1
+ *  bid ask spread bid_size ask_size: every type above, the top of book of the event's
+ *            locate after the message is applied (book)
  * S and R carry type, locate and stock only.  For an order not in the book (-ENOENT)
  * the order(book) cells are 0, and so is notional where the price is; the rest is the
  * message's.  locate: the order's for an order in the book (equal to the message's on
- * a valid feed), else the message's.  ts_ns is ns since midnight (Eastern): the
- * dataplane adds the session's date to make event_time. */
+ * a valid feed), else the message's.  The (book) cells are 0 without a book (NULL).
+ * bid/ask: the best levels' prices in dollars, bid_size/ask_size their total shares,
+ * 0 for an empty side; spread = (ask_e4 - bid_e4) / 10000 when both sides have a level,
+ * else 0 (negative on a crossed book, as a feed joined late can show).  ts_ns is ns
+ * since midnight (Eastern): the dataplane adds the session's date to make event_time. */
 #define WEIR_ITCH_FIELDS(X)                                                              \
 	X(type,      1, "message type, the ASCII letter ('E' = 69)")                        \
 	X(side,      0, "+1 buy, -1 sell, 0 unknown or none")                              \
@@ -391,7 +445,12 @@ int weir_book_check(const struct weir_book *b);
 	X(match,     1, "match number of an execution, else 0")                            \
 	X(locate,    1, "stock locate code")                                               \
 	X(stock,     1, "symbol key (weir_itch_stock_key), 0 unknown")                     \
-	X(printable, 1, "1: an execution that counts towards volume (E, C 'Y', P, Q)")
+	X(printable, 1, "1: an execution that counts towards volume (E, C 'Y', P, Q)")     \
+	X(bid,       2, "best bid of the stock after the message, dollars (0: none)")      \
+	X(ask,       2, "best ask of the stock after the message, dollars (0: none)")      \
+	X(spread,    2, "ask - bid, dollars, when both exist (else 0)")                    \
+	X(bid_size,  1, "shares at the best bid (0: none)")                                \
+	X(ask_size,  1, "shares at the best ask (0: none)")
 
 enum weir_itch_field {
 #define X(n, t, d) WEIR_ITCH_F_##n,
@@ -410,10 +469,12 @@ struct weir_itch_event {
 };
 
 /* Apply a message weir_itch_decode decoded to the directory and the book (either may be
- * NULL: then stock, resp. the order-derived fields, are 0) and fill *ev.  Returns 0 or
- * the book operation's -errno (the event is filled either way).  Parse + decode + this:
- * 15 ns per message with the sample's L2-resident book (bench itch_book/batch:32); a
- * book of millions of orders adds a cache miss per A F E C X D U. */
+ * NULL: then stock, resp. the order-derived fields and the top of book, are 0) and fill
+ * *ev.  Returns 0 or the book operation's -errno (the event is filled either way).
+ * Parse + decode + this: 22-23 ns per message with the sample's L2-resident book (bench
+ * itch_book/batch:32; 15 ns before the price levels: keeping them costs ~6 ns, the
+ * event's top of book ~1); a book of millions of orders adds a cache miss per A F E C
+ * X D U, and one for the level when its locate's header and node are cold. */
 int weir_itch_event(struct weir_book *b, struct weir_itch_dir *d, const struct weir_itch_msg *m,
 		    struct weir_itch_event *ev);
 

@@ -5,8 +5,9 @@
  *   itch_decode/batch:N   weir_mold_parse (header, every block's bounds), then per block
  *                         weir_itch_decode, a count per type and a fold of the timestamp;
  *   itch_book/batch:N     the same, and per decoded message weir_itch_event: the order
- *                         book (add, execute, cancel, delete, replace by reference) and the
- *                         stock directory, with a fold of executed shares.
+ *                         book (add, execute, cancel, delete, replace by reference), its
+ *                         price levels and the event's top of book (bid ask spread sizes),
+ *                         and the stock directory, with a fold of executed shares.
  *
  * Input: the 1000 messages of Nasdaq's sample (../shared/data/itch, read at run time;
  * skipped when absent), then one D for every order the sample leaves in the book, so a
@@ -20,7 +21,9 @@
  * mix (../shared/data/README.md) plus the closing deletes, the timestamps fold to the sum
  * read straight from the bytes; the book sees 394 unknown references per pass (the
  * sample starts at 09:30; test_itch's naive book and a Python replay agree), adds
- * A + F + U per pass, never fills, and E + C executed shares equal the bytes' sum.
+ * A + F + U per pass, never fills, and E + C executed shares equal the bytes' sum; the
+ * book ends every pass without a price level (the sample holds 421 at its end), and
+ * passes fold the same best-bid sizes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,7 +181,7 @@ pool_free(struct pool *pl)
 
 struct run {
 	uint64_t cnt[256];
-	uint64_t msgs, bad, ts_sum, exec_shares;
+	uint64_t msgs, bad, ts_sum, exec_shares, bid_sizes;
 };
 
 /* One pass over the pool: parse, decode, (book). */
@@ -209,6 +212,7 @@ pass(const struct pool *pl, struct run *r, struct weir_book *b, struct weir_itch
 				weir_itch_event(b, d, &m, &ev);
 				if (m.type == 'E' || m.type == 'C')
 					r->exec_shares += ev.v[WEIR_ITCH_F_shares];
+				r->bid_sizes += ev.v[WEIR_ITCH_F_bid_size];
 			}
 		}
 		r->msgs += mo.nmsgs;
@@ -223,7 +227,7 @@ bm_itch(struct wb_state *st, bool book)
 	struct weir_book_params bp = { .max_orders = BOOK_ORDERS };
 	struct weir_book *b = NULL;
 	struct weir_itch_dir *d = NULL;
-	struct run r = { { 0 }, 0, 0, 0, 0 };
+	struct run r = { { 0 }, 0, 0, 0, 0, 0 };
 	struct weir_book_stats bs;
 	uint64_t passes;
 	int rc = pl ? pool_init(pl, batch) : -1;
@@ -270,15 +274,18 @@ bm_itch(struct wb_state *st, bool book)
 		weir_book_get_stats(b, &bs);
 		if (bs.live || bs.unknown_ref != SAMPLE_UNKNOWN * passes || bs.adds != adds * passes ||
 		    bs.table_full || bs.dup_ref || r.exec_shares != pl->exec_shares * passes ||
-		    pl->nclosing == 0)
+		    pl->nclosing == 0 || bs.levels || bs.level_high_water < 421 || bs.level_full ||
+		    r.bid_sizes % passes)
 			wb_fail(st, "itch_book batch %u: %llu passes: %llu live, %llu unknown (expected %llu per pass), "
 				"%llu adds (%llu per pass), %llu full, %llu duplicate, executed shares %llu "
-				"(expected %llu per pass)", batch, (unsigned long long)passes,
+				"(expected %llu per pass), %llu levels left, level high water %llu, best-bid size fold %llu",
+				batch, (unsigned long long)passes,
 				(unsigned long long)bs.live, (unsigned long long)bs.unknown_ref,
 				(unsigned long long)SAMPLE_UNKNOWN, (unsigned long long)bs.adds,
 				(unsigned long long)adds, (unsigned long long)bs.table_full,
 				(unsigned long long)bs.dup_ref, (unsigned long long)r.exec_shares,
-				(unsigned long long)pl->exec_shares);
+				(unsigned long long)pl->exec_shares, (unsigned long long)bs.levels,
+				(unsigned long long)bs.level_high_water, (unsigned long long)r.bid_sizes);
 		wb_counter(st, "book_bytes", (double)bs.memory_bytes);
 	}
 out:

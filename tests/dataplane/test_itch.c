@@ -337,6 +337,187 @@ nadd(struct naive *nv, uint64_t ref, uint16_t loc, int8_t side, uint32_t price, 
 	nv->o[nv->n++] = (struct nord){ ref, price, shares, loc, side, true };
 }
 
+/* ---- price levels, recomputed from the orders (the naive reference) ---- */
+
+static struct weir_book *mkbook(uint32_t max);
+
+struct nlev {
+	uint16_t locate;
+	int8_t side;
+	uint32_t price;
+	uint32_t orders;
+	uint64_t shares;
+};
+
+static int
+nlev_cmp(const void *a, const void *b)
+{
+	const struct nlev *x = a, *y = b;
+
+	if (x->locate != y->locate)
+		return x->locate < y->locate ? -1 : 1;
+	if (x->side != y->side)
+		return x->side > y->side ? -1 : 1;              /* bids first */
+	if (x->price != y->price)                               /* best first */
+		return (x->price < y->price) == (x->side < 0) ? -1 : 1;
+	return 0;
+}
+
+/* The levels of the live orders o[0..n) that have a side and shares (of locate loc; -1:
+ * all), by scanning them all: sorted by locate, bids then asks, best first. */
+static unsigned
+naive_levels(const struct nord *o, unsigned n, int loc, struct nlev *out)
+{
+	unsigned k = 0, m = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (o[i].live && o[i].side && o[i].shares && (loc < 0 || o[i].locate == loc))
+			out[k++] = (struct nlev){ o[i].locate, o[i].side, o[i].price, 1, o[i].shares };
+	qsort(out, k, sizeof(*out), nlev_cmp);
+	for (unsigned i = 0; i < k; i++) {
+		if (m && out[m - 1].locate == out[i].locate && out[m - 1].side == out[i].side &&
+		    out[m - 1].price == out[i].price) {
+			out[m - 1].orders++;
+			out[m - 1].shares += out[i].shares;
+		} else {
+			out[m++] = out[i];
+		}
+	}
+	return m;
+}
+
+/* One side of a locate in the book (depth and top) against want[0..nw). */
+static void
+assert_side(const struct weir_book *b, uint16_t loc, int8_t side, const struct nlev *want, unsigned nw)
+{
+	static struct weir_book_level got[MAXMSG + 1];
+	struct weir_book_top t;
+	const struct weir_book_level *best;
+	int have = weir_book_top(b, loc, &t);
+	unsigned ng = weir_book_depth(b, loc, side, got, MAXMSG + 1);
+
+	assert_int_equal(ng, nw);
+	for (unsigned i = 0; i < nw; i++) {
+		assert_int_equal(got[i].price, want[i].price);
+		assert_int_equal(got[i].shares, want[i].shares);
+		assert_int_equal(got[i].orders, want[i].orders);
+	}
+	best = side > 0 ? &t.bid : &t.ask;
+	assert_int_equal(!!(have & (side > 0 ? 1 : 2)), nw > 0);
+	assert_int_equal(best->price, nw ? want[0].price : 0);
+	assert_int_equal(best->shares, nw ? want[0].shares : 0);
+	assert_int_equal(best->orders, nw ? want[0].orders : 0);
+	if (nw > 1)     /* a prefix */
+		assert_int_equal(weir_book_depth(b, loc, side, got, 1), 1);
+}
+
+/* The book's levels equal those recomputed from the orders o[0..n): of locate loc, or
+ * (loc -1) of every locate, and the book holds no other level. */
+static void
+assert_levels(const struct weir_book *b, const struct nord *o, unsigned n, int loc)
+{
+	static struct nlev want[MAXMSG];
+	unsigned nw = naive_levels(o, n, loc, want), i = 0;
+	struct weir_book_stats s;
+
+	if (loc >= 0) {
+		unsigned nb = 0;
+		while (nb < nw && want[nb].side > 0)
+			nb++;
+		assert_side(b, (uint16_t)loc, 1, want, nb);
+		assert_side(b, (uint16_t)loc, -1, want + nb, nw - nb);
+		return;
+	}
+	while (i < nw) {
+		unsigned j = i;
+		while (j < nw && want[j].locate == want[i].locate && want[j].side == want[i].side)
+			j++;
+		assert_side(b, want[i].locate, want[i].side, want + i, j - i);
+		i = j;
+	}
+	weir_book_get_stats(b, &s);
+	assert_int_equal(s.levels, nw);
+	assert_true(s.level_high_water >= s.levels);
+	assert_int_equal(s.level_full, 0);
+}
+
+/* An event's top-of-book fields against the levels recomputed from o[0..n). */
+static void
+assert_event_top(const struct weir_itch_event *ev, const struct nord *o, unsigned n, bool book)
+{
+	static struct nlev want[MAXMSG];
+	uint64_t type = ev->v[WEIR_ITCH_F_type];
+	unsigned nw = 0;
+	const struct nlev *bid = NULL, *ask = NULL;
+	double spread;
+
+	if (book && type != 'S' && type != 'R')
+		nw = naive_levels(o, n, (int)ev->v[WEIR_ITCH_F_locate], want);
+	for (unsigned i = 0; i < nw; i++) {
+		if (want[i].side > 0 && !bid)
+			bid = &want[i];
+		if (want[i].side < 0 && !ask)
+			ask = &want[i];
+	}
+	assert_true(weir_itch_ev_f64(ev, WEIR_ITCH_F_bid) == (bid ? bid->price / 1e4 : 0.0));
+	assert_true(weir_itch_ev_f64(ev, WEIR_ITCH_F_ask) == (ask ? ask->price / 1e4 : 0.0));
+	assert_int_equal(ev->v[WEIR_ITCH_F_bid_size], bid ? bid->shares : 0);
+	assert_int_equal(ev->v[WEIR_ITCH_F_ask_size], ask ? ask->shares : 0);
+	spread = weir_itch_ev_f64(ev, WEIR_ITCH_F_spread);
+	if (bid && ask) {
+		assert_true(spread == ((double)ask->price - (double)bid->price) / 1e4);
+		assert_true(spread - (ask->price / 1e4 - bid->price / 1e4) < 1e-9 &&
+			    (ask->price / 1e4 - bid->price / 1e4) - spread < 1e-9);
+	} else {
+		assert_true(spread == 0.0);
+	}
+}
+
+/* Apply a decoded message to the naive book the way the book does; the order it found
+ * (a copy, before the message), NULL when none. */
+static bool
+napply(struct naive *nv, const struct weir_itch_msg *m, struct nord *before)
+{
+	struct nord *o;
+
+	switch (m->type) {
+	case 'A':
+	case 'F':
+		if (!nfind(nv, m->add.ref))
+			nadd(nv, m->add.ref, m->locate, m->add.side == 'B' ? 1 : m->add.side == 'S' ? -1 : 0,
+			     m->add.price, m->add.shares);
+		return false;
+	case 'E':
+	case 'C':
+	case 'X': {
+		uint32_t sh = m->type == 'X' ? m->cancel.shares : m->exec.shares;
+		if (!(o = nfind(nv, m->type == 'X' ? m->cancel.ref : m->exec.ref)))
+			return false;
+		*before = *o;
+		o->shares -= sh < o->shares ? sh : o->shares;
+		o->live = o->shares > 0;
+		return true;
+	}
+	case 'D':
+		if (!(o = nfind(nv, m->del.ref)))
+			return false;
+		*before = *o;
+		o->live = false;
+		return true;
+	case 'U':
+		if ((o = nfind(nv, m->replace.ref)) != NULL) {
+			*before = *o;
+			o->live = false;
+		}
+		if (!nfind(nv, m->replace.new_ref))
+			nadd(nv, m->replace.new_ref, o ? o->locate : m->locate, o ? o->side : 0,
+			     m->replace.price, m->replace.shares);
+		return o != NULL;
+	default:
+		return false;
+	}
+}
+
 /* Replay the sample through weir_itch_event with a book, and through the naive book:
  * every E C X D U for an order added within the sample finds it, the unknown references
  * agree, and executed shares and notional per locate agree. */
@@ -470,6 +651,64 @@ sample_book(void **st)
 	print_message("sample book: %llu found, %llu unknown references, %llu live, high water %llu\n",
 		      (unsigned long long)nv.found, (unsigned long long)nv.unknown,
 		      (unsigned long long)bs.live, (unsigned long long)bs.high_water);
+	weir_book_destroy(b);
+	free(d);
+}
+
+/* The sample through weir_itch_event with a book: after every message, every price level
+ * of every locate (and the event's top of book) equals the levels recomputed by scanning
+ * the naive book's live orders, and weir_book_check passes. */
+static void
+sample_levels(void **st)
+{
+	static struct naive nv;
+	struct weir_book *b = mkbook(2048);
+	struct weir_itch_dir *d = calloc(1, sizeof(*d));
+	struct weir_book_stats bs;
+	struct weir_itch_event ev;
+	struct weir_itch_msg m;
+	unsigned two_sided = 0, best_moved = 0, events = 0;
+
+	(void)st;
+	assert_non_null(d);
+	memset(&nv, 0, sizeof(nv));
+	for (unsigned i = 0; i < S.n; i++) {
+		struct weir_book_top before, after;
+		struct nord o;
+		uint16_t loc;
+
+		if (decode(S.msg[i], S.mlen[i], &m) != WEIR_ITCH_BAD_MAX)
+			continue;
+		weir_book_top(b, m.locate, &before);
+		weir_itch_event(b, d, &m, &ev);
+		napply(&nv, &m, &o);
+		events++;
+		assert_event_top(&ev, nv.o, nv.n, true);
+		assert_levels(b, nv.o, nv.n, -1);
+		assert_int_equal(weir_book_check(b), 0);
+		loc = (uint16_t)ev.v[WEIR_ITCH_F_locate];
+		weir_book_top(b, loc, &after);
+		two_sided += ev.v[WEIR_ITCH_F_bid_size] && ev.v[WEIR_ITCH_F_ask_size];
+		/* a removal that emptied the best level and left another one */
+		best_moved += (m.type == 'D' || m.type == 'E' || m.type == 'C' || m.type == 'X' ||
+			       m.type == 'U') && loc == m.locate &&
+			      ((before.bid.orders && after.bid.orders && before.bid.price > after.bid.price) ||
+			       (before.ask.orders && after.ask.orders && before.ask.price < after.ask.price));
+	}
+	weir_book_get_stats(b, &bs);
+	print_message("sample levels: %u events, %u two-sided, best moved back %u times, %llu levels "
+		      "(high water %llu), %llu live orders\n", events, two_sided, best_moved,
+		      (unsigned long long)bs.levels, (unsigned long long)bs.level_high_water,
+		      (unsigned long long)bs.live);
+	assert_int_equal(events, 996);
+	assert_true(two_sided > 0 && best_moved > 0);
+	/* with no book, or for S R, every top-of-book field is 0 */
+	for (unsigned i = 0; i < S.n; i++) {
+		if (decode(S.msg[i], S.mlen[i], &m) != WEIR_ITCH_BAD_MAX)
+			continue;
+		weir_itch_event(NULL, d, &m, &ev);
+		assert_event_top(&ev, nv.o, nv.n, false);
+	}
 	weir_book_destroy(b);
 	free(d);
 }
@@ -1083,7 +1322,9 @@ book_exec_cancel(void **st)
 
 /* Random adds, executions, cancels, deletes and replaces on a small table with many
  * colliding references, against the naive book: the table stays consistent (backward
- * shift) and agrees with the reference after every operation. */
+ * shift) and agrees with the reference after every operation.  Three locates, both
+ * sides, six prices: several orders per level; the touched locate's levels equal the
+ * naive book's after every operation, all of them every 97. */
 static void
 book_churn(void **st)
 {
@@ -1101,13 +1342,16 @@ book_churn(void **st)
 		r = rng >> 33;
 		uint64_t ref = r % REFS, ref2 = (r >> 8) % REFS;
 		uint32_t sh = 1 + (uint32_t)((r >> 16) % 20);
+		uint32_t px = 10 * (1 + (uint32_t)((rng >> 13) % 6));
+		uint16_t loc = (uint16_t)(ref % 3);
+		int touched = nv[ref].live ? nv[ref].locate : loc;
 		struct weir_book_order o;
 		int rc;
 
 		switch ((r >> 24) % 6) {
 		case 0:
 		case 1:
-			rc = weir_book_add(b, ref, (uint16_t)ref, ref & 1 ? 1 : -1, (uint32_t)ref * 10, sh);
+			rc = weir_book_add(b, ref, loc, ref & 1 ? 1 : -1, px, sh);
 			if (nv[ref].live)
 				assert_int_equal(rc, -EEXIST);
 			else if (live == MAXO) {
@@ -1115,7 +1359,7 @@ book_churn(void **st)
 				full++;
 			} else {
 				assert_int_equal(rc, 0);
-				nv[ref] = (struct nord){ ref, (uint32_t)ref * 10, sh, (uint16_t)ref, ref & 1 ? 1 : -1, true };
+				nv[ref] = (struct nord){ ref, px, sh, loc, ref & 1 ? 1 : -1, true };
 				live++;
 			}
 			break;
@@ -1147,12 +1391,12 @@ book_churn(void **st)
 			live--;
 			break;
 		default:
-			rc = weir_book_replace(b, ref, ref2, 7, 5, sh, &o);
+			rc = weir_book_replace(b, ref, ref2, 7, px, sh, &o);
 			if (!nv[ref].live) {
 				assert_int_equal(rc, -ENOENT);
 				unknown++;
 				if (!nv[ref2].live && live < MAXO) {
-					nv[ref2] = (struct nord){ ref2, 5, sh, 7, 0, true };
+					nv[ref2] = (struct nord){ ref2, px, sh, 7, 0, true };
 					live++;
 				} else if (!nv[ref2].live)
 					full++;
@@ -1164,13 +1408,15 @@ book_churn(void **st)
 				assert_int_equal(rc, -EEXIST);
 			} else {
 				assert_int_equal(rc, 0);
-				nv[ref2] = (struct nord){ ref2, 5, sh, nv[ref].locate, nv[ref].side, true };
+				nv[ref2] = (struct nord){ ref2, px, sh, nv[ref].locate, nv[ref].side, true };
 				live++;
 			}
 			break;
 		}
+		assert_levels(b, nv, REFS, touched);
 		if (it % 97 == 0 || it == OPS - 1) {
 			assert_int_equal(weir_book_check(b), 0);
+			assert_levels(b, nv, REFS, -1);
 			for (uint64_t k = 0; k < REFS; k++) {
 				rc = weir_book_find(b, k, &o);
 				assert_int_equal(rc, nv[k].live ? 0 : -ENOENT);
@@ -1189,6 +1435,346 @@ book_churn(void **st)
 	assert_int_equal(s.unknown_ref, unknown);
 	assert_int_equal(s.high_water, MAXO);
 	assert_true(full > 0);
+	weir_book_destroy(b);
+}
+
+/* ---- price levels: specific cases ---- */
+
+/* decode + weir_itch_event; its return */
+static int
+evmsg(struct weir_book *b, const uint8_t *p, uint32_t len, struct weir_itch_event *ev)
+{
+	struct weir_itch_msg m;
+
+	assert_int_equal(decode(p, len, &m), WEIR_ITCH_BAD_MAX);
+	return weir_itch_event(b, NULL, &m, ev);
+}
+
+/* The event's top of book: prices Price(4) (0 none), sizes, spread Price(4) (when both). */
+static void
+assert_evtop(const struct weir_itch_event *ev, uint32_t bid, uint64_t bid_size, uint32_t ask,
+	     uint64_t ask_size)
+{
+	assert_true(evf(ev, WEIR_ITCH_F_bid) == bid / 1e4);
+	assert_true(evf(ev, WEIR_ITCH_F_ask) == ask / 1e4);
+	assert_int_equal(evu(ev, WEIR_ITCH_F_bid_size), bid_size);
+	assert_int_equal(evu(ev, WEIR_ITCH_F_ask_size), ask_size);
+	assert_true(evf(ev, WEIR_ITCH_F_spread) ==
+		    (bid_size && ask_size ? ((double)ask - (double)bid) / 1e4 : 0.0));
+}
+
+/* One side's levels, best first: n pairs of (price, shares) after the count. */
+static void
+assert_depth(const struct weir_book *b, uint16_t loc, int8_t side, unsigned n, ...)
+{
+	struct weir_book_level got[16];
+	va_list ap;
+
+	assert_int_equal(weir_book_depth(b, loc, side, got, 16), n);
+	va_start(ap, n);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(got[i].price, va_arg(ap, unsigned));
+		assert_int_equal(got[i].shares, va_arg(ap, unsigned));
+	}
+	va_end(ap);
+	assert_int_equal(weir_book_check(b), 0);
+}
+
+/* Each way a best level empties moves the best to the next level; C at its own price
+ * takes shares off the order's level; U to a better price; two stocks independent;
+ * unknown side, zero shares, duplicates and a price 0 level; crossed book; clear. */
+static void
+levels_cases(void **st)
+{
+	struct weir_book *b = mkbook(64);
+	struct weir_itch_event ev;
+	struct weir_book_top t;
+	struct weir_book_stats s;
+	struct weir_book_order o;
+	uint8_t p[64];
+
+	(void)st;
+	/* AAPL (locate 5): bids 100.00 x 100+50, 99.99 x 70, 99.98 x 10; asks 100.05 x 200, 100.10 x 20 */
+	assert_int_equal(evmsg(b, p, mk_add(p, 'A', 5, 1, 'B', 100, "AAPL", 1000000), &ev), 0);
+	assert_evtop(&ev, 1000000, 100, 0, 0);
+	assert_int_equal(evmsg(b, p, mk_add(p, 'F', 5, 2, 'B', 50, "AAPL", 1000000), &ev), 0);
+	assert_evtop(&ev, 1000000, 150, 0, 0);
+	evmsg(b, p, mk_add(p, 'A', 5, 3, 'B', 70, "AAPL", 999900), &ev);
+	evmsg(b, p, mk_add(p, 'A', 5, 4, 'B', 10, "AAPL", 999800), &ev);
+	assert_evtop(&ev, 1000000, 150, 0, 0);
+	evmsg(b, p, mk_add(p, 'A', 5, 5, 'S', 200, "AAPL", 1000500), &ev);
+	assert_evtop(&ev, 1000000, 150, 1000500, 200);
+	assert_true(evf(&ev, WEIR_ITCH_F_spread) == 0.05);
+	evmsg(b, p, mk_add(p, 'A', 5, 6, 'S', 20, "AAPL", 1001000), &ev);
+	assert_evtop(&ev, 1000000, 150, 1000500, 200);
+	assert_depth(b, 5, 1, 3, 1000000, 150, 999900, 70, 999800, 10);
+	assert_depth(b, 5, -1, 2, 1000500, 200, 1001000, 20);
+	/* MSFT (locate 6): its own book */
+	evmsg(b, p, mk_add(p, 'A', 6, 7, 'S', 30, "MSFT", 500000), &ev);
+	assert_evtop(&ev, 0, 0, 500000, 30);
+	evmsg(b, p, mk_add(p, 'A', 6, 8, 'B', 40, "MSFT", 499900), &ev);
+	assert_evtop(&ev, 499900, 40, 500000, 30);
+	assert_int_equal(weir_book_top(b, 5, &t), 3);
+	assert_int_equal(t.bid.price, 1000000);
+	assert_int_equal(t.bid.shares, 150);
+	assert_int_equal(t.bid.orders, 2);
+	assert_int_equal(t.ask.price, 1000500);
+	assert_int_equal(t.ask.orders, 1);
+	assert_int_equal(weir_book_top(b, 4, &t), 0);
+	assert_int_equal(t.bid.orders + t.ask.orders, 0);
+
+	/* E of all of order 1: the level keeps order 2 */
+	assert_int_equal(evmsg(b, p, mk_exec(p, 5, 1, 100, 1), &ev), 0);
+	assert_evtop(&ev, 1000000, 50, 1000500, 200);
+	/* C at 100.03: 20 shares leave the order's level at 100.00; no level at 100.03 */
+	assert_int_equal(evmsg(b, p, mk_execp(p, 5, 2, 20, 2, 'Y', 1000300), &ev), 0);
+	assert_int_equal(evi(&ev, WEIR_ITCH_F_price_e4), 1000300);
+	assert_evtop(&ev, 1000000, 30, 1000500, 200);
+	assert_depth(b, 5, 1, 3, 1000000, 30, 999900, 70, 999800, 10);
+	/* X of the rest of order 2: the best level empties, 99.99 is the best */
+	assert_int_equal(evmsg(b, p, mk_cancel(p, 5, 2, 30), &ev), 0);
+	assert_evtop(&ev, 999900, 70, 1000500, 200);
+	/* E of more than order 3 has (overfill): removed, 99.98 is the best */
+	assert_int_equal(evmsg(b, p, mk_exec(p, 5, 3, 100, 3), &ev), 0);
+	assert_evtop(&ev, 999800, 10, 1000500, 200);
+	weir_book_get_stats(b, &s);
+	assert_int_equal(s.overfill, 1);
+	/* X partial: only the cancelled shares leave */
+	evmsg(b, p, mk_add(p, 'A', 5, 9, 'B', 25, "AAPL", 999800), &ev);
+	assert_evtop(&ev, 999800, 35, 1000500, 200);
+	assert_int_equal(evmsg(b, p, mk_cancel(p, 5, 9, 5), &ev), 0);
+	assert_evtop(&ev, 999800, 30, 1000500, 200);
+	/* D: order 4 leaves its level (20 remain), then order 9 empties it: no bid at all */
+	assert_int_equal(evmsg(b, p, mk_delete(p, 5, 4), &ev), 0);
+	assert_evtop(&ev, 999800, 20, 1000500, 200);
+	assert_int_equal(evmsg(b, p, mk_delete(p, 5, 9), &ev), 0);
+	assert_evtop(&ev, 0, 0, 1000500, 200);
+	assert_depth(b, 5, 1, 0);
+	/* U to a better price: 99.00 -> 100.01 (the old level goes, a new best) */
+	evmsg(b, p, mk_add(p, 'A', 5, 10, 'B', 10, "AAPL", 990000), &ev);
+	evmsg(b, p, mk_add(p, 'A', 5, 11, 'B', 10, "AAPL", 980000), &ev);
+	assert_evtop(&ev, 990000, 10, 1000500, 200);
+	assert_int_equal(evmsg(b, p, mk_replace(p, 5, 10, 12, 15, 1000100), &ev), 0);
+	assert_evtop(&ev, 1000100, 15, 1000500, 200);
+	assert_depth(b, 5, 1, 2, 1000100, 15, 980000, 10);
+	/* U of the best to a worse price: the best moves to 98.00 */
+	assert_int_equal(evmsg(b, p, mk_replace(p, 5, 12, 13, 5, 970000), &ev), 0);
+	assert_evtop(&ev, 980000, 10, 1000500, 200);
+	assert_depth(b, 5, 1, 2, 980000, 10, 970000, 5);
+	/* the best ask empties: the next higher */
+	assert_int_equal(evmsg(b, p, mk_exec(p, 5, 5, 200, 4), &ev), 0);
+	assert_evtop(&ev, 980000, 10, 1001000, 20);
+	/* a bid through the ask: crossed, spread negative */
+	evmsg(b, p, mk_add(p, 'A', 5, 14, 'B', 10, "AAPL", 1002000), &ev);
+	assert_evtop(&ev, 1002000, 10, 1001000, 20);
+	assert_true(evf(&ev, WEIR_ITCH_F_spread) < 0);
+	/* P and Q carry the stock's top of book too */
+	evmsg(b, p, mk_trade(p, 5, 'B', 84, "AAPL", 1000000, 99), &ev);
+	assert_evtop(&ev, 1002000, 10, 1001000, 20);
+	evmsg(b, p, mk_cross(p, 6, 1000, "MSFT", 500000, 98), &ev);
+	assert_evtop(&ev, 499900, 40, 500000, 30);
+	/* MSFT untouched all along */
+	assert_depth(b, 6, 1, 1, 499900, 40);
+	assert_depth(b, 6, -1, 1, 500000, 30);
+	/* an E on MSFT: AAPL's levels stay */
+	assert_int_equal(evmsg(b, p, mk_exec(p, 6, 7, 30, 5), &ev), 0);
+	assert_evtop(&ev, 499900, 40, 0, 0);
+	/* a header locate other than the order's: the order's stock (the event's locate) */
+	assert_int_equal(evmsg(b, p, mk_exec(p, 5, 8, 10, 6), &ev), 0);
+	assert_int_equal(evu(&ev, WEIR_ITCH_F_locate), 6);
+	assert_evtop(&ev, 499900, 30, 0, 0);
+	assert_int_equal(evmsg(b, p, mk_replace(p, 5, 8, 19, 40, 499800), &ev), 0);
+	assert_int_equal(evu(&ev, WEIR_ITCH_F_locate), 6);
+	assert_evtop(&ev, 499800, 40, 0, 0);
+	assert_int_equal(evmsg(b, p, mk_replace(p, 6, 19, 8, 40, 499900), &ev), 0);
+	assert_evtop(&ev, 499900, 40, 0, 0);
+	assert_depth(b, 5, -1, 1, 1001000, 20);
+
+	/* U of an unknown original: the new order (side 0) is in no level, nor is what
+	 * executes against it */
+	assert_int_equal(evmsg(b, p, mk_replace(p, 5, 999, 15, 100, 1000000), &ev), -ENOENT);
+	assert_evtop(&ev, 1002000, 10, 1001000, 20);
+	assert_int_equal(evmsg(b, p, mk_exec(p, 5, 15, 40, 6), &ev), 0);
+	assert_evtop(&ev, 1002000, 10, 1001000, 20);
+	assert_depth(b, 5, 1, 3, 1002000, 10, 980000, 10, 970000, 5);
+	/* an order of 0 shares is in no level; a duplicate add changes no level */
+	assert_int_equal(weir_book_add(b, 16, 5, 1, 1000000, 0), 0);
+	assert_int_equal(weir_book_add(b, 14, 5, 1, 1000000, 50), -EEXIST);
+	assert_depth(b, 5, 1, 3, 1002000, 10, 980000, 10, 970000, 5);
+	assert_int_equal(weir_book_delete(b, 16, &o), 0);
+	/* U whose new reference is live: the original leaves its level, nothing joins */
+	assert_int_equal(weir_book_replace(b, 14, 8, 5, 1, 1, &o), -EEXIST);
+	assert_depth(b, 5, 1, 2, 980000, 10, 970000, 5);
+	assert_depth(b, 6, 1, 1, 499900, 40);
+	/* a level at price 0 is a level (orders tell it from none) */
+	assert_int_equal(weir_book_add(b, 17, 9, 1, 0, 5), 0);
+	assert_int_equal(weir_book_add(b, 18, 9, -1, 100, 7), 0);
+	assert_int_equal(weir_book_top(b, 9, &t), 3);
+	assert_int_equal(t.bid.price, 0);
+	assert_int_equal(t.bid.orders, 1);
+	evmsg(b, p, mk_trade(p, 9, 'S', 1, "ZERO", 100, 97), &ev);
+	assert_evtop(&ev, 0, 5, 100, 7);
+	assert_true(evf(&ev, WEIR_ITCH_F_spread) == 0.01);
+	/* S and R: no top of book */
+	evmsg(b, p, mk_dir(p, 5, "AAPL"), &ev);
+	assert_evtop(&ev, 0, 0, 0, 0);
+	evmsg(b, p, mk_sys(p, 'Q'), &ev);
+	assert_evtop(&ev, 0, 0, 0, 0);
+	weir_book_get_stats(b, &s);
+	assert_int_equal(s.levels, 2 + 1 + 1 + 2);     /* AAPL bids, ask; MSFT bid; locate 9 */
+	assert_true(s.level_high_water >= 7);
+	assert_int_equal(s.level_full, 0);
+	assert_int_equal(weir_book_check(b), 0);
+	/* clear: no level anywhere, and the book works again */
+	weir_book_clear(b);
+	weir_book_get_stats(b, &s);
+	assert_int_equal(s.levels + s.level_high_water, 0);
+	assert_int_equal(weir_book_top(b, 5, &t), 0);
+	assert_int_equal(weir_book_top(b, 9, &t), 0);
+	assert_int_equal(weir_book_check(b), 0);
+	evmsg(b, p, mk_add(p, 'A', 5, 1, 'S', 10, "AAPL", 1000000), &ev);
+	assert_evtop(&ev, 0, 0, 1000000, 10);
+	assert_depth(b, 5, -1, 1, 1000000, 10);
+	weir_book_destroy(b);
+}
+
+/* Many levels per side (deep AVL trees): prices added in ascending and descending runs
+ * (the worst case of an unbalanced tree), then emptied best first, worst first and at
+ * random, then random churn over thousands of levels on several locates, against the
+ * naive book; weir_book_check (balance, order, sums) throughout. */
+static void
+levels_deep(void **st)
+{
+	enum { MAXO = 3000, REFS = 4000, OPS = 60000 };
+	static struct nord nv[REFS];
+	struct weir_book *b = mkbook(MAXO);
+	struct weir_book_stats s;
+	uint64_t rng = 777;
+	unsigned live = 0;
+
+	(void)st;
+	memset(nv, 0, sizeof(nv));
+	/* 1000 bids ascending, 1000 asks descending on locate 1, one order per level */
+	for (uint32_t i = 0; i < 1000; i++) {
+		assert_int_equal(weir_book_add(b, i, 1, 1, 10000 + i, 1 + i), 0);
+		nv[i] = (struct nord){ i, 10000 + i, 1 + i, 1, 1, true };
+		assert_int_equal(weir_book_add(b, 1000 + i, 1, -1, 30000 - i, 1 + i), 0);
+		nv[1000 + i] = (struct nord){ 1000 + i, 30000 - i, 1 + i, 1, -1, true };
+		if (i % 50 == 0)
+			assert_int_equal(weir_book_check(b), 0);
+	}
+	assert_levels(b, nv, REFS, -1);
+	assert_int_equal(weir_book_check(b), 0);
+	/* bids emptied best first (the newest), asks worst first */
+	for (uint32_t i = 0; i < 500; i++) {
+		struct weir_book_top t;
+		assert_int_equal(weir_book_delete(b, 999 - i, NULL), 0);
+		nv[999 - i].live = false;
+		assert_int_equal(weir_book_execute(b, 1000 + i, 1 + i, NULL), 0);
+		nv[1000 + i].live = false;
+		weir_book_top(b, 1, &t);
+		assert_int_equal(t.bid.price, 10000 + 999 - i - 1);
+		assert_int_equal(t.ask.price, 30000 - 999);
+		if (i % 50 == 0)
+			assert_int_equal(weir_book_check(b), 0);
+	}
+	assert_levels(b, nv, REFS, -1);
+	for (uint32_t i = 0; i < REFS; i++)
+		live += nv[i].live;
+	/* random churn: 4 locates, 600 prices, a U to any price */
+	for (int it = 0; it < OPS; it++) {
+		uint64_t r, ref, ref2;
+		uint32_t sh, px;
+		uint16_t loc;
+		int rc;
+
+		rng = rng * 6364136223846793005u + 1442695040888963407u;
+		r = rng >> 32;
+		ref = r % REFS;
+		ref2 = (r >> 16) % REFS;
+		rng = rng * 6364136223846793005u + 1442695040888963407u;
+		r = rng >> 32;
+		sh = 1 + (uint32_t)(r % 300);
+		px = 20000 - 300 + (uint32_t)((r >> 9) % 600);
+		loc = (uint16_t)(1 + (r >> 19) % 4);
+		switch ((r >> 21) % 8) {
+		case 0:
+		case 1:
+		case 2:
+			rc = weir_book_add(b, ref, loc, ref & 1 ? 1 : -1, px, sh);
+			if (nv[ref].live) {
+				assert_int_equal(rc, -EEXIST);
+			} else if (live == MAXO) {
+				assert_int_equal(rc, -ENOSPC);
+			} else {
+				assert_int_equal(rc, 0);
+				nv[ref] = (struct nord){ ref, px, sh, loc, ref & 1 ? 1 : -1, true };
+				live++;
+			}
+			break;
+		case 3:
+		case 4:
+			rc = weir_book_execute(b, ref, sh, NULL);
+			assert_int_equal(rc, nv[ref].live ? 0 : -ENOENT);
+			if (nv[ref].live) {
+				nv[ref].shares -= sh < nv[ref].shares ? sh : nv[ref].shares;
+				if (!nv[ref].shares) {
+					nv[ref].live = false;
+					live--;
+				}
+			}
+			break;
+		case 5:
+			rc = weir_book_delete(b, ref, NULL);
+			assert_int_equal(rc, nv[ref].live ? 0 : -ENOENT);
+			if (nv[ref].live) {
+				nv[ref].live = false;
+				live--;
+			}
+			break;
+		default:
+			rc = weir_book_replace(b, ref, ref2, loc, px, sh, NULL);
+			if (nv[ref].live) {
+				nv[ref].live = false;
+				live--;
+				assert_int_equal(rc, nv[ref2].live ? -EEXIST : 0);
+				if (!nv[ref2].live) {
+					nv[ref2] = (struct nord){ ref2, px, sh, nv[ref].locate, nv[ref].side, true };
+					live++;
+				}
+			} else {
+				assert_int_equal(rc, -ENOENT);
+				if (!nv[ref2].live && live < MAXO) {
+					nv[ref2] = (struct nord){ ref2, px, sh, loc, 0, true };
+					live++;
+				}
+			}
+			break;
+		}
+		if (it % 2000 == 0 || it == OPS - 1) {
+			assert_int_equal(weir_book_check(b), 0);
+			assert_levels(b, nv, REFS, -1);
+		} else if (it % 20 == 0) {
+			assert_levels(b, nv, REFS, loc);
+		}
+	}
+	weir_book_get_stats(b, &s);
+	print_message("deep levels: %llu levels now, high water %llu, %llu live orders\n",
+		      (unsigned long long)s.levels, (unsigned long long)s.level_high_water,
+		      (unsigned long long)s.live);
+	assert_true(s.level_high_water >= 1500);
+	assert_int_equal(s.live, live);
+	/* everything out at random: the book ends empty, every page returned */
+	for (uint32_t i = 0; i < REFS; i++) {
+		uint32_t k = i * 1237 % REFS;   /* a permutation (1237 is prime) */
+		assert_int_equal(weir_book_delete(b, k, NULL), nv[k].live ? 0 : -ENOENT);
+		nv[k].live = false;
+		if (i % 400 == 0)
+			assert_int_equal(weir_book_check(b), 0);
+	}
+	weir_book_get_stats(b, &s);
+	assert_int_equal(s.live + s.levels, 0);
+	assert_int_equal(weir_book_check(b), 0);
 	weir_book_destroy(b);
 }
 
@@ -1251,6 +1837,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(sample_types),
 		cmocka_unit_test(sample_vectors),
 		cmocka_unit_test(sample_book),
+		cmocka_unit_test(sample_levels),
 		cmocka_unit_test(sample_mold),
 		cmocka_unit_test(captures),
 		cmocka_unit_test(mold_special),
@@ -1262,6 +1849,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(book_replace),
 		cmocka_unit_test(book_exec_cancel),
 		cmocka_unit_test(book_churn),
+		cmocka_unit_test(levels_cases),
+		cmocka_unit_test(levels_deep),
 		cmocka_unit_test(events_other),
 	};
 	int rc;

@@ -4,7 +4,9 @@
  * hit table_full); the rest is a MoldUDP64 datagram.  When it is not one, the same bytes
  * are read as a BinaryFILE stream (u16 length + message) so the book still sees them.
  * Checked: results inside the input, a parsed packet rebuilds byte for byte, decode
- * reasons in range, and the book's invariants after every input. */
+ * reasons in range, every event's top of book equal to weir_book_top of its locate (0
+ * for S and R), and the book's invariants (orders, and the price levels against them:
+ * weir_book_check) every 16 messages and after every input. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +17,26 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct weir_itch_dir dir;
+static unsigned applied;
+
+/* The event's bid ask spread bid_size ask_size against the book's top of its locate. */
+static void
+check_top(const struct weir_book *b, const struct weir_itch_event *ev)
+{
+	struct weir_book_top t = { { 0, 0, 0 }, { 0, 0, 0 } };
+	double spread = 0;
+
+	if (ev->v[WEIR_ITCH_F_type] != 'S' && ev->v[WEIR_ITCH_F_type] != 'R')
+		weir_book_top(b, (uint16_t)ev->v[WEIR_ITCH_F_locate], &t);
+	if (t.bid.orders && t.ask.orders)
+		spread = ((double)t.ask.price - (double)t.bid.price) / 1e4;
+	if (weir_itch_ev_f64(ev, WEIR_ITCH_F_bid) != t.bid.price / 1e4 ||
+	    weir_itch_ev_f64(ev, WEIR_ITCH_F_ask) != t.ask.price / 1e4 ||
+	    weir_itch_ev_f64(ev, WEIR_ITCH_F_spread) != spread ||
+	    ev->v[WEIR_ITCH_F_bid_size] != t.bid.shares || ev->v[WEIR_ITCH_F_ask_size] != t.ask.shares ||
+	    (t.bid.orders == 0) != (t.bid.shares == 0) || (t.ask.orders == 0) != (t.ask.shares == 0))
+		__builtin_trap();
+}
 
 static void
 one(struct weir_book *b, const uint8_t *p, uint32_t len)
@@ -33,6 +55,9 @@ one(struct weir_book *b, const uint8_t *p, uint32_t len)
 	if (rc != 0 && rc != -ENOENT && rc != -ENOSPC && rc != -EEXIST)
 		__builtin_trap();
 	if (ev.v[WEIR_ITCH_F_type] != (uint8_t)m.type || ev.v[WEIR_ITCH_F_locate] > UINT16_MAX)
+		__builtin_trap();
+	check_top(b, &ev);
+	if (++applied % 16 == 0 && weir_book_check(b))
 		__builtin_trap();
 }
 
@@ -86,7 +111,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	weir_book_get_stats(b, &s);
-	if (weir_book_check(b) || s.live > bp.max_orders || s.memory_bytes != weir_book_memory(b))
+	if (weir_book_check(b) || s.live > bp.max_orders || s.memory_bytes != weir_book_memory(b) ||
+	    s.levels > s.live || s.level_full)
 		__builtin_trap();
 	weir_book_destroy(b);
 	return 0;
