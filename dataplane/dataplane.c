@@ -615,10 +615,10 @@ jnl_replay(struct rx_ctx *rx, unsigned max, uint64_t now)
 }
 
 /* A producer's sequence numbers: skip what was applied already, count what was
- * skipped over.  n items from seq; returns how many of them to skip (applied before),
- * of which *rep lie below the restored snapshot's position. */
+ * skipped over (below the restored snapshot's position: replay_skipped, else
+ * seq_duplicates).  n items from seq; returns how many of them to skip. */
 static inline uint32_t
-rx_seq(struct rx_ctx *rx, struct inst *in, uint64_t seq, uint32_t n, uint32_t *rep_out)
+rx_seq(struct rx_ctx *rx, struct inst *in, uint64_t seq, uint32_t n)
 {
 	uint32_t first = 0, rep32 = 0;
 
@@ -639,8 +639,6 @@ rx_seq(struct rx_ctx *rx, struct inst *in, uint64_t seq, uint32_t n, uint32_t *r
 	}
 	if (seq + n > in->expected)
 		in->expected = seq + n;
-	if (rep_out)
-		*rep_out = rep32;
 	return first;
 }
 
@@ -735,7 +733,7 @@ rx_wev(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 		bad = WEIR_BAD_after_eos;
 		goto drop;
 	}
-	uint32_t first = rx_seq(rx, in, h.sequence, h.count, NULL), n = h.count;
+	uint32_t first = rx_seq(rx, in, h.sequence, h.count), n = h.count;
 	rx_alive(rx, s, in, rx->now);
 
 	const uint8_t *r = u->payload + WEV_HDR_LEN + (size_t)first * sc->record_size;
@@ -850,7 +848,7 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 			return false;   /* the end, repeated (as a feed does): nothing new */
 		if (m.seq + m.nmsgs <= in->expected) {
 			/* the other feed's copy, behind the end (or a replay below the snapshot) */
-			rx_seq(rx, in, m.seq, m.nmsgs, NULL);
+			rx_seq(rx, in, m.seq, m.nmsgs);
 			return false;
 		}
 		CNT_ADD(rx->cs.bad[WEIR_BAD_after_eos], 1);
@@ -888,7 +886,7 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 		first = (uint32_t)RTE_MIN(in->expected - m.seq, (uint64_t)m.nmsgs);
 		in->expected = RTE_MAX(in->expected, m.seq + m.nmsgs);
 	} else {
-		first = rx_seq(rx, in, m.seq, m.nmsgs, NULL);
+		first = rx_seq(rx, in, m.seq, m.nmsgs);
 	}
 	rx_alive(rx, s, in, rx->now);
 
