@@ -173,10 +173,55 @@ struct stage {
 /* HA resync: the frames an RX core received before there was state to apply them to,
  * in a byte ring of [u32 length, u32 0][frame, padded to 8]; length 0 pads to the end.
  * Positions count bytes for ever; full: the oldest frames go (counted). */
-struct journal {
+/* A byte ring of whole frames: [u32 length, u32 0][the bytes, padded to 8]; a length of
+ * 0 pads to the end of the buffer.  Positions count bytes for ever.  The HA resync
+ * journal (oldest frames dropped when full) and the MoldUDP64 gap hold (refusing when
+ * full) are such rings. */
+struct frame_ring {
 	uint8_t *buf;
 	uint64_t cap, head, tail;
 };
+
+/* Append a frame: false (nothing written) when it does not fit now. */
+static bool
+fr_push(struct frame_ring *r, const uint8_t *p, uint32_t len)
+{
+	uint64_t need = 8 + RTE_ALIGN_CEIL(len, 8), rem = r->cap - r->tail % r->cap;
+	uint64_t take = rem < need ? rem + need : need;  /* (pad to the end, go round) */
+	uint32_t hdr[2] = { 0, 0 };
+
+	if (r->tail + take - r->head > r->cap)
+		return false;
+	if (rem < need) {
+		memcpy(r->buf + r->tail % r->cap, hdr, 8);
+		r->tail += rem;
+	}
+	hdr[0] = len;
+	memcpy(r->buf + r->tail % r->cap, hdr, 8);
+	memcpy(r->buf + r->tail % r->cap + 8, p, len);
+	r->tail += need;
+	return true;
+}
+
+/* The oldest frame (*len bytes), or NULL when the ring is empty. */
+static const uint8_t *
+fr_peek(struct frame_ring *r, uint32_t *len)
+{
+	while (r->head < r->tail) {
+		memcpy(len, r->buf + r->head % r->cap, 4);
+		if (*len)
+			return r->buf + r->head % r->cap + 8;
+		r->head += r->cap - r->head % r->cap;   /* a pad */
+	}
+	return NULL;
+}
+
+/* Drop the oldest frame (of len bytes, as fr_peek said). */
+static inline void
+fr_pop(struct frame_ring *r, uint32_t len)
+{
+	r->head += 8 + RTE_ALIGN_CEIL(len, 8);
+}
 
 enum { RX_LIVE = 0, RX_JOURNAL = 1, RX_REPLAY = 2 };
 
@@ -196,8 +241,7 @@ struct itch_recov {
 	uint64_t want_to;           /* the gap: [in->expected, want_to) */
 	uint64_t given_up_to;       /* a gap given up: not asked for again */
 	uint64_t deadline, next_req;    /* TSC */
-	uint8_t *hold;              /* HOLD_BYTES; NULL: gaps are not waited for */
-	uint64_t head, tail;
+	struct frame_ring hold;     /* HOLD_BYTES; buf NULL: gaps are not waited for */
 	uint8_t *buf;               /* RECOV_BUF: an answer */
 };
 
@@ -211,7 +255,7 @@ struct rx_itch {
 struct rx_ctx {
 	unsigned idx;
 	unsigned mode;                 /* RX_*: this core's (G.rxmode says where to go) */
-	struct journal j;
+	struct frame_ring j;           /* the HA resync journal */
 	unsigned nq;
 	struct { uint16_t port, queue; } q[WEIR_MAX_DEVICES * 16];
 	struct stage st[MAX_WORKERS];
@@ -555,42 +599,25 @@ rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
 
 /* ---- the resync journal ---- */
 
-static void
-jnl_pop(struct rx_ctx *rx)
-{
-	struct journal *j = &rx->j;
-	uint32_t len;
-
-	memcpy(&len, j->buf + j->head % j->cap, 4);
-	if (len == 0) {
-		j->head += j->cap - j->head % j->cap;
-	} else {
-		j->head += 8 + RTE_ALIGN_CEIL(len, 8);
-		CNT_ADD(rx->cs.journal_dropped, 1);
-	}
-}
-
+/* Journal a frame; when full, the oldest frames go (counted).  A frame over a quarter
+ * of the journal is not kept. */
 static void
 jnl_push(struct rx_ctx *rx, const uint8_t *f, uint32_t len)
 {
-	struct journal *j = &rx->j;
-	uint64_t need = 8 + RTE_ALIGN_CEIL(len, 8), rem = j->cap - j->tail % j->cap;
-	uint32_t hdr[2] = { 0, 0 };
+	struct frame_ring *j = &rx->j;
+	uint32_t old;
 
-	if (!len || need > j->cap / 4)
+	if (!len || 8 + RTE_ALIGN_CEIL(len, 8) > j->cap / 4)
 		return;
-	if (rem < need) {               /* pad to the end, go round */
-		while (j->tail + rem - j->head > j->cap)
-			jnl_pop(rx);
-		memcpy(j->buf + j->tail % j->cap, hdr, 8);
-		j->tail += rem;
+	while (!fr_push(j, f, len)) {
+		if (!fr_peek(j, &old)) {        /* only pads were left: it is empty now */
+			if (!fr_push(j, f, len))
+				return;         /* (cannot be: a frame is at most a quarter of it) */
+			break;
+		}
+		fr_pop(j, old);
+		CNT_ADD(rx->cs.journal_dropped, 1);
 	}
-	while (j->tail + need - j->head > j->cap)
-		jnl_pop(rx);
-	hdr[0] = len;
-	memcpy(j->buf + j->tail % j->cap, hdr, 8);
-	memcpy(j->buf + j->tail % j->cap + 8, f, len);
-	j->tail += need;
 	CNT_ADD(rx->cs.journal_frames, 1);
 }
 
@@ -598,20 +625,24 @@ jnl_push(struct rx_ctx *rx, const uint8_t *f, uint32_t len)
 static bool
 jnl_replay(struct rx_ctx *rx, unsigned max, uint64_t now)
 {
-	struct journal *j = &rx->j;
+	const uint8_t *f;
+	uint32_t len;
 
-	while (max-- && j->head < j->tail) {
-		uint32_t len;
-		memcpy(&len, j->buf + j->head % j->cap, 4);
-		if (len == 0) {
-			j->head += j->cap - j->head % j->cap;
-			continue;
-		}
+	while (max-- && (f = fr_peek(&rx->j, &len))) {
 		CNT_ADD(rx->cs.rx_packets, 1);
-		rx_frame(rx, j->buf + j->head % j->cap + 8, len, now);
-		j->head += 8 + RTE_ALIGN_CEIL(len, 8);
+		rx_frame(rx, f, len, now);
+		fr_pop(&rx->j, len);
 	}
-	return j->head >= j->tail;
+	return rx->j.head >= rx->j.tail;
+}
+
+/* FNV-1a 32 of n bytes onto h (producer ids of MoldUDP64 sessions and line senders). */
+static inline uint32_t
+fnv1a32(uint32_t h, const uint8_t *p, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x01000193u;
+	return h;
 }
 
 /* A producer's sequence numbers: skip what was applied already, count what was
@@ -781,28 +812,6 @@ itch_request(struct rx_ctx *rx, struct itch_recov *rc)
 					    (double)rte_get_tsc_hz());
 }
 
-/* Keep a datagram of the recovering session for later.  false: the hold is full. */
-static bool
-itch_hold(struct itch_recov *rc, const uint8_t *p, uint32_t len)
-{
-	uint64_t need = 8 + RTE_ALIGN_CEIL(len, 8), rem = HOLD_BYTES - rc->tail % HOLD_BYTES;
-	uint32_t hdr[2] = { 0, 0 };
-
-	if (rem < need) {
-		if (rc->tail + rem + need - rc->head > HOLD_BYTES)
-			return false;
-		memcpy(rc->hold + rc->tail % HOLD_BYTES, hdr, 8);      /* pad to the end */
-		rc->tail += rem;
-	}
-	if (rc->tail + need - rc->head > HOLD_BYTES)
-		return false;
-	hdr[0] = len;
-	memcpy(rc->hold + rc->tail % HOLD_BYTES, hdr, 8);
-	memcpy(rc->hold + rc->tail % HOLD_BYTES + 8, p, len);
-	rc->tail += need;
-	return true;
-}
-
 /* The gap is filled, or given up: the held datagrams follow, in arrival order. */
 static void
 itch_end_recovery(struct rx_ctx *rx, uint16_t s, bool filled, uint64_t give_up_to)
@@ -833,10 +842,7 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 		CNT_ADD(rx->cs.itch[bad], 1);
 		return false;
 	}
-	uint32_t sid = 0x811c9dc5u;
-	for (int i = 0; i < WEIR_MOLD_SESSION; i++)
-		sid = (sid ^ m.session[i]) * 0x01000193u;
-	struct inst *in = inst_get(rx, s, sid, &bad);
+	struct inst *in = inst_get(rx, s, fnv1a32(0x811c9dc5u, m.session, WEIR_MOLD_SESSION), &bad);
 	if (!in) {
 		CNT_ADD(rx->cs.bad[bad], 1);
 		return false;
@@ -855,7 +861,7 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 		return false;
 	}
 	bool fill = false;
-	if (from != ITCH_ANSWER && rc->hold && in->expected != UINT64_MAX &&
+	if (from != ITCH_ANSWER && rc->hold.buf && in->expected != UINT64_MAX &&
 	    (m.seq + m.nmsgs > in->expected || m.count == WEIR_MOLD_END)) {
 		if (rc->in == in && m.seq <= in->expected && m.count != WEIR_MOLD_END) {
 			fill = true;    /* the other feed's copy: the stream goes on from here */
@@ -872,7 +878,7 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 			}
 			if (from == ITCH_HELD)
 				return true;
-			if (itch_hold(rc, p, len))
+			if (fr_push(&rc->hold, p, len))
 				return false;
 			/* the hold is full: give up every gap up to this datagram, apply it all */
 			itch_end_recovery(rx, s, false, m.seq + m.nmsgs);
@@ -941,16 +947,13 @@ itch_release(struct rx_ctx *rx, uint16_t s)
 {
 	struct itch_recov *rc = &rx->itch[s]->rc;
 
-	while (!rc->in && rc->head < rc->tail) {
-		uint32_t len;
-		memcpy(&len, rc->hold + rc->head % HOLD_BYTES, 4);
-		if (len == 0) {
-			rc->head += HOLD_BYTES - rc->head % HOLD_BYTES;
-			continue;
-		}
-		if (itch_datagram(rx, s, rc->hold + rc->head % HOLD_BYTES + 8, len, ITCH_HELD))
+	const uint8_t *p;
+	uint32_t len;
+
+	while (!rc->in && (p = fr_peek(&rc->hold, &len))) {
+		if (itch_datagram(rx, s, p, len, ITCH_HELD))
 			return;         /* a new gap: the rest waits (this one first) */
-		rc->head += 8 + RTE_ALIGN_CEIL(len, 8);
+		fr_pop(&rc->hold, len);
 	}
 }
 
@@ -990,14 +993,10 @@ rx_line(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 	const struct weir_source_cfg *sc = &G.cfg->sources[s];
 	struct weir_lp_parser ps;
 	struct weir_lp_event ev;
-	uint32_t pid = 0x811c9dc5u;
+	uint8_t port[2] = { (uint8_t)(u->src_port >> 8), (uint8_t)u->src_port };
 	int bad;
 
-	for (unsigned i = 0; i < u->ip_len; i++)
-		pid = (pid ^ u->src_ip[i]) * 0x01000193u;
-	pid = (pid ^ (u->src_port & 0xff)) * 0x01000193u;
-	pid = (pid ^ (u->src_port >> 8)) * 0x01000193u;
-	struct inst *in = inst_get(rx, s, pid, &bad);
+	struct inst *in = inst_get(rx, s, fnv1a32(fnv1a32(0x811c9dc5u, u->src_ip, u->ip_len), port, 2), &bad);
 	if (!in) {
 		CNT_ADD(rx->cs.bad[bad], 1);
 		return;
@@ -2391,9 +2390,10 @@ itch_recov_open(struct itch_recov *rc, const struct weir_source_cfg *sc)
 	char port[8];
 	int e;
 
-	rc->hold = rte_malloc("weir_hold", HOLD_BYTES, RTE_CACHE_LINE_SIZE);
+	rc->hold.buf = rte_malloc("weir_hold", HOLD_BYTES, RTE_CACHE_LINE_SIZE);
+	rc->hold.cap = HOLD_BYTES;
 	rc->buf = rte_malloc("weir_recov", RECOV_BUF, RTE_CACHE_LINE_SIZE);
-	if (!rc->hold || !rc->buf)
+	if (!rc->hold.buf || !rc->buf)
 		return -1;
 	if (!sc->rerequest_host[0])
 		return 0;               /* A/B feeds, no server */
@@ -3019,7 +3019,7 @@ out:
 				weir_book_destroy(ix->book);
 				if (ix->rc.fd >= 0)
 					close(ix->rc.fd);
-				rte_free(ix->rc.hold);
+				rte_free(ix->rc.hold.buf);
 				rte_free(ix->rc.buf);
 				rte_free(ix);
 				G.rx[r]->itch[s] = NULL;
