@@ -411,6 +411,10 @@ do_dataplane(struct parse *p, struct entry *en, struct weir_config *cfg)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define ITCH_TYPES "SRAFECXDUPQ"        /* the types itch.h decodes */
+#define ORDER_BOOK_AUTO UINT32_MAX
+/* trading-event fields every message carries itself (any other needs the order book) */
+#define MESSAGE_FIELDS ((1u << WEIR_ITCH_F_type) | (1u << WEIR_ITCH_F_order_ref) | (1u << WEIR_ITCH_F_match) | \
+			(1u << WEIR_ITCH_F_locate) | (1u << WEIR_ITCH_F_stock) | (1u << WEIR_ITCH_F_printable))
 /* by default every order and trade message is an event (S and R only feed the directory) */
 #define ITCH_EVENTS_DEFAULT (T_('A') | T_('F') | T_('E') | T_('C') | T_('X') | T_('D') | T_('U') | T_('P') | T_('Q'))
 #define T_(c) (1u << ((c) - 'A'))
@@ -596,8 +600,10 @@ do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *ha
 		else
 			E(en, "'%s': expected symbol or locate", v);
 	} else if (!strcmp(k, "order_book")) {
-		if (parse_i64(v, 0, 1 << 30, &x))
-			E(en, "'%s': expected the most live orders to hold, 0 (no book) to 1073741824", v);
+		if (!strcmp(v, "auto"))
+			s->order_book = ORDER_BOOK_AUTO;
+		else if (parse_i64(v, 0, 1 << 30, &x))
+			E(en, "'%s': expected auto, or the most live orders to hold: 0 (no book) to 1073741824", v);
 		else
 			s->order_book = (uint32_t)x;
 	} else if (!strcmp(k, "rerequest")) {
@@ -1261,7 +1267,7 @@ validate(struct parse *p, struct weir_config *cfg)
 		snprintf(s->name, sizeof(s->name), "%s", name);
 		s->line = p->e[i].line;
 		s->itch_types = ITCH_EVENTS_DEFAULT;
-		s->order_book = 1000000;
+		s->order_book = ORDER_BOOK_AUTO;
 		s->gap_timeout = 50000000;
 		snprintf(s->timezone, sizeof(s->timezone), "America/New_York");
 		snprintf(sec, sizeof(sec), "source %s", name);
@@ -1276,6 +1282,13 @@ validate(struct parse *p, struct weir_config *cfg)
 					  "day the feed's times (ns since midnight) count from, YYYY-MM-DD or today");
 			else
 				s->day_start = day_start_ns(s->session_date, s->timezone);
+			if (s->order_book == ORDER_BOOK_AUTO) {
+				/* a book where a declared field needs one (the rest is in the messages) */
+				s->order_book = 0;
+				for (int f = 0; f < s->nfields; f++)
+					if (!(MESSAGE_FIELDS >> s->field_src[f] & 1))
+						s->order_book = 1000000;
+			}
 		}
 		s->record_size = (uint16_t)(16 + 8 * s->nfields);
 		for (int j = 0; j < cfg->nsources - 1; j++)

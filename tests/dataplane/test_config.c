@@ -359,6 +359,19 @@ feed_formats(void **st)
 						 "order_book = 0\n" Q, &cfg, stderr), 0);
 	assert_int_equal(cfg.sources[0].day_start, INT64_C(1593558000) * 1000000000);
 	assert_int_equal(cfg.sources[0].order_book, 0);
+	/* order_book = auto (the default): a book only where a declared field needs one */
+	assert_int_equal(weir_config_load_string("i.ini", "[dataplane]\ndevices = x\n[source s]\nformat = itch50\n"
+						 "udp_port = 1\nsession_date = today\nfields = type, stock, printable\n" Q,
+						 &cfg, stderr), 0);
+	assert_int_equal(cfg.sources[0].order_book, 0);
+	assert_int_equal(weir_config_load_string("i.ini", "[dataplane]\ndevices = x\n[source s]\nformat = itch50\n"
+						 "udp_port = 1\nsession_date = today\nfields = type, bid\norder_book = auto\n" Q,
+						 &cfg, stderr), 0);
+	assert_int_equal(cfg.sources[0].order_book, 1000000);
+	assert_int_equal(weir_config_load_string("i.ini", "[dataplane]\ndevices = x\n[source s]\nformat = itch50\n"
+						 "udp_port = 1\nsession_date = today\nfields = type\norder_book = 5\n" Q,
+						 &cfg, stderr), 0);
+	assert_int_equal(cfg.sources[0].order_book, 5);
 	assert_string_equal(cfg.sources[0].rerequest_host, "");
 	assert_int_equal(cfg.sources[0].gap_timeout, 50000000);
 	assert_int_equal(weir_config_load_string("i.ini", "[dataplane]\ndevices = x\n[source s]\nformat = itch50\n"

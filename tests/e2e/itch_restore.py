@@ -97,7 +97,7 @@ def main():
     with open(a.itch, "rb") as f:
         sample = f.read()
     with tempfile.TemporaryDirectory(prefix="weir-itch-restore-") as d:
-        binfile, n = day(sample, 300)
+        binfile, n = day(sample, 600)
         with open(os.path.join(d, "day.itch"), "wb") as f:
             f.write(binfile)
         pcap = os.path.join(d, "day.pcap")
@@ -122,18 +122,21 @@ def main():
         t0 = time.monotonic()
         run_weir(a.weir, tcfg, d)
         dur = time.monotonic() - t0
+        print("  uninterrupted run with checkpoints: %.2fs" % dur)
         state = os.path.join(d, "state")
         outs, restores, killed = [], 0, 0
         for i in range(6):
             c, out = cfg("k%d" % i, 2, state)
             before = published(state)
             p = subprocess.Popen([a.weir, "run", c, "--no-progress"], stderr=subprocess.PIPE, text=True)
-            if i % 2:       # odd runs die only after a snapshot of their own
+            wait = rnd.uniform(0.05, 0.6) * dur
+            if i % 2:       # odd runs die soon after a snapshot of their own
                 deadline = time.monotonic() + 120
                 while p.poll() is None and time.monotonic() < deadline and not published(state) - before:
-                    time.sleep(0.005)
+                    time.sleep(0.002)
+                wait = rnd.uniform(0.0, 0.15) * dur
             try:
-                p.wait(timeout=rnd.uniform(0.05, 0.6) * dur)
+                p.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 p.kill()
                 killed += 1
@@ -141,6 +144,7 @@ def main():
             if p.returncode not in (0, -9):
                 fail("itch-restore: run %d exited %d:\n%s" % (i, p.returncode, err))
             restores += "restored snapshot epoch" in err
+            print("  run %d: %s" % (i, "killed" if p.returncode == -9 else "finished"))
             outs += out
         c, out = cfg("final", 3, state)
         p, _ = run_weir(a.weir, c, d)

@@ -593,7 +593,11 @@ class Source:
             self.day_start = day_start_ns(sec["session_date"].strip(), sec.get("timezone", "America/New_York").strip())
             self.events = set(x.strip() for x in sec.get("messages", ",".join(ITCH_DEFAULT_EVENTS)).split(","))
             self.key_locate = sec.get("key", "symbol").strip() == "locate"
-            self.max_orders = int(sec.get("order_book", "1000000"))
+            ob = sec.get("order_book", "auto").strip()
+            if ob == "auto":        # a book where a declared field needs one
+                msg_only = {"type", "order_ref", "match", "locate", "stock", "printable"}
+                ob = "1000000" if any(f not in msg_only for f, _ in self.fields) else "0"
+            self.max_orders = int(ob)
             # one directory and one book per source (one RX core)
             self.itch = Itch(self.max_orders)
         elif self.format == "line":
