@@ -596,6 +596,40 @@ def published(state):
         return set()
 
 
+def kill_runs(weir, cfg_file, state, dur, rnd, runs, frac=(0.02, 0.4), after_snapshot=(0.02, 0.4)):
+    """Runs k0, k1, ... (cfg_file(name, 2, state) -> config, output files) on one state
+    directory, each killed -9 after a random share `frac` of `dur` (an uninterrupted
+    run's time) unless it finished first; odd runs die only after publishing a snapshot
+    of their own, `after_snapshot` of dur later (a slow start must not keep every kill
+    before the first checkpoint).  Returns (output files, restore lines, kills)."""
+    outs, restores, killed = [], [], 0
+    for i in range(runs):
+        cfg, out = cfg_file("k%d" % i, 2, state)
+        t1 = time.monotonic()
+        before = published(state)
+        p = subprocess.Popen([weir, "run", cfg, "--no-progress"], stderr=subprocess.PIPE, text=True)
+        if i % 2:
+            deadline = time.monotonic() + 120
+            while p.poll() is None and time.monotonic() < deadline and not published(state) - before:
+                time.sleep(0.002)
+            wait = rnd.uniform(*after_snapshot) * dur
+        else:
+            wait = rnd.uniform(*frac) * dur
+        try:
+            p.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            killed += 1
+        _, err = p.communicate(timeout=60)
+        print("  run %d: %s after %.2fs" % (i, "killed" if p.returncode == -9 else "finished",
+                                            time.monotonic() - t1))
+        if p.returncode not in (0, -9):
+            fail("run %d exited %d:\n%s" % (i, p.returncode, err))
+        restores += [ln for ln in err.splitlines() if "restored snapshot epoch" in ln]
+        outs += out
+    return outs, restores, killed
+
+
 def kill_restore(a, rx2=False, fused=False):
     """kill -9 at random moments, each run restarting from the newest snapshot on the
     same capture; the last run finishes with a different worker count.  The union of
@@ -649,30 +683,7 @@ def kill_restore(a, rx2=False, fused=False):
         dur = time.monotonic() - t0
         print("  uninterrupted run with checkpoints: %.2fs" % dur)
         state = os.path.join(d, "state")
-        outs, restores, killed = [], [], 0
-        for i in range(8):
-            cfg, out = cfg_file("k%d" % i, 2, state)
-            t1 = time.monotonic()
-            before = published(state)
-            p = subprocess.Popen([a.weir, "run", cfg, "--no-progress"], stderr=subprocess.PIPE, text=True)
-            if i % 2:
-                # odd runs die only after publishing a snapshot of their own (a slow
-                # start must not keep every kill before the first checkpoint)
-                deadline = time.monotonic() + 120
-                while p.poll() is None and time.monotonic() < deadline and not published(state) - before:
-                    time.sleep(0.005)
-            try:
-                p.wait(timeout=rnd.uniform(0.02, 0.4) * dur)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                killed += 1
-            _, err = p.communicate(timeout=60)
-            print("  run %d: %s after %.2fs" % (i, "killed" if p.returncode == -9 else "finished",
-                                                time.monotonic() - t1))
-            if p.returncode not in (0, -9):
-                fail("kill-restore: run %d exited %d:\n%s" % (i, p.returncode, err))
-            restores += [ln for ln in err.splitlines() if "restored snapshot epoch" in ln]
-            outs += out
+        outs, restores, killed = kill_runs(a.weir, cfg_file, state, dur, rnd, 8)
         # the last run goes to the end of the input with three workers
         cfg, out = cfg_file("final", 3, state)
         p, stats = run_weir(a.weir, cfg, d)

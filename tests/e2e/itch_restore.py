@@ -17,7 +17,7 @@ import time
 import argparse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import fail, published, run_weir, upsert_view  # noqa: E402
+from e2e import fail, kill_runs, run_weir, upsert_view  # noqa: E402
 
 CFG = """[dataplane]
 devices = net_pcap0,rx_pcap={pcap}
@@ -124,28 +124,9 @@ def main():
         dur = time.monotonic() - t0
         print("  uninterrupted run with checkpoints: %.2fs" % dur)
         state = os.path.join(d, "state")
-        outs, restores, killed = [], 0, 0
-        for i in range(6):
-            c, out = cfg("k%d" % i, 2, state)
-            before = published(state)
-            p = subprocess.Popen([a.weir, "run", c, "--no-progress"], stderr=subprocess.PIPE, text=True)
-            wait = rnd.uniform(0.05, 0.6) * dur
-            if i % 2:       # odd runs die soon after a snapshot of their own
-                deadline = time.monotonic() + 120
-                while p.poll() is None and time.monotonic() < deadline and not published(state) - before:
-                    time.sleep(0.002)
-                wait = rnd.uniform(0.0, 0.15) * dur
-            try:
-                p.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                killed += 1
-            _, err = p.communicate(timeout=60)
-            if p.returncode not in (0, -9):
-                fail("itch-restore: run %d exited %d:\n%s" % (i, p.returncode, err))
-            restores += "restored snapshot epoch" in err
-            print("  run %d: %s" % (i, "killed" if p.returncode == -9 else "finished"))
-            outs += out
+        outs, restores, killed = kill_runs(a.weir, cfg, state, dur, rnd, 6, frac=(0.05, 0.6),
+                                           after_snapshot=(0.0, 0.15))
+        restores = len(restores)
         c, out = cfg("final", 3, state)
         p, _ = run_weir(a.weir, c, d)
         restores += "restored snapshot epoch" in p.stderr
