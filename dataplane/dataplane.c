@@ -581,10 +581,10 @@ rx_bytes(struct rx_ctx *rx, struct rte_mbuf *m, uint32_t *len)
 	return rte_pktmbuf_read(m, 0, *len, rx->linear);
 }
 
-static void rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now);
+static void rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len);
 
 static void
-rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
+rx_packet(struct rx_ctx *rx, struct rte_mbuf *m)
 {
 	uint32_t len;
 	const uint8_t *f = rx_bytes(rx, m, &len);
@@ -594,7 +594,7 @@ rx_packet(struct rx_ctx *rx, struct rte_mbuf *m, uint64_t now)
 		CNT_ADD(rx->cs.bad[WEIR_BAD_frame_truncated], 1);
 		return;
 	}
-	rx_frame(rx, f, len, now);
+	rx_frame(rx, f, len);
 }
 
 /* ---- the resync journal ---- */
@@ -623,14 +623,14 @@ jnl_push(struct rx_ctx *rx, const uint8_t *f, uint32_t len)
 
 /* Apply up to max journaled frames; true once the journal is empty. */
 static bool
-jnl_replay(struct rx_ctx *rx, unsigned max, uint64_t now)
+jnl_replay(struct rx_ctx *rx, unsigned max)
 {
 	const uint8_t *f;
 	uint32_t len;
 
 	while (max-- && (f = fr_peek(&rx->j, &len))) {
 		CNT_ADD(rx->cs.rx_packets, 1);
-		rx_frame(rx, f, len, now);
+		rx_frame(rx, f, len);
 		fr_pop(&rx->j, len);
 	}
 	return rx->j.head >= rx->j.tail;
@@ -1029,12 +1029,11 @@ rx_line(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 }
 
 static void
-rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len, uint64_t now)
+rx_frame(struct rx_ctx *rx, const uint8_t *f, uint32_t len)
 {
 	struct weir_udp u;
 	int bad, s;
 
-	(void)now;
 	bad = weir_decode_frame(f, len, &u);
 	if (bad != WEIR_BAD_MAX) {
 		CNT_ADD(rx->cs.bad[bad], 1);
@@ -1148,7 +1147,7 @@ rx_step(struct rx_ctx *rx, uint64_t now)
 		}
 		if (rx->mode == RX_JOURNAL)
 			return got;
-		bool caught_up = jnl_replay(rx, 4 * RX_BURST, now);
+		bool caught_up = jnl_replay(rx, 4 * RX_BURST);
 		for (unsigned w = 0; w < G.nw; w++)
 			if (rx->st[w].n)
 				rx_flush(rx, w);        /* (still replaying: lossless) */
@@ -1161,7 +1160,7 @@ rx_step(struct rx_ctx *rx, uint64_t now)
 		for (uint16_t i = 0; i < n; i++) {
 			if (i + 1 < n)
 				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-			rx_packet(rx, pkts[i], now);
+			rx_packet(rx, pkts[i]);
 		}
 		if (n)
 			rte_pktmbuf_free_bulk(pkts, n);

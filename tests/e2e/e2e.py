@@ -596,6 +596,23 @@ def published(state):
         return set()
 
 
+def uninterrupted(weir, cfg_file, d):
+    """The reference of a kill/restore test: an uninterrupted run without state (its
+    upsert view, at least 1000 results), and how long one with checkpoints takes here
+    (to place the kills inside a run).  Returns (view, seconds)."""
+    ref_cfg, ref_out = cfg_file("ref", 2, None)
+    run_weir(weir, ref_cfg, d)
+    ref = upsert_view(ref_out)
+    if len(ref) < 1000:
+        fail("the uninterrupted run produced only %d results" % len(ref))
+    full_cfg, _ = cfg_file("timing", 2, os.path.join(d, "state-timing"))
+    t0 = time.monotonic()
+    run_weir(weir, full_cfg, d)
+    dur = time.monotonic() - t0
+    print("  uninterrupted run with checkpoints: %.2fs" % dur)
+    return ref, dur
+
+
 def kill_runs(weir, cfg_file, state, dur, rnd, runs, frac=(0.02, 0.4), after_snapshot=(0.02, 0.4)):
     """Runs k0, k1, ... (cfg_file(name, 2, state) -> config, output files) on one state
     directory, each killed -9 after a random share `frac` of `dur` (an uninterrupted
@@ -670,18 +687,7 @@ def kill_restore(a, rx2=False, fused=False):
                         (KILL_STATE.format(state=state) if state else ""))
             return path, [os.path.join(out, q + ".jsonl") for q in queries]
 
-        # the uninterrupted run (no state)
-        ref_cfg, ref_out = cfg_file("ref", 2, None)
-        run_weir(a.weir, ref_cfg, d)
-        ref = upsert_view(ref_out)
-        if len(ref) < 1000:
-            fail("kill-restore: the reference run produced only %d results" % len(ref))
-        # how long a run with checkpoints takes here, to place the kills inside it
-        full_cfg, _ = cfg_file("timing", 2, os.path.join(d, "state-timing"))
-        t0 = time.monotonic()
-        run_weir(a.weir, full_cfg, d)
-        dur = time.monotonic() - t0
-        print("  uninterrupted run with checkpoints: %.2fs" % dur)
+        ref, dur = uninterrupted(a.weir, cfg_file, d)
         state = os.path.join(d, "state")
         outs, restores, killed = kill_runs(a.weir, cfg_file, state, dur, rnd, 8)
         # the last run goes to the end of the input with three workers

@@ -13,11 +13,10 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 import argparse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import fail, kill_runs, run_weir, upsert_view  # noqa: E402
+from e2e import fail, kill_runs, run_weir, uninterrupted, upsert_view  # noqa: E402
 
 CFG = """[dataplane]
 devices = net_pcap0,rx_pcap={pcap}
@@ -113,16 +112,7 @@ def main():
                 f.write(CFG.format(pcap=pcap, workers=workers, out=out) + (STATE.format(state=state) if state else ""))
             return path, [os.path.join(out, q + ".jsonl") for q in ("exec", "top")]
 
-        ref_cfg, ref_out = cfg("ref", 2, None)
-        run_weir(a.weir, ref_cfg, d)
-        ref = upsert_view(ref_out)
-        if len(ref) < 1000:
-            fail("itch-restore: the uninterrupted run produced only %d results" % len(ref))
-        tcfg, _ = cfg("timing", 2, os.path.join(d, "state-timing"))
-        t0 = time.monotonic()
-        run_weir(a.weir, tcfg, d)
-        dur = time.monotonic() - t0
-        print("  uninterrupted run with checkpoints: %.2fs" % dur)
+        ref, dur = uninterrupted(a.weir, cfg, d)
         state = os.path.join(d, "state")
         outs, restores, killed = kill_runs(a.weir, cfg, state, dur, rnd, 6, frac=(0.05, 0.6),
                                            after_snapshot=(0.0, 0.15))
