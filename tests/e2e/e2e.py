@@ -596,6 +596,18 @@ def published(state):
         return set()
 
 
+def same_view(got, ref, what):
+    """The upsert view after kills and restores equals the uninterrupted run's."""
+    missing = [k for k in ref if k not in got]
+    extra = [k for k in got if k not in ref]
+    if missing or extra:
+        fail("%s: %d results missing (e.g. %s), %d unexpected (e.g. %s)" %
+             (what, len(missing), missing[:3], len(extra), extra[:3]))
+    for k, r in ref.items():
+        if got[k] != r:
+            fail("%s: %s is\n%s\nafter the kills, and\n%s\nuninterrupted" % (what, k, got[k], r))
+
+
 def uninterrupted(weir, cfg_file, d):
     """The reference of a kill/restore test: an uninterrupted run without state (its
     upsert view, at least 1000 results), and how long one with checkpoints takes here
@@ -696,15 +708,7 @@ def kill_restore(a, rx2=False, fused=False):
         restores += [ln for ln in p.stderr.splitlines() if "restored snapshot epoch" in ln]
         outs += out
         got = upsert_view(outs)
-        missing = [k for k in ref if k not in got]
-        extra = [k for k in got if k not in ref]
-        if missing or extra:
-            fail("kill-restore (seed %d): %d results missing (e.g. %s), %d unexpected (e.g. %s)" %
-                 (seed, len(missing), missing[:3], len(extra), extra[:3]))
-        for k, r in ref.items():
-            if got[k] != r:
-                fail("kill-restore (seed %d): %s is\n%s\nafter the kills, and\n%s\nuninterrupted" %
-                     (seed, k, got[k], r))
+        same_view(got, ref, "kill-restore (seed %d)" % seed)
         if killed < 3 or len(restores) < 3:
             fail("kill-restore: only %d runs killed and %d restores (the test did not test much)" %
                  (killed, len(restores)))

@@ -16,7 +16,7 @@ import tempfile
 import argparse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import fail, kill_runs, run_weir, uninterrupted, upsert_view  # noqa: E402
+from e2e import fail, kill_runs, run_weir, same_view, uninterrupted, upsert_view  # noqa: E402
 
 CFG = """[dataplane]
 devices = net_pcap0,rx_pcap={pcap}
@@ -121,16 +121,7 @@ def main():
         p, _ = run_weir(a.weir, c, d)
         restores += "restored snapshot epoch" in p.stderr
         outs += out
-        got = upsert_view(outs)
-        missing = [k for k in ref if k not in got]
-        extra = [k for k in got if k not in ref]
-        if missing or extra:
-            fail("itch-restore (seed %d): %d results missing (e.g. %s), %d unexpected (e.g. %s)" %
-                 (seed, len(missing), missing[:3], len(extra), extra[:3]))
-        for k, r in ref.items():
-            if got[k] != r:
-                fail("itch-restore (seed %d): %s is\n%s\nafter the kills, and\n%s\nuninterrupted" %
-                     (seed, k, got[k], r))
+        same_view(upsert_view(outs), ref, "itch-restore (seed %d)" % seed)
         if killed < 2 or restores < 2:
             fail("itch-restore: only %d runs killed and %d restores (the test did not test much)" %
                  (killed, restores))
