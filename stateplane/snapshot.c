@@ -12,10 +12,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rocksdb/c.h>
@@ -683,6 +685,40 @@ put_u64(uint8_t *p, uint64_t v)
 	sp_be64(p, v);
 }
 
+/* The receiver refused a stream whose sender may still be writing.  Closing now
+ * with unread bytes would reset the connection, and the reset can reach the
+ * sender before it reads the refusal; so the receiver closes its side for
+ * writing and reads on, discarding, until the sender closes or goes silent for
+ * the ship timeout, for at most that long in all. */
+static void
+drain_refused(int fd)
+{
+	uint8_t scratch[16384];
+	struct timespec t0, t;
+
+	shutdown(fd, SHUT_WR);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		int64_t left = (int64_t)ship_timeout_ms - ((t.tv_sec - t0.tv_sec) * 1000 +
+							   (t.tv_nsec - t0.tv_nsec) / 1000000);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return;
+		ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			return;
+	}
+}
+
+/* After a failed send: did the receiver refuse the snapshot (its 'E' waits unread)? */
+static bool
+peer_refused(int fd)
+{
+	uint8_t ack = 0;
+	return recv(fd, &ack, 1, MSG_DONTWAIT) == 1 && ack == 'E';
+}
+
 int
 sp_ship_send(const char *dir, uint64_t epoch, const char *hostport, FILE *log, char *err, size_t en)
 {
@@ -769,7 +805,8 @@ sp_ship_send(const char *dir, uint64_t epoch, const char *hostport, FILE *log, c
 		snprintf(path, sizeof(path), "%s/%s", s.dir, p);
 		r = sp_io_send_file(&io, fd, path, size, &crc);
 		if (r) {
-			seterr(err, en, "ship %s: %s", p, strerror(-r));
+			seterr(err, en, "ship %s: %s%s", p, strerror(-r),
+			       peer_refused(fd) ? " (the peer refused the snapshot: checksum or disk failure there)" : "");
 			goto out;
 		}
 		if (crc != strtoul(cJSON_GetObjectItem(f, "crc32c")->valuestring, NULL, 16)) {
@@ -806,7 +843,7 @@ sp_ship_recv(const char *dir, int lfd, unsigned retain, FILE *log, char *err, si
 	uint8_t hdr[24], *mbuf = NULL;
 	uint64_t epoch = 0, mlen;
 	cJSON *m = NULL;
-	int fd, r, ok = 0;
+	int fd, r = 0, ok = 0;
 
 	if (!log)
 		log = stderr;
@@ -922,7 +959,9 @@ sp_ship_recv(const char *dir, int lfd, unsigned retain, FILE *log, char *err, si
 out:
 	{
 		uint8_t ack = ok ? 'K' : 'E';
-		sp_io_send(&io, fd, &ack, 1);
+		/* (a sender that went silent or away is not waited for again) */
+		if (sp_io_send(&io, fd, &ack, 1) == 0 && !ok && r != -ETIMEDOUT && r != -ECONNRESET)
+			drain_refused(fd);
 	}
 	close(fd);
 	if (tmp[0])
