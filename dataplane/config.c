@@ -1067,6 +1067,51 @@ weir_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
 	return 0;
 }
 
+/* [admin] listen = 127.0.0.1:9180, token_file = PATH, max_clients = 256, timeout = 10s */
+static void
+do_admin(struct parse *p, struct weir_config *cfg)
+{
+	struct entry *en;
+	int64_t x;
+
+	if (!has_section(p, "admin"))
+		return;
+	cfg->admin = true;
+	snprintf(cfg->admin_host, sizeof(cfg->admin_host), "127.0.0.1");
+	cfg->admin_port = 9180;
+	cfg->admin_max_clients = 256;
+	cfg->admin_timeout = INT64_C(10000000000);
+	if ((en = get(p, "admin", "listen"))) {
+		char v[WEIR_NAME_MAX + 16];
+		size_t n = strlen(en->value);
+		bool any = n >= 2 && !strcmp(en->value + n - 2, ":0");  /* port 0: any free port */
+		snprintf(v, sizeof(v), "%.*s%s", (int)(any ? n - 1 : n), en->value, any ? "1" : "");
+		if (n >= sizeof(v) - 1 ||
+		    weir_parse_hostport(v, cfg->admin_host, sizeof(cfg->admin_host), &cfg->admin_port))
+			E(en, "'%s': expected ADDR:PORT (e.g. 127.0.0.1:9180; port 0: any free port)", en->value);
+		else if (any)
+			cfg->admin_port = 0;
+	}
+	if ((en = get(p, "admin", "token_file"))) {
+		if (!en->value[0] || strlen(en->value) >= sizeof(cfg->admin_token_file))
+			E(en, "expected the path of a file holding the bearer token");
+		else
+			snprintf(cfg->admin_token_file, sizeof(cfg->admin_token_file), "%s", en->value);
+	}
+	if ((en = get(p, "admin", "max_clients"))) {
+		if (parse_i64(en->value, 1, 1024, &x))
+			E(en, "'%s': expected a number of connections in 1..1024", en->value);
+		else
+			cfg->admin_max_clients = (int)x;
+	}
+	if ((en = get(p, "admin", "timeout"))) {
+		if (weir_parse_duration(en->value, &x) || x < 1000000000 || x > INT64_C(3600000000000))
+			E(en, "'%s': expected a duration from 1s to 1h", en->value);
+		else
+			cfg->admin_timeout = x;
+	}
+}
+
 /* [ha] node = a, peer = ADDR:PORT, witness = ADDR:PORT, heartbeat = 5ms, ... */
 static void
 do_ha(struct parse *p, struct weir_config *cfg)
@@ -1361,6 +1406,7 @@ validate(struct parse *p, struct weir_config *cfg)
 		cfg_error(p, p->line, NULL, NULL, "no [query NAME] section: nothing to compute");
 	do_state(p, cfg);
 	do_ha(p, cfg);
+	do_admin(p, cfg);
 
 	/* anything not consumed is unknown */
 	for (int i = 0; i < p->ne; i++) {
@@ -1368,7 +1414,7 @@ validate(struct parse *p, struct weir_config *cfg)
 		if (x->used)
 			continue;
 		if (!strcmp(x->section, "dataplane") || !strncmp(x->section, "source ", 7) ||
-		    !strcmp(x->section, "state") || !strcmp(x->section, "ha"))
+		    !strcmp(x->section, "state") || !strcmp(x->section, "ha") || !strcmp(x->section, "admin"))
 			cfg_error(p, x->line, x->section, x->key, "unknown key");
 		else if (!strncmp(x->section, "query ", 6))
 			cfg_error(p, x->line, x->section, x->key, "unknown key");
@@ -1563,5 +1609,13 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 			"shadow = %d\njournal = %" PRId64 "MiB\nrealtime = %s\n", dur(cfg->ha_hold_down, b1, sizeof(b1)),
 			cfg->ha_secret_file, cfg->ha_priority, cfg->ha_dir, cfg->ha_socket, cfg->ha_shadow,
 			cfg->ha_journal >> 20, cfg->ha_realtime ? "true" : "false");
+	}
+	if (cfg->admin) {
+		fprintf(out, "\n[admin]\nlisten = %s%s%s:%u\n", strchr(cfg->admin_host, ':') ? "[" : "", cfg->admin_host,
+			strchr(cfg->admin_host, ':') ? "]" : "", cfg->admin_port);
+		if (cfg->admin_token_file[0])
+			fprintf(out, "token_file = %s\n", cfg->admin_token_file);
+		fprintf(out, "max_clients = %d\ntimeout = %s\n", cfg->admin_max_clients,
+			dur(cfg->admin_timeout, b1, sizeof(b1)));
 	}
 }

@@ -148,6 +148,13 @@ struct weir_config {
 	int ha_shadow;                     /* results held per worker by a standby */
 	int64_t ha_journal;                /* bytes of input a resyncing dataplane may hold */
 	bool ha_realtime;                  /* control process: SCHED_FIFO + mlockall */
+	/* [admin]: the HTTP server for metrics, stats and the dashboard (off without the section) */
+	bool admin;
+	char admin_host[WEIR_NAME_MAX];
+	uint16_t admin_port;               /* 0: any free port (printed at start) */
+	char admin_token_file[WEIR_PATH_MAX];   /* empty: no bearer token */
+	int admin_max_clients;             /* connections at once */
+	int64_t admin_timeout;             /* ns a connection may stay idle */
 	/* sections */
 	int nsources;
 	struct weir_source_cfg sources[WEIR_MAX_SOURCES];

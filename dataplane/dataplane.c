@@ -8,6 +8,7 @@
  * producer / single consumer, so events, watermarks and end markers keep their order.
  */
 #include "dataplane.h"
+#include "admin.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -301,6 +302,11 @@ struct worker_ctx {
 	uint32_t iter;
 	uint64_t blocked;              /* cycles waiting on the full result ring, this turn */
 	struct core_stats cs;
+	/* per query, published with the core's stats for readers off this core (admin) */
+	struct q_pub {
+		uint64_t late_dropped, results, sum_overflow, open_windows, alloc_failed, filtered, state_bytes;
+		int64_t wm;             /* the operator's watermark, INT64_MIN before one */
+	} __rte_cache_aligned qp[WEIR_MAX_QUERIES];
 };
 
 /* Everything shared, set up before launch and read-only after (but the flags). */
@@ -353,6 +359,8 @@ static struct {
 	_Atomic bool wk_go;            /* workers may run (their state is ready) */
 	bool canonical;                /* HA: firings in canonical order (the pair compares streams) */
 	char fp[64];                   /* the state fingerprint */
+	double t0;                     /* now_s() when the cores started */
+	uint64_t sink_errors;          /* published by the sink loop (CNT_SET) */
 } G;
 
 static volatile sig_atomic_t g_signal;
@@ -510,8 +518,8 @@ rx_source_wm(struct rx_ctx *rx, uint16_t s)
 	unseen = !weir_wm_acc_result(&acc, &wm);
 	if (unseen == rs->unseen && (unseen || wm == rs->wm))
 		return;
-	rs->unseen = unseen;
-	rs->wm = wm;
+	CNT_SET(rs->unseen, unseen);   /* (read by the admin thread) */
+	CNT_SET(rs->wm, wm);
 	stage_marker(rx, REC_WM, s, wm, unseen ? REC_F_UNSEEN : 0);
 }
 
@@ -1317,12 +1325,21 @@ wk_stats(struct worker_ctx *wk)
 	struct weir_op_stats t = { 0 }, o;
 
 	for (int q = 0; q < G.cfg->nqueries; q++) {
+		struct q_pub *p = &wk->qp[q];
 		weir_op_get_stats(wk->op[q], &o);
 		t.late_dropped += o.late_dropped;
 		t.results += o.results;
 		t.sum_overflow += o.sum_overflow;
 		t.open_windows += o.open_windows;
 		t.state_bytes += o.state_bytes;
+		CNT_SET(p->late_dropped, o.late_dropped);
+		CNT_SET(p->results, o.results);
+		CNT_SET(p->sum_overflow, o.sum_overflow);
+		CNT_SET(p->open_windows, o.open_windows);
+		CNT_SET(p->alloc_failed, o.alloc_failed);
+		CNT_SET(p->filtered, o.filtered);
+		CNT_SET(p->state_bytes, o.state_bytes);
+		CNT_SET(p->wm, weir_op_watermark(wk->op[q]));
 	}
 	CNT_SET(wk->cs.late_dropped, t.late_dropped);
 	CNT_SET(wk->cs.results, t.results);
@@ -2273,17 +2290,41 @@ add_lathist(cJSON *parent, const char *name, const struct weir_lathist *h)
 	}
 }
 
-static int
-write_stats(const char *path, double elapsed, unsigned long long sink_errors)
+/* A watermark as JSON: null before one, and at +inf (the end of input). */
+static void
+add_wm(cJSON *o, int64_t wm, bool held, int64_t now_ns)
 {
-	cJSON *root = cJSON_CreateObject(), *tot, *cores, *ports, *queries;
-	struct core_stats t;
-	char *txt;
-	FILE *f;
-	int rc = 0;
+	if (!held || wm == INT64_MIN || wm == INT64_MAX) {
+		cJSON_AddNullToObject(o, "watermark_ns");
+		cJSON_AddNullToObject(o, "watermark_lag_s");
+	} else {
+		cJSON_AddNumberToObject(o, "watermark_ns", (double)wm);
+		cJSON_AddNumberToObject(o, "watermark_lag_s", (double)(now_ns - wm) / 1e9);
+	}
+	cJSON_AddBoolToObject(o, "watermark_final", wm == INT64_MAX);
+}
 
+static const char *const fmt_name[] = { "wev", "itch50", "line" };
+static const char *const sync_name[] = { "not yet compared", "in sync", "diverged", "resyncing" };
+
+/* Everything the stats show, from counters each core publishes (CNT_SET/CNT_GET),
+ * so any thread may build it while the cores run (the admin server does, once per
+ * request).  `at_exit`: the run is over; adds the latency histograms, which the
+ * sink loop writes without publishing. */
+static cJSON *
+stats_doc(double elapsed, unsigned long long sink_errors, bool at_exit)
+{
+	cJSON *root = cJSON_CreateObject(), *tot, *cores, *ports, *queries, *rings, *srcs;
+	struct core_stats t;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	sum_stats(&t);
+	cJSON_AddStringToObject(root, "version", WEIR_VERSION);
 	cJSON_AddNumberToObject(root, "elapsed_s", elapsed);
+	cJSON_AddNumberToObject(root, "uptime_s", elapsed);
+	cJSON_AddNumberToObject(root, "now_ns", (double)now_ns);
 	cJSON_AddNumberToObject(root, "tsc_hz", (double)rte_get_tsc_hz());
 	cJSON_AddNumberToObject(root, "events_per_s", elapsed > 0 ? (double)t.rx_events / elapsed : 0);
 	tot = cJSON_AddObjectToObject(root, "total");
@@ -2321,35 +2362,114 @@ write_stats(const char *path, double elapsed, unsigned long long sink_errors)
 		}
 		cJSON_AddItemToArray(ports, p);
 	}
+	/* ring fill in records (the rings move 16-byte units): backpressure per ring */
+	rings = cJSON_AddArrayToObject(root, "rings");
+	for (unsigned r = 0; r < G.nrx; r++)
+		for (unsigned w = 0; w < G.nw; w++) {
+			struct rte_ring *rg = G.ring[r][w];
+			if (!rg)
+				continue;
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddNumberToObject(o, "rx", r);
+			cJSON_AddNumberToObject(o, "worker", w);
+			cJSON_AddNumberToObject(o, "used", rte_ring_count(rg) / G.rec_units);
+			cJSON_AddNumberToObject(o, "capacity", rte_ring_get_capacity(rg) / G.rec_units);
+			cJSON_AddItemToArray(rings, o);
+		}
+	/* a source's watermark: the lowest its RX cores hold (the workers combine alike) */
+	srcs = cJSON_AddObjectToObject(root, "sources");
+	for (int s = 0; s < G.cfg->nsources; s++) {
+		cJSON *o = cJSON_AddObjectToObject(srcs, G.cfg->sources[s].name);
+		int64_t wm = INT64_MAX;
+		bool held = false;
+		for (unsigned r = 0; r < G.nrx; r++) {
+			const struct rx_src *rs = &G.rx[r]->src[s];
+			if (CNT_GET(rs->unseen))
+				continue;
+			held = true;
+			wm = RTE_MIN(wm, CNT_GET(rs->wm));
+		}
+		cJSON_AddStringToObject(o, "format", fmt_name[G.cfg->sources[s].format]);
+		add_wm(o, wm, held, now_ns);
+	}
 	add_state_stats(root);
 	queries = cJSON_AddObjectToObject(root, "queries");
 	for (int q = 0; q < G.cfg->nqueries; q++) {
-		struct weir_op_stats s, o;
+		struct q_pub s = { .wm = INT64_MAX };
 		cJSON *j = cJSON_AddObjectToObject(queries, G.cfg->queries[q].name);
-		memset(&s, 0, sizeof(s));
 		for (unsigned w = 0; w < G.nw; w++) {
-			weir_op_get_stats(G.wk[w]->op[q], &o);
-			s.late_dropped += o.late_dropped;
-			s.results += o.results;
-			s.sum_overflow += o.sum_overflow;
-			s.open_windows += o.open_windows;
-			s.alloc_failed += o.alloc_failed;
-			s.filtered += o.filtered;
+			const struct q_pub *o = &G.wk[w]->qp[q];
+			s.late_dropped += CNT_GET(o->late_dropped);
+			s.results += CNT_GET(o->results);
+			s.sum_overflow += CNT_GET(o->sum_overflow);
+			s.open_windows += CNT_GET(o->open_windows);
+			s.alloc_failed += CNT_GET(o->alloc_failed);
+			s.filtered += CNT_GET(o->filtered);
+			s.state_bytes += CNT_GET(o->state_bytes);
+			s.wm = RTE_MIN(s.wm, CNT_GET(o->wm));
 		}
+		cJSON_AddStringToObject(j, "source", G.cfg->sources[G.cfg->queries[q].source].name);
 		cJSON_AddNumberToObject(j, "late_dropped", (double)s.late_dropped);
 		cJSON_AddNumberToObject(j, "results_emitted", (double)s.results);
 		cJSON_AddNumberToObject(j, "sum_overflow", (double)s.sum_overflow);
 		cJSON_AddNumberToObject(j, "open_windows", (double)s.open_windows);
 		cJSON_AddNumberToObject(j, "alloc_failed", (double)s.alloc_failed);
 		cJSON_AddNumberToObject(j, "filtered", (double)s.filtered);
+		cJSON_AddNumberToObject(j, "state_bytes", (double)s.state_bytes);
+		add_wm(j, s.wm, G.nw > 0, now_ns);
 	}
-	if (G.lat) {
+	if (G.gate) {
+		struct weir_gate_status gs;
+		cJSON *h = cJSON_AddObjectToObject(root, "ha");
+		weir_gate_status(G.gate, &gs);
+		cJSON_AddNumberToObject(h, "term", (double)gs.term);
+		cJSON_AddNumberToObject(h, "gate_open", (double)gs.gate_open);
+		cJSON_AddStringToObject(h, "role", gs.gate_open ? "primary" : "standby");
+		cJSON_AddStringToObject(h, "sync", gs.sync < 4 ? sync_name[gs.sync] : "?");
+		cJSON_AddNumberToObject(h, "shadow_len", (double)gs.shadow_len);
+		cJSON_AddNumberToObject(h, "shadow_dropped", (double)gs.shadow_dropped);
+		cJSON_AddNumberToObject(h, "skipped", (double)gs.skipped);
+		cJSON_AddNumberToObject(h, "digest_checks", (double)gs.checks_ok);
+		cJSON_AddNumberToObject(h, "digest_mismatches", (double)gs.diverged);
+		cJSON_AddNumberToObject(h, "adopted_epoch", (double)gs.adopted);
+		cJSON_AddNumberToObject(h, "lease_left_s", (double)gs.lease_left_ns / 1e9);
+		if (gs.command_age_ns >= 0)
+			cJSON_AddNumberToObject(h, "heartbeat_age_s", (double)gs.command_age_ns / 1e9);
+		else
+			cJSON_AddNullToObject(h, "heartbeat_age_s");
+	}
+	if (at_exit && G.lat) {
 		cJSON *l = cJSON_AddObjectToObject(root, "latency");
 		add_lathist(l, "arrival_to_sink", G.lh_arrival);
 		add_lathist(l, "watermark_to_sink", G.lh_wm);
 	}
-	txt = cJSON_Print(root);
-	f = fopen(path, "w");
+	return root;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The admin server's view: the same document, live. */
+static cJSON *
+admin_stats(void *ctx)
+{
+	(void)ctx;
+	return stats_doc(now_s() - G.t0, CNT_GET(G.sink_errors), false);
+}
+
+static int
+write_stats(const char *path, double elapsed, unsigned long long sink_errors)
+{
+	cJSON *root = stats_doc(elapsed, sink_errors, true);
+	char *txt = cJSON_Print(root);
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+
 	if (!f || !txt || fputs(txt, f) < 0 || fputc('\n', f) < 0) {
 		fprintf(stderr, "weir: cannot write stats to %s: %s\n", path, strerror(errno));
 		rc = -1;
@@ -2580,14 +2700,6 @@ setup_cores(void)
 		G.wk[w] = wk;
 	}
 	return 0;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* HA gate hooks into the state plane (none yet while a resync waits for a snapshot). */
@@ -2833,6 +2945,7 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 		weir_sinks_flush(sk);
 		if (G.lat_npend)
 			lat_settle();
+		CNT_SET(G.sink_errors, weir_sinks_errors(sk));
 
 		int stop = atomic_load_explicit(&G.stop, memory_order_relaxed);
 		if (stop && !G.workers_on)
@@ -2883,6 +2996,7 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	char *argv[256];
 	int argc, rc = 1;
 	struct weir_sinks *sk = NULL;
+	struct weir_admin *admin = NULL;
 	double t0, elapsed;
 	struct sigaction sa = { .sa_handler = on_signal };
 
@@ -2972,7 +3086,12 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		goto out;
 	}
 
-	t0 = now_s();
+	t0 = G.t0 = now_s();
+	if (cfg->admin) {
+		struct weir_admin_ops ao = { .stats = admin_stats };
+		if (!(admin = weir_admin_start(cfg, &ao, stderr)))
+			goto out;
+	}
 	for (unsigned r = 0; r < G.nrx; r++) {
 		if (G.fused)
 			G.rx[r]->fused = G.wk[r];
@@ -2997,9 +3116,12 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	}
 	if (opts->stats_json && write_stats(opts->stats_json, elapsed, weir_sinks_errors(sk)))
 		rc = 1;
+	weir_admin_stop(admin);         /* (before the ports and cores it reads go) */
+	admin = NULL;
 	for (unsigned d = 0; d < G.nports; d++)
 		rte_eth_dev_stop(G.port[d]);
 out:
+	weir_admin_stop(admin);
 	if (G.sp) {
 		sp_stop(G.sp);
 		sp_destroy(G.sp);

@@ -45,6 +45,7 @@ struct weir_gate {
 	bool locked;                    /* holds shm->alive */
 	bool gone;                      /* control is gone */
 	uint64_t adopt, adopt_epoch;    /* asked to adopt (enum weir_adopt), 0 none */
+	uint64_t last_set;              /* CLOCK_MONOTONIC ns of the last lease command (0 none) */
 	struct stream s[];
 };
 
@@ -405,7 +406,8 @@ command(struct weir_gate *g, const struct weir_gate_cmd *c)
 	if (c->type != WEIR_GATE_SET || c->term < g->term)
 		return;                 /* a stale command (fencing by term) */
 	g->term = c->term;
-	g->emit_until = c->emit_until;
+	__atomic_store_n(&g->emit_until, c->emit_until, __ATOMIC_RELAXED);    /* (weir_gate_status) */
+	__atomic_store_n(&g->last_set, mono_ns(), __ATOMIC_RELAXED);
 	for (unsigned w = 0; w < g->nw && w < c->nw && w < WEIR_GATE_MAX_W; w++) {
 		struct stream *s = &g->s[w];
 		peer_digest(g, w, c->peer_emitted[w], c->peer_digest[w]);
@@ -502,4 +504,24 @@ weir_gate_set_resync(struct weir_gate *g, uint64_t gaps, uint64_t frames, uint64
 		__atomic_store_n(&m->sync, WEIR_SYNC_DIVERGED, __ATOMIC_RELEASE);
 	}
 	m->resync_gaps = gaps;
+}
+
+void
+weir_gate_status(const struct weir_gate *g, struct weir_gate_status *st)
+{
+	const struct weir_gate_shm *m = g->shm;
+	uint64_t now = mono_ns(), until = __atomic_load_n(&g->emit_until, __ATOMIC_RELAXED);
+	uint64_t last = __atomic_load_n(&g->last_set, __ATOMIC_RELAXED);
+
+	st->term = __atomic_load_n(&m->term, __ATOMIC_RELAXED);
+	st->gate_open = __atomic_load_n(&m->gate_open, __ATOMIC_RELAXED);
+	st->sync = __atomic_load_n(&m->sync, __ATOMIC_RELAXED);
+	st->shadow_len = __atomic_load_n(&m->shadow_len, __ATOMIC_RELAXED);
+	st->shadow_dropped = __atomic_load_n(&m->shadow_dropped, __ATOMIC_RELAXED);
+	st->skipped = __atomic_load_n(&m->skipped, __ATOMIC_RELAXED);
+	st->checks_ok = __atomic_load_n(&m->checks_ok, __ATOMIC_RELAXED);
+	st->diverged = __atomic_load_n(&m->diverged, __ATOMIC_RELAXED);
+	st->adopted = __atomic_load_n(&m->adopted, __ATOMIC_RELAXED);
+	st->lease_left_ns = until > now ? (int64_t)(until - now) : 0;
+	st->command_age_ns = last ? (int64_t)(now - last) : -1;
 }

@@ -55,4 +55,13 @@ int weir_gate_poll(struct weir_gate *g);
 /* The run is over (end of input or a signal). */
 void weir_gate_exit(struct weir_gate *g);
 
+/* What the admin server shows, read from any thread. */
+struct weir_gate_status {
+	uint64_t term, gate_open, sync;         /* sync: enum weir_sync */
+	uint64_t shadow_len, shadow_dropped, skipped, checks_ok, diverged, adopted;
+	int64_t lease_left_ns;                  /* of the emit lease, 0 when it has run out */
+	int64_t command_age_ns;                 /* since control's last lease command (-1: none yet) */
+};
+void weir_gate_status(const struct weir_gate *g, struct weir_gate_status *st);
+
 #endif

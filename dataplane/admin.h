@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The admin server: Prometheus /metrics, /api/stats and /api/config as JSON, and the
+ * live dashboard at /, over HTTP (libmicrohttpd) on a thread of its own, off the
+ * polling cores.  It reads what the cores publish and never writes to them.
+ */
+#ifndef WEIR_ADMIN_H
+#define WEIR_ADMIN_H
+
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+
+struct weir_admin;
+
+struct weir_admin_ops {
+	/* The stats document (the schema of `weir run --stats-json`, live); the
+	 * server frees it.  Called on the server's thread. */
+	cJSON *(*stats)(void *ctx);
+	void *ctx;
+};
+
+/* Start the server that cfg->admin describes; prints "weir: admin: listening on
+ * http://HOST:PORT/" to log.  NULL (with the reason on log) if it cannot. */
+struct weir_admin *weir_admin_start(const struct weir_config *cfg, const struct weir_admin_ops *ops, FILE *log);
+/* Stop serving (every connection closed) and free.  NULL is fine. */
+void weir_admin_stop(struct weir_admin *a);
+
+/* The stats document as Prometheus text exposition (format 0.0.4), malloc'd. */
+char *weir_prom_render(const cJSON *stats);
+
+/* The dashboard page (generated from admin/dashboard.html). */
+extern const char weir_dashboard_html[];
+extern const unsigned long weir_dashboard_html_len;
+
+#endif
