@@ -1438,8 +1438,8 @@ print_status(const cJSON *o)
 #undef B
 }
 
-int
-weir_ctl_command(const char *socket_path, const char *cmd, bool json)
+cJSON *
+weir_ctl_fetch(const char *socket_path, const char *cmd)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	char buf[65536];
@@ -1452,7 +1452,7 @@ weir_ctl_command(const char *socket_path, const char *cmd, bool json)
 		fprintf(stderr, "weir: cannot reach the control process at %s: %s\n", socket_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return 1;
+		return NULL;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	dprintf(fd, "%s\n", cmd);
@@ -1467,10 +1467,17 @@ weir_ctl_command(const char *socket_path, const char *cmd, bool json)
 	close(fd);
 	buf[len] = '\0';
 	cJSON *o = cJSON_Parse(buf);
-	if (!o) {
+	if (!o)
 		fprintf(stderr, "weir: no answer from the control process\n");
+	return o;
+}
+
+int
+weir_ctl_command(const char *socket_path, const char *cmd, bool json)
+{
+	cJSON *o = weir_ctl_fetch(socket_path, cmd);
+	if (!o)
 		return 1;
-	}
 	int rc = 0;
 	if (json || strcmp(cmd, "status")) {
 		if (!json && !cJSON_IsTrue(cJSON_GetObjectItem(o, "ok"))) {

@@ -18,5 +18,7 @@ int weir_witness_main(int argc, char **argv);
 /* Send one command ("status", "failover", "failback", "checkpoint") to the control
  * process at socket path; print its answer (JSON, or text for status).  Exit code. */
 int weir_ctl_command(const char *socket_path, const char *cmd, bool json);
+/* The control process's answer to cmd (NULL, said on stderr, if none). */
+struct cJSON *weir_ctl_fetch(const char *socket_path, const char *cmd);
 
 #endif

@@ -6,6 +6,7 @@
 #ifndef WEIR_ADMIN_H
 #define WEIR_ADMIN_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -26,6 +27,13 @@ struct weir_admin_ops {
 struct weir_admin *weir_admin_start(const struct weir_config *cfg, const struct weir_admin_ops *ops, FILE *log);
 /* Stop serving (every connection closed) and free.  NULL is fine. */
 void weir_admin_stop(struct weir_admin *a);
+
+/* `weir status`: two samples of the server's /api/stats a second apart, the second
+ * with "rates" added (events/s per core, results/s per query, ...).  NULL with err
+ * set if the server cannot be asked. */
+cJSON *weir_admin_status(const struct weir_config *cfg, char *err, size_t en);
+/* ... printed as the terminal picture, or as JSON. */
+int weir_admin_status_print(const cJSON *stats, bool json, FILE *f);
 
 /* The stats document as Prometheus text exposition (format 0.0.4), malloc'd. */
 char *weir_prom_render(const cJSON *stats);

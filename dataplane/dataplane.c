@@ -10,7 +10,11 @@
 #include "dataplane.h"
 #include "admin.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
@@ -28,6 +32,7 @@
 
 #include <cjson/cJSON.h>
 #include <rte_common.h>
+#include <rte_telemetry.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -1706,15 +1711,14 @@ weir_eal_args(const struct weir_config *cfg, const char *argv0, char **argv, int
 	has_prefix = strstr(cfg->eal_args, "--file-prefix") || strstr(cfg->eal_args, "--in-memory");
 	no_huge = strstr(cfg->eal_args, "--no-huge") || cfg->hugepages == WEIR_HP_OFF ||
 		  (cfg->hugepages == WEIR_HP_AUTO && !hugepages_available());
-	/* Never share DPDK runtime files with another process: --in-memory, or (it is
-	 * refused with --no-huge) a private prefix and no shared config. */
-	if (!has_prefix && !no_huge) {
-		ARG(DUP("--in-memory"));
-	} else if (!has_prefix) {
+	/* Never share DPDK runtime files with another process: a private prefix (its
+	 * runtime directory holds the telemetry socket: dpdk-telemetry.py -f weirPID),
+	 * and --in-memory, or (it is refused with --no-huge) no shared config. */
+	if (!has_prefix) {
 		char pfx[64];
 		snprintf(pfx, sizeof(pfx), "--file-prefix=weir%d", (int)getpid());
 		ARG(DUP(pfx));
-		ARG(DUP("--no-shconf"));
+		ARG(DUP(no_huge ? "--no-shconf" : "--in-memory"));
 	}
 	if (no_huge) {
 		if (!strstr(cfg->eal_args, "--no-huge")) {
@@ -2462,6 +2466,129 @@ admin_stats(void *ctx)
 	return stats_doc(now_s() - G.t0, CNT_GET(G.sink_errors), false);
 }
 
+/* ---- DPDK telemetry: /weir/... beside /ethdev/... in dpdk-telemetry.py ------------------------ */
+
+/* Members of o into the flat dict d, nested names joined by '/' (telemetry dicts
+ * hold only values and arrays).  Whole non-negative numbers go as u64, others as text. */
+static void
+tel_flat(struct rte_tel_data *d, const cJSON *o, const char *prefix)
+{
+	const cJSON *x;
+	char name[RTE_TEL_MAX_STRING_LEN], v[64];
+
+	cJSON_ArrayForEach(x, o) {
+		snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] ? "/" : "", x->string);
+		for (char *c = name; *c; c++)
+			if (!isalnum((unsigned char)*c) && *c != '_' && *c != '/')
+				*c = '_';
+		if (cJSON_IsObject(x)) {
+			tel_flat(d, x, name);
+		} else if (cJSON_IsNumber(x)) {
+			double n = x->valuedouble;
+			if (n >= 0 && n == floor(n) && n < 1.8e19) {
+				rte_tel_data_add_dict_u64(d, name, (uint64_t)n);
+			} else {
+				snprintf(v, sizeof(v), "%.9g", n);
+				rte_tel_data_add_dict_string(d, name, v);
+			}
+		} else if (cJSON_IsString(x)) {
+			rte_tel_data_add_dict_string(d, name, x->valuestring);
+		} else if (cJSON_IsBool(x)) {
+			rte_tel_data_add_dict_int(d, name, cJSON_IsTrue(x));
+		} else if (cJSON_IsNull(x)) {
+			rte_tel_data_add_dict_string(d, name, "null");
+		}
+	}
+}
+
+/* Telemetry answers only while the cores and ports it reads exist. */
+static pthread_mutex_t tel_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool tel_on;
+
+static void
+tel_enable(bool on)
+{
+	pthread_mutex_lock(&tel_mu);
+	tel_on = on;
+	pthread_mutex_unlock(&tel_mu);
+}
+
+static int
+tel_cmd(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const char *what = cmd + strlen("/weir/");
+	const cJSON *x;
+	cJSON *st = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&tel_mu);
+	if (tel_on)
+		st = stats_doc(now_s() - G.t0, CNT_GET(G.sink_errors), false);
+	pthread_mutex_unlock(&tel_mu);
+	if (!st)
+		return -EAGAIN;
+	if (!strcmp(what, "queries") || !strcmp(what, "sources") || !strcmp(what, "cores")) {
+		/* the names (or core indexes) to ask /weir/query,NAME & co about */
+		rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+		cJSON_ArrayForEach(x, cJSON_GetObjectItem(st, what)) {
+			char b[RTE_TEL_MAX_STRING_LEN];
+			if (x->string)
+				snprintf(b, sizeof(b), "%s", x->string);
+			else
+				snprintf(b, sizeof(b), "%s%d", cJSON_GetObjectItem(x, "role")->valuestring,
+					 (int)cJSON_GetObjectItem(x, "index")->valuedouble);
+			rte_tel_data_add_array_string(d, b);
+		}
+	} else if (!strcmp(what, "query") || !strcmp(what, "source") || !strcmp(what, "core")) {
+		const cJSON *set = cJSON_GetObjectItem(st, !strcmp(what, "query") ? "queries" :
+							   !strcmp(what, "source") ? "sources" : "cores");
+		const cJSON *one = NULL;
+		if (params && *params && cJSON_IsObject(set)) {
+			one = cJSON_GetObjectItemCaseSensitive(set, params);
+		} else if (params && *params) {        /* a core: rx0, worker1 or its position */
+			cJSON_ArrayForEach(x, set) {
+				char b[64];
+				snprintf(b, sizeof(b), "%s%d", cJSON_GetObjectItem(x, "role")->valuestring,
+					 (int)cJSON_GetObjectItem(x, "index")->valuedouble);
+				if (!strcmp(b, params))
+					one = x;
+			}
+		}
+		if (!one) {
+			rc = -EINVAL;           /* (dpdk-telemetry.py shows null) */
+		} else {
+			rte_tel_data_start_dict(d);
+			tel_flat(d, one, "");
+		}
+	} else {                        /* /weir/stats: totals, checkpoints, HA */
+		rte_tel_data_start_dict(d);
+		rte_tel_data_add_dict_string(d, "version", WEIR_VERSION);
+		rte_tel_data_add_dict_u64(d, "uptime_ms", (uint64_t)((now_s() - G.t0) * 1e3));
+		tel_flat(d, cJSON_GetObjectItem(st, "total"), "");
+		tel_flat(d, cJSON_GetObjectItem(st, "checkpoints"), "checkpoints");
+		tel_flat(d, cJSON_GetObjectItem(st, "ha"), "ha");
+	}
+	cJSON_Delete(st);
+	return rc;
+}
+
+static void
+tel_register(void)
+{
+	static bool done;               /* (commands stay registered for the process) */
+
+	if (done)
+		return;
+	done = true;
+	rte_telemetry_register_cmd("/weir/stats", tel_cmd, "weir's counters in total, checkpoints and HA. No parameters");
+	rte_telemetry_register_cmd("/weir/cores", tel_cmd, "weir's cores (rx0, worker0, ...). No parameters");
+	rte_telemetry_register_cmd("/weir/core", tel_cmd, "One core's counters. Parameter: rx0, worker0, ...");
+	rte_telemetry_register_cmd("/weir/queries", tel_cmd, "weir's queries. No parameters");
+	rte_telemetry_register_cmd("/weir/query", tel_cmd, "One query's counters and watermark. Parameter: its name");
+	rte_telemetry_register_cmd("/weir/sources", tel_cmd, "weir's sources. No parameters");
+	rte_telemetry_register_cmd("/weir/source", tel_cmd, "One source's watermark. Parameter: its name");
+}
+
 static int
 write_stats(const char *path, double elapsed, unsigned long long sink_errors)
 {
@@ -2990,6 +3117,28 @@ main_loop(struct weir_sinks *sk, const struct weir_run_opts *opts, double t0)
 	return 0;
 }
 
+/* The EAL leaves its runtime directory (the telemetry socket) behind: remove it
+ * when it is this process's own (weirPID, see weir_eal_args). */
+static void
+rm_runtime_dir(const char *dir)
+{
+	char own[32], path[PATH_MAX + 256];
+	const char *base = strrchr(dir, '/');
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(own, sizeof(own), "weir%d", (int)getpid());
+	if (!base || strcmp(base + 1, own) || !(d = opendir(dir)))
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	closedir(d);
+	rmdir(dir);
+}
+
 int
 weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *opts)
 {
@@ -2997,6 +3146,7 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	int argc, rc = 1;
 	struct weir_sinks *sk = NULL;
 	struct weir_admin *admin = NULL;
+	char rt_dir[PATH_MAX] = "";
 	double t0, elapsed;
 	struct sigaction sa = { .sa_handler = on_signal };
 
@@ -3017,6 +3167,7 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		fprintf(stderr, "weir: EAL init failed: %s\n", rte_strerror(rte_errno));
 		return 1;
 	}
+	snprintf(rt_dir, sizeof(rt_dir), "%s", rte_eal_get_runtime_dir());
 	if (rte_lcore_count() != 1 + G.nrx + (G.fused ? 0 : G.nw)) {
 		fprintf(stderr, "weir: EAL gave %u lcores, %u needed\n", rte_lcore_count(),
 			1 + G.nrx + (G.fused ? 0 : G.nw));
@@ -3087,10 +3238,15 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	}
 
 	t0 = G.t0 = now_s();
+	tel_register();
+	tel_enable(true);
 	if (cfg->admin) {
 		struct weir_admin_ops ao = { .stats = admin_stats };
 		if (!(admin = weir_admin_start(cfg, &ao, stderr)))
 			goto out;
+		const char *pfx = strrchr(rt_dir, '/');
+		fprintf(stderr, "weir: telemetry: dpdk-telemetry.py -f %s  (/weir/stats, /weir/cores, /weir/queries, ...)\n",
+			pfx ? pfx + 1 : rt_dir);
 	}
 	for (unsigned r = 0; r < G.nrx; r++) {
 		if (G.fused)
@@ -3116,11 +3272,13 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	}
 	if (opts->stats_json && write_stats(opts->stats_json, elapsed, weir_sinks_errors(sk)))
 		rc = 1;
+	tel_enable(false);
 	weir_admin_stop(admin);         /* (before the ports and cores it reads go) */
 	admin = NULL;
 	for (unsigned d = 0; d < G.nports; d++)
 		rte_eth_dev_stop(G.port[d]);
 out:
+	tel_enable(false);
 	weir_admin_stop(admin);
 	if (G.sp) {
 		sp_stop(G.sp);
@@ -3160,5 +3318,6 @@ out:
 	for (unsigned d = 0; d < G.nports; d++)
 		rte_eth_dev_close(G.port[d]);
 	rte_eal_cleanup();
+	rm_runtime_dir(rt_dir);
 	return rc;
 }

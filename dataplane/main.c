@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "control.h"
 #include "dataplane.h"
@@ -60,7 +61,7 @@ usage(FILE *f)
 		"                                the dataplane, pairs with the peer ([ha] section)\n"
 		"       weir witness --listen ADDR:PORT --secret-file FILE --dir DIR [--realtime]\n"
 		"                                the third vote of an HA pair\n"
-		"       weir status CONFIG|--socket PATH [--json]\n"
+		"       weir status CONFIG|--socket PATH [--json]   the HA pair ([ha]) and the dataplane ([admin])\n"
 		"                                role, term, peer, witness and dataplane of a node\n"
 		"       weir failover CONFIG|--socket PATH\n"
 		"                                planned switchover to the other node\n"
@@ -281,9 +282,40 @@ main(int argc, char **argv)
 		}
 		free(t);
 		free(p);
+	} else if (!strcmp(cmd, "status") && cfg->admin) {
+		/* the dataplane through its admin server; with [ha], the control process's
+		 * status first (as JSON: under "control") */
+		char err[512];
+		cJSON *ctl_st = NULL, *dp = weir_admin_status(cfg, err, sizeof(err));
+		rc = 0;
+		if (cfg->ha_node[0]) {
+			if (json) {
+				ctl_st = weir_ctl_fetch(cfg->ha_socket, "status");
+			} else {
+				rc = weir_ctl_command(cfg->ha_socket, "status", false);
+			}
+			if (!ctl_st && json)
+				rc = 1;
+		}
+		if (!dp) {
+			fprintf(stderr, "weir status: the dataplane's admin server: %s\n", err);
+			rc = 1;
+		}
+		if (json) {
+			cJSON *o = dp ? dp : cJSON_CreateObject();
+			if (ctl_st)
+				cJSON_AddItemToObject(o, "control", ctl_st);
+			weir_admin_status_print(o, true, stdout);
+			if (!dp)
+				cJSON_Delete(o);
+		} else if (dp) {
+			weir_admin_status_print(dp, false, stdout);
+		}
+		cJSON_Delete(dp);
 	} else if (ctl) {
 		if (!cfg->ha_node[0]) {
-			fprintf(stderr, "weir %s: %s has no [ha] section (or use --socket PATH)\n", cmd, path);
+			fprintf(stderr, "weir %s: %s has no [ha] section%s (or use --socket PATH)\n", cmd, path,
+				!strcmp(cmd, "status") ? " and no [admin] section" : "");
 			rc = 2;
 		} else {
 			rc = weir_ctl_command(cfg->ha_socket, cmd, json);
