@@ -35,6 +35,7 @@ struct parse {
 	/* reader state: libinih does not report line numbers, so our reader counts */
 	int line;
 	bool long_line;
+	int admin_line;            /* line of an [admin] header (a section that may be empty) */
 	const char *text;          /* in-memory source, or NULL */
 	size_t pos;
 	FILE *fp;
@@ -99,6 +100,11 @@ reader(char *str, int num, void *stream)
 		return str;
 	}
 	p->line++;
+	/* libinih reports keys, not sections: note an [admin] header, which turns the
+	 * server on with every default even with no key under it */
+	const char *b = str + strspn(str, " \t");
+	if (!p->admin_line && !strncmp(b, "[admin]", 7) && strchr("\n;#", b[7 + strspn(b + 7, " \t\r")]))
+		p->admin_line = p->line;
 	return str;
 }
 
@@ -1074,7 +1080,7 @@ do_admin(struct parse *p, struct weir_config *cfg)
 	struct entry *en;
 	int64_t x;
 
-	if (!has_section(p, "admin"))
+	if (!has_section(p, "admin") && !p->admin_line)
 		return;
 	cfg->admin = true;
 	snprintf(cfg->admin_host, sizeof(cfg->admin_host), "127.0.0.1");

@@ -311,6 +311,53 @@ continuation_lines(void **st)
 /* latency, key_map and filter: values, errors and the dump's round trip */
 /* format = itch50 | line: their keys, defaults, errors, and the dump read back. */
 static void
+admin_section(void **st)
+{
+	(void)st;
+	/* absent: no server */
+	assert_int_equal(weir_config_load_string("a.ini", HEAD Q, &cfg, stderr), 0);
+	assert_false(cfg.admin);
+	/* an empty section: loopback, the default port and limits */
+	assert_int_equal(weir_config_load_string("a.ini", HEAD Q "[admin]\n", &cfg, stderr), 0);
+	assert_true(cfg.admin);
+	assert_string_equal(cfg.admin_host, "127.0.0.1");
+	assert_int_equal(cfg.admin_port, 9180);
+	assert_string_equal(cfg.admin_token_file, "");
+	assert_int_equal(cfg.admin_max_clients, 256);
+	assert_int_equal(cfg.admin_timeout, INT64_C(10000000000));
+	assert_int_equal(weir_config_load_string("a.ini", HEAD Q "[admin]\nlisten = [::1]:0\ntoken_file = /etc/weir/t\n"
+						 "max_clients = 16\ntimeout = 3s\n", &cfg, stderr), 0);
+	assert_string_equal(cfg.admin_host, "::1");
+	assert_int_equal(cfg.admin_port, 0);
+	assert_string_equal(cfg.admin_token_file, "/etc/weir/t");
+	assert_int_equal(cfg.admin_max_clients, 16);
+	assert_int_equal(cfg.admin_timeout, INT64_C(3000000000));
+	/* the dump reads back the same */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	weir_config_dump(&cfg, f);
+	fclose(f);
+	struct weir_config again;
+	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
+	free(buf);
+	assert_true(again.admin);
+	assert_string_equal(again.admin_host, "::1");
+	assert_int_equal(again.admin_port, 0);
+	assert_string_equal(again.admin_token_file, "/etc/weir/t");
+	assert_int_equal(again.admin_max_clients, 16);
+	assert_int_equal(again.admin_timeout, INT64_C(3000000000));
+	/* errors */
+	expect_error(HEAD Q "[admin]\nlisten = 9180\n", "bad.ini:11: [admin] listen: '9180': expected ADDR:PORT");
+	expect_error(HEAD Q "[admin]\nlisten = ::1:80\n", "bad.ini:11: [admin] listen: '::1:80': expected ADDR:PORT");
+	expect_error(HEAD Q "[admin]\nlisten = 127.0.0.1:65536\n", "bad.ini:11: [admin] listen:");
+	expect_error(HEAD Q "[admin]\nmax_clients = 0\n", "bad.ini:11: [admin] max_clients: '0': expected");
+	expect_error(HEAD Q "[admin]\ntimeout = 10ms\n", "bad.ini:11: [admin] timeout: '10ms': expected a duration");
+	expect_error(HEAD Q "[admin]\ntoken_file =\n", "bad.ini:11: [admin] token_file: expected the path");
+	expect_error(HEAD Q "[admin]\nport = 1\n", "bad.ini:11: [admin] port: unknown key");
+}
+
+static void
 feed_formats(void **st)
 {
 	static const char itch[] = "[dataplane]\ndevices = x\n[source t]\nformat = itch50\nudp_port = 26477, 26478\n"
@@ -549,6 +596,7 @@ main(void)
 		cmocka_unit_test(errors), cmocka_unit_test(continuation_lines),
 		cmocka_unit_test(state_section),
 		cmocka_unit_test(ha_section),
+		cmocka_unit_test(admin_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
