@@ -13,6 +13,7 @@
 #include "admin.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -80,12 +81,16 @@ family(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP weir_%s %s\n# TYPE weir_%s %s\n", name, help, name, type);
 }
 
+/* A number of the document: a JSON number, or a raw integer (ns timestamps are
+ * written whole, beyond a double's 53 bits). */
 static double
 num(const cJSON *o, const char *k, bool *ok)
 {
 	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
-	*ok = cJSON_IsNumber(x);
-	return *ok ? x->valuedouble : 0;
+	*ok = cJSON_IsNumber(x) || (cJSON_IsRaw(x) && x->valuestring[0] != 'n');
+	if (!*ok)
+		return 0;
+	return cJSON_IsNumber(x) ? x->valuedouble : strtod(x->valuestring, NULL);
 }
 
 static void
@@ -109,7 +114,7 @@ static const struct field {
 } core_fields[] = {
 	{ "rx_packets", "rx_packets_total", "counter", "Packets taken by the RX core.", 0 },
 	{ "rx_events", "rx_events_total", "counter", "Events decoded by the RX core.", 0 },
-	{ "seq_duplicates", "seq_duplicates_total", "counter", "Batches dropped as duplicates of a sequence already seen.", 0 },
+	{ "seq_duplicates", "seq_duplicates_total", "counter", "Records dropped as duplicates of sequence numbers already applied.", 0 },
 	{ "seq_gaps", "seq_gaps_total", "counter", "Sequence numbers missed (gaps).", 0 },
 	{ "replay_skipped", "replay_skipped_total", "counter", "Events below a restored position (already in the snapshot).", 0 },
 	{ "resync_gaps", "resync_gaps_total", "counter", "Producers whose input after a restored snapshot was missed.", 0 },
@@ -513,14 +518,23 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 
 	(void)version;
 	(void)upload;
-	(void)upload_len;
-	(void)state;
 	if (!niced) {                   /* below the sink loop sharing this CPU */
 		setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ADMIN_NICE);
 		niced = true;
 	}
+	/* (on the first call: MHD closes the connection after it and never reads a body) */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "only GET and HEAD\n");
+	/* GET and HEAD are answered on the last call, once the request is read whole: a
+	 * response queued on the first call makes MHD close the connection (no keep-alive) */
+	if (*upload_len) {              /* a body on a GET: ignored */
+		*upload_len = 0;
+		return MHD_YES;
+	}
+	if (!*state) {
+		*state = a;
+		return MHD_YES;
+	}
 	if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
 		struct MHD_Response *r = MHD_create_response_from_buffer(
 			weir_dashboard_html_len, (void *)(uintptr_t)weir_dashboard_html, MHD_RESPMEM_PERSISTENT);
@@ -528,11 +542,15 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 			return MHD_NO;
 		MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
 		MHD_add_response_header(r, "Content-Security-Policy",
-					"default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+					"default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+					"frame-ancestors 'none'");
+		MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 		MHD_destroy_response(r);
 		return ret;
 	}
+	if (!strcmp(url, "/favicon.ico"))       /* (browsers ask: no icon, no error) */
+		return answer(c, MHD_HTTP_NO_CONTENT, "image/x-icon", "");
 	enum doc which;
 	if (!strcmp(url, "/metrics"))
 		which = DOC_METRICS;
@@ -549,6 +567,19 @@ handler(void *cls, struct MHD_Connection *c, const char *url, const char *method
 	if (!r)
 		return answer(c, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "out of memory\n");
 	return MHD_queue_response(c, MHD_HTTP_OK, r);
+}
+
+/* The path as MHD would decode it, except that a %00 stays encoded: decoded, it would cut
+ * the C string ("/metrics%00junk" would be served as /metrics); left as is, no route
+ * matches it (404). */
+static size_t
+unescape_keep_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	if (strstr(s, "%00"))
+		return strlen(s);
+	return MHD_http_unescape(s);
 }
 
 static int
@@ -603,6 +634,18 @@ config_json(const struct weir_config *cfg)
 	return out;
 }
 
+int
+weir_admin_check(const struct weir_config *cfg, FILE *log)
+{
+	struct weir_admin a = { 0 };
+
+	if (!cfg->admin || !cfg->admin_token_file[0])
+		return 0;
+	int rc = load_token(&a, cfg->admin_token_file, log);
+	explicit_bzero(a.token, sizeof(a.token));
+	return rc;
+}
+
 struct weir_admin *
 weir_admin_start(const struct weir_config *cfg, const struct weir_admin_ops *ops, FILE *log)
 {
@@ -624,13 +667,20 @@ weir_admin_start(const struct weir_config *cfg, const struct weir_admin_ops *ops
 			gai_strerror(e));
 		goto fail;
 	}
-	unsigned per_ip = (unsigned)cfg->admin_max_clients / 4;
+	/* Reached from other hosts, one address holds at most a quarter of the
+	 * connections; on loopback every client is this host's (Prometheus, weir
+	 * status, a browser), so no address limit */
+	bool loopback = ai->ai_family == AF_INET6 ?
+		IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr) :
+		(ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+	unsigned per_ip = loopback ? 0 : (cfg->admin_max_clients >= 4 ? (unsigned)cfg->admin_max_clients / 4 : 1u);
 	a->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 				(ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				0, NULL, NULL, handler, a,
 				MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->admin_max_clients,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip ? per_ip : 1u,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+				MHD_OPTION_UNESCAPE_CALLBACK, unescape_keep_nul, NULL,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->admin_timeout / 1000000000),
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
 				MHD_OPTION_LISTEN_BACKLOG_SIZE, 64u,

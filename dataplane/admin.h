@@ -25,6 +25,8 @@ struct weir_admin_ops {
 /* Start the server that cfg->admin describes; prints "weir: admin: listening on
  * http://HOST:PORT/" to log.  NULL (with the reason on log) if it cannot. */
 struct weir_admin *weir_admin_start(const struct weir_config *cfg, const struct weir_admin_ops *ops, FILE *log);
+/* Before the ports start: can the server start (its token file)?  0, or -1 said on log. */
+int weir_admin_check(const struct weir_config *cfg, FILE *log);
 /* Stop serving (every connection closed) and free.  NULL is fine. */
 void weir_admin_stop(struct weir_admin *a);
 

@@ -2193,6 +2193,12 @@ sum_stats(struct core_stats *t)
 		t->ring_dropped += CNT_GET(c->ring_dropped);
 		t->key_map_missed += CNT_GET(c->key_map_missed);
 	}
+	for (unsigned i = 0; i < G.nrx + G.nw; i++) {   /* every core's time */
+		const struct core_stats *c = i < G.nrx ? &G.rx[i]->cs : &G.wk[i - G.nrx]->cs;
+		t->busy_cycles += CNT_GET(c->busy_cycles);
+		t->idle_cycles += CNT_GET(c->idle_cycles);
+		t->blocked_cycles += CNT_GET(c->blocked_cycles);
+	}
 	for (unsigned w = 0; w < G.nw; w++) {
 		const struct core_stats *c = &G.wk[w]->cs;
 		t->events += CNT_GET(c->events);
@@ -2295,6 +2301,15 @@ add_lathist(cJSON *parent, const char *name, const struct weir_lathist *h)
 }
 
 /* A watermark as JSON: null before one, and at +inf (the end of input). */
+/* A nanosecond time, whole (a JSON number as cJSON prints it keeps 15 digits). */
+static void
+add_ns(cJSON *o, const char *name, int64_t ns)
+{
+	char b[24];
+	snprintf(b, sizeof(b), "%" PRId64, ns);
+	cJSON_AddRawToObject(o, name, b);
+}
+
 static void
 add_wm(cJSON *o, int64_t wm, bool held, int64_t now_ns)
 {
@@ -2302,7 +2317,7 @@ add_wm(cJSON *o, int64_t wm, bool held, int64_t now_ns)
 		cJSON_AddNullToObject(o, "watermark_ns");
 		cJSON_AddNullToObject(o, "watermark_lag_s");
 	} else {
-		cJSON_AddNumberToObject(o, "watermark_ns", (double)wm);
+		add_ns(o, "watermark_ns", wm);
 		cJSON_AddNumberToObject(o, "watermark_lag_s", (double)(now_ns - wm) / 1e9);
 	}
 	cJSON_AddBoolToObject(o, "watermark_final", wm == INT64_MAX);
@@ -2328,7 +2343,7 @@ stats_doc(double elapsed, unsigned long long sink_errors, bool at_exit)
 	cJSON_AddStringToObject(root, "version", WEIR_VERSION);
 	cJSON_AddNumberToObject(root, "elapsed_s", elapsed);
 	cJSON_AddNumberToObject(root, "uptime_s", elapsed);
-	cJSON_AddNumberToObject(root, "now_ns", (double)now_ns);
+	add_ns(root, "now_ns", now_ns);
 	cJSON_AddNumberToObject(root, "tsc_hz", (double)rte_get_tsc_hz());
 	cJSON_AddNumberToObject(root, "events_per_s", elapsed > 0 ? (double)t.rx_events / elapsed : 0);
 	tot = cJSON_AddObjectToObject(root, "total");
@@ -3160,6 +3175,8 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		fprintf(stderr, "weir: at most %d rx_cores and %d workers\n", MAX_RX, MAX_WORKERS);
 		return 2;
 	}
+	if (weir_admin_check(cfg, stderr))
+		return 2;
 	argc = weir_eal_args(cfg, opts->argv0 ? opts->argv0 : "weir", argv, 256, stderr);
 	if (argc < 0)
 		return 2;

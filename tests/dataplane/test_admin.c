@@ -293,8 +293,9 @@ raw(uint16_t port, const char *req, size_t len)
 		if (k <= 0)
 			break;
 		got += (size_t)k;
-		if (got == sizeof(buf) - 1)
-			break;
+		buf[got] = '\0';
+		if (got == sizeof(buf) - 1 || strstr(buf, "\r\n\r\n"))
+			break;          /* (a kept-alive connection stays open) */
 	}
 	buf[got] = '\0';
 	if (!strncmp(buf, "HTTP/1.", 7))
@@ -391,6 +392,26 @@ server(void **st)
 	c = raw(port, "GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n", 35);
 	assert_true(c == 0 || (c >= 400 && c < 600));
 	assert_int_equal(raw(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 35), 200);
+	/* an encoded NUL does not cut the path short */
+	static const char nul1[] = "GET /metrics%00x HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char nul2[] = "GET /api/stats%00 HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(raw(port, nul1, strlen(nul1)), 404);
+	assert_int_equal(raw(port, nul2, strlen(nul2)), 404);
+	/* keep-alive: a second request on the same connection (a scraper's, the page's) */
+	CURL *h = curl_easy_init();
+	char url[96];
+	long conns = -1;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/metrics", port);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+	for (int i = 0; i < 2; i++) {
+		memset(&r, 0, sizeof(r));
+		assert_int_equal(curl_easy_perform(h), CURLE_OK);
+		curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &conns);
+	}
+	assert_int_equal(conns, 0);     /* the second request opened no connection */
+	curl_easy_cleanup(h);
 	get(port, "GET", "/metrics", NULL, &r);
 	assert_int_equal(r.code, 200);
 	weir_admin_stop(a);
