@@ -351,7 +351,7 @@ def wait_consumed(prom, packets, timeout):
 
 def check_equal(errors, what, got, exp):
     if got != exp:
-        errors.append("%s: Prometheus %s, stats file %s" % (what, got, exp))
+        errors.append("%s: got %s, stats file %s" % (what, got, exp))
 
 
 def by(prom, t, expr, labels):
@@ -434,6 +434,83 @@ def compare(prom, t, st, errors):
             errors.append("no %s series" % metric)
 
 
+def weir_status(weir, cfg, port, d):
+    """`weir status CFG --json` and without --json, with the config's admin port made
+    the one weir took (listen = 127.0.0.1:0)."""
+    scfg = os.path.join(d, "status.ini")
+    with open(cfg) as f, open(scfg, "w") as g:
+        g.write(f.read().replace("listen = 127.0.0.1:0", "listen = 127.0.0.1:%d" % port))
+    out = []
+    for extra in (["--json"], []):
+        r = subprocess.run([weir, "status", scfg] + extra, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            fail("weir status %s exited %d:\n%s%s" % (" ".join(extra), r.returncode, r.stdout, r.stderr))
+        out.append(r.stdout)
+    try:
+        return json.loads(out[0]), out[1]
+    except ValueError as e:
+        fail("weir status --json printed no JSON (%s):\n%s" % (e, out[0][:2000]))
+
+
+def telemetry(w, status_doc):
+    """dpdk-telemetry.py against weir's own EAL prefix (printed at start): /weir/stats
+    and /weir/query,NAME for every query."""
+    tool = shutil.which("dpdk-telemetry.py") or "/usr/bin/dpdk-telemetry.py"
+    if not os.path.isfile(tool):
+        fail("%s is missing (Debian package dpdk)" % tool)
+    m = re.search(r"weir: telemetry: dpdk-telemetry.py -f (\S+)", w.stderr())
+    if not m:
+        fail("weir printed no 'weir: telemetry: dpdk-telemetry.py -f PREFIX' line:\n%s" % w.stderr())
+    cmds = ["/weir/stats"] + ["/weir/query,%s" % q for q in status_doc["queries"]] + ["/weir/cores"]
+    r = subprocess.run([sys.executable, tool, "-f", m.group(1)], input="\n".join(cmds) + "\n",
+                       capture_output=True, text=True, timeout=60)
+    answers = []                    # one JSON object per command, in order
+    for line in r.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("--> "):
+            line = line[4:]
+        if line.startswith("{"):
+            try:
+                answers.append(json.loads(line))
+            except ValueError:
+                pass
+    got = {}
+    for cmd, ans in zip(cmds, answers[-len(cmds):]):
+        got[cmd] = ans.get(cmd.split(",")[0])
+    if not got.get("/weir/stats"):
+        fail("dpdk-telemetry.py -f %s answered no /weir/stats:\n%s%s" % (m.group(1), r.stdout[-2000:], r.stderr[-2000:]))
+    return got
+
+
+def compare_status(doc, text, tel, st, errors):
+    """weir status (JSON and text) and telemetry, read after the input was consumed,
+    against the exit stats file."""
+    tot, dt, ts = st["total"], doc.get("total", {}), tel.get("/weir/stats") or {}
+    for k in ("rx_packets", "rx_events", "results_emitted", "late_dropped", "bad_packets_total", "ring_full",
+              "seq_duplicates", "seq_gaps"):
+        check_equal(errors, "weir status --json total.%s" % k, dt.get(k), tot[k])
+        check_equal(errors, "telemetry /weir/stats %s" % k, ts.get(k), tot[k])
+    for reason, n in tot["bad_packets"].items():
+        check_equal(errors, "telemetry /weir/stats bad_packets/%s" % reason, ts.get("bad_packets/" + reason), n)
+    for q, v in st["queries"].items():
+        check_equal(errors, "weir status --json queries.%s.results_emitted" % q,
+                    doc.get("queries", {}).get(q, {}).get("results_emitted"), v["results_emitted"])
+        tq = tel.get("/weir/query,%s" % q) or {}
+        check_equal(errors, "telemetry /weir/query,%s results_emitted" % q, tq.get("results_emitted"),
+                    v["results_emitted"])
+        check_equal(errors, "telemetry /weir/query,%s late_dropped" % q, tq.get("late_dropped"), v["late_dropped"])
+        if not re.search(r"^query +%s \(from " % re.escape(q), text, re.M):
+            errors.append("weir status text has no line for query %s" % q)
+    check_equal(errors, "telemetry /weir/cores", tel.get("/weir/cores"),
+                ["%s%d" % (c["role"], c["index"]) for c in st["cores"]])
+    check_equal(errors, "weir status cores", len(doc.get("cores", [])), len(st["cores"]))
+    rates = doc.get("rates", {})
+    check_equal(errors, "weir status rates.events_per_s (input consumed)", rates.get("events_per_s"), 0)
+    if not re.search(r"^totals +%d events, %d results" % (tot["rx_events"], tot["results_emitted"]), text, re.M):
+        errors.append("weir status text: no 'totals %d events, %d results' line:\n%s" %
+                      (tot["rx_events"], tot["results_emitted"], text))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weir", required=True)
@@ -475,10 +552,14 @@ def main():
             if status != 200:
                 fail("GET /metrics after the input: status %d" % status)
             lints += promtool_check(a.promtool, body, ALLOWED_LINTS)
+            # weir status and DPDK telemetry, read while weir idles, compared after its exit
+            status_doc, status_text = weir_status(a.weir, cfg, port, d)
+            tel = telemetry(w, status_doc)
             # the stats file: SIGTERM; Prometheus's samples at t stay queryable at t
             st = w.stop()
             errors = []
             compare(prom, t, st, errors)
+            compare_status(status_doc, status_text, tel, st, errors)
             tot = st["total"]
             if errors:
                 fail("Prometheus and the stats file disagree (%d):\n  %s" % (len(errors), "\n  ".join(errors)))
@@ -486,7 +567,7 @@ def main():
                 if not tot[k]:
                     fail("the capture was meant to give non-zero %s, the stats file has 0" % k)
             print("admin-prom: %d frames, %d events, %d results, %d late, %d bad packets (%d reasons), "
-                  "%d ring_full over %d cores: Prometheus == stats file%s: 1 passed, 0 failed" %
+                  "%d ring_full over %d cores: Prometheus == weir status == telemetry == stats file%s: 1 passed, 0 failed" %
                   (tot["rx_packets"], tot["rx_events"], tot["results_emitted"], tot["late_dropped"],
                    tot["bad_packets_total"], sum(1 for v in tot["bad_packets"].values() if v), tot["ring_full"],
                    len(st["cores"]), "; promtool lints allowed: %s" % sorted(set(lints)) if lints else ""))
