@@ -134,24 +134,35 @@ static const struct field {
 	  "Longest share of a loop turn the worker spent on a checkpoint.", 1e-6 },
 };
 
+typedef void label_fn(FILE *f, const cJSON *item, const void *arg);
+
+/* One family: field fd of every item of `set` (of its sub-object `sub` when not NULL),
+ * labelled by `labels`; nothing at all when no item has the field. */
 static void
-core_scalars(FILE *f, const cJSON *cores, const struct field *fd)
+samples(FILE *f, const cJSON *set, const char *sub, const struct field *fd, label_fn *labels, const void *arg)
 {
-	const cJSON *c;
+	const cJSON *it;
 	bool ok, any = false;
 
-	cJSON_ArrayForEach(c, cores) {
-		double v = num(c, fd->key, &ok);
+	cJSON_ArrayForEach(it, set) {
+		double v = num(sub ? cJSON_GetObjectItemCaseSensitive(it, sub) : it, fd->key, &ok);
 		if (!ok)
 			continue;
 		if (!any)
 			family(f, fd->name, fd->type, fd->help);
 		any = true;
 		fprintf(f, "weir_%s{", fd->name);
-		core_labels(f, c);
+		labels(f, it, arg);
 		fputs("} ", f);
 		put_num(f, fd->scale ? v * fd->scale : v);
 	}
+}
+
+static void
+core_label_fn(FILE *f, const cJSON *c, const void *arg)
+{
+	(void)arg;
+	core_labels(f, c);
 }
 
 /* Counters by reason under object `obj` of each core, skipping keys in `not`. */
@@ -181,27 +192,6 @@ core_reasons(FILE *f, const cJSON *cores, const char *obj, const char *name, con
 	}
 }
 
-/* One field of a per-core sub-object (itch.unknown_ref, order_book.live, ...). */
-static void
-core_sub(FILE *f, const cJSON *cores, const char *obj, const struct field *fd)
-{
-	const cJSON *c;
-	bool ok, any = false;
-
-	cJSON_ArrayForEach(c, cores) {
-		double v = num(cJSON_GetObjectItemCaseSensitive(c, obj), fd->key, &ok);
-		if (!ok)
-			continue;
-		if (!any)
-			family(f, fd->name, fd->type, fd->help);
-		any = true;
-		fprintf(f, "weir_%s{", fd->name);
-		core_labels(f, c);
-		fputs("} ", f);
-		put_num(f, v);
-	}
-}
-
 static const char *const itch_other[] = { "unknown_ref", "rerequests", "recovered", "recovery_timeouts", NULL };
 static const struct field itch_fields[] = {
 	{ "unknown_ref", "itch_unknown_ref_total", "counter", "ITCH messages for an order the book does not hold.", 0 },
@@ -222,29 +212,14 @@ static const struct field line_fields[] = {
 	{ "no_timestamp", "line_no_timestamp_total", "counter", "Lines without a timestamp (arrival time taken).", 0 },
 };
 
-/* Fields of every member of object `o` (queries, sources), labelled `label`=member name
- * (and source=member.source when there is one). */
+/* A member of queries or sources: `arg`=its name (and source=its source when it has one). */
 static void
-named(FILE *f, const cJSON *o, const char *label, const struct field *fd)
+named_labels(FILE *f, const cJSON *m, const void *arg)
 {
-	const cJSON *m;
-	bool ok, any = false;
-
-	cJSON_ArrayForEach(m, o) {
-		double v = num(m, fd->key, &ok);
-		if (!ok)
-			continue;
-		if (!any)
-			family(f, fd->name, fd->type, fd->help);
-		any = true;
-		fprintf(f, "weir_%s{", fd->name);
-		put_label(f, label, m->string, true);
-		const cJSON *src = cJSON_GetObjectItemCaseSensitive(m, "source");
-		if (cJSON_IsString(src))
-			put_label(f, "source", src->valuestring, false);
-		fputs("} ", f);
-		put_num(f, fd->scale ? v * fd->scale : v);
-	}
+	put_label(f, arg, m->string, true);
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(m, "source");
+	if (cJSON_IsString(src))
+		put_label(f, "source", src->valuestring, false);
 }
 
 static const struct field query_fields[] = {
@@ -263,33 +238,22 @@ static const struct field source_fields[] = {
 	{ "watermark_lag_s", "source_watermark_lag_seconds", "gauge", "Wall clock minus the source's watermark.", 0 },
 };
 
-/* Fields of every element of array `a`, labelled by the listed numeric/string keys. */
+/* An element of rings or ports: labels named by `arg` (label, key, label, key, ..., NULL)
+ * from the element's numbers or strings. */
 static void
-listed(FILE *f, const cJSON *a, const char *const *labels, const struct field *fd)
+listed_labels(FILE *f, const cJSON *e, const void *arg)
 {
-	const cJSON *e;
-	bool ok, any = false;
+	const char *const *labels = arg;
 	char b[32];
 
-	cJSON_ArrayForEach(e, a) {
-		double v = num(e, fd->key, &ok);
-		if (!ok)
-			continue;
-		if (!any)
-			family(f, fd->name, fd->type, fd->help);
-		any = true;
-		fprintf(f, "weir_%s{", fd->name);
-		for (int i = 0; labels[i]; i += 2) {
-			const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, labels[i + 1]);
-			if (cJSON_IsString(l)) {
-				put_label(f, labels[i], l->valuestring, i == 0);
-			} else {
-				snprintf(b, sizeof(b), "%.0f", cJSON_IsNumber(l) ? l->valuedouble : -1);
-				put_label(f, labels[i], b, i == 0);
-			}
+	for (int i = 0; labels[i]; i += 2) {
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, labels[i + 1]);
+		if (cJSON_IsString(l)) {
+			put_label(f, labels[i], l->valuestring, i == 0);
+		} else {
+			snprintf(b, sizeof(b), "%.0f", cJSON_IsNumber(l) ? l->valuedouble : -1);
+			put_label(f, labels[i], b, i == 0);
 		}
-		fputs("} ", f);
-		put_num(f, v);
 	}
 }
 
@@ -366,17 +330,17 @@ weir_prom_render(const cJSON *st)
 	fputs("} 1\n", f);
 	plain(f, st, global_fields, N(global_fields));
 	for (size_t i = 0; i < N(core_fields); i++)
-		core_scalars(f, cores, &core_fields[i]);
+		samples(f, cores, NULL, &core_fields[i], core_label_fn, NULL);
 	core_reasons(f, cores, "bad_packets", "bad_packets_total", "Packets dropped by the RX core, by reason.", NULL);
 	core_reasons(f, cores, "itch", "itch_dropped_total",
 		     "ITCH datagrams and messages dropped (msg_skipped: stepped over), by reason.", itch_other);
 	for (size_t i = 0; i < N(itch_fields); i++)
-		core_sub(f, cores, "itch", &itch_fields[i]);
+		samples(f, cores, "itch", &itch_fields[i], core_label_fn, NULL);
 	for (size_t i = 0; i < N(book_fields); i++)
-		core_sub(f, cores, "order_book", &book_fields[i]);
+		samples(f, cores, "order_book", &book_fields[i], core_label_fn, NULL);
 	core_reasons(f, cores, "line", "line_dropped_total", "Line-protocol lines dropped, by reason.", line_other);
 	for (size_t i = 0; i < N(line_fields); i++)
-		core_sub(f, cores, "line", &line_fields[i]);
+		samples(f, cores, "line", &line_fields[i], core_label_fn, NULL);
 	/* the cores' time by what they did, in TSC cycles */
 	static const char *const states[] = { "busy", "idle", "blocked" };
 	family(f, "core_cycles_total", "counter",
@@ -396,15 +360,18 @@ weir_prom_render(const cJSON *st)
 			put_num(f, x);
 		}
 	for (size_t i = 0; i < N(query_fields); i++)
-		named(f, cJSON_GetObjectItemCaseSensitive(st, "queries"), "query", &query_fields[i]);
+		samples(f, cJSON_GetObjectItemCaseSensitive(st, "queries"), NULL, &query_fields[i], named_labels, "query");
 	for (size_t i = 0; i < N(source_fields); i++)
-		named(f, cJSON_GetObjectItemCaseSensitive(st, "sources"), "source", &source_fields[i]);
+		samples(f, cJSON_GetObjectItemCaseSensitive(st, "sources"), NULL, &source_fields[i], named_labels,
+			"source");
 	static const char *const ring_labels[] = { "rx", "rx", "worker", "worker", NULL };
 	for (size_t i = 0; i < N(ring_fields); i++)
-		listed(f, cJSON_GetObjectItemCaseSensitive(st, "rings"), ring_labels, &ring_fields[i]);
+		samples(f, cJSON_GetObjectItemCaseSensitive(st, "rings"), NULL, &ring_fields[i], listed_labels,
+			ring_labels);
 	static const char *const port_labels[] = { "port", "port", "device", "device", NULL };
 	for (size_t i = 0; i < N(port_fields); i++)
-		listed(f, cJSON_GetObjectItemCaseSensitive(st, "ports"), port_labels, &port_fields[i]);
+		samples(f, cJSON_GetObjectItemCaseSensitive(st, "ports"), NULL, &port_fields[i], listed_labels,
+			port_labels);
 	const cJSON *tot = cJSON_GetObjectItemCaseSensitive(st, "total");
 	double se = num(tot, "sink_errors", &ok);
 	if (ok) {
