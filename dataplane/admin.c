@@ -267,6 +267,9 @@ static const struct field port_fields[] = {
 	{ "imissed", "port_imissed_total", "counter", "Packets the port dropped: RX queues full.", 0 },
 	{ "ierrors", "port_ierrors_total", "counter", "Erroneous packets the port received.", 0 },
 	{ "rx_nombuf", "port_rx_nombuf_total", "counter", "RX mbuf allocation failures.", 0 },
+	{ "opackets", "port_tx_packets_total", "counter", "Packets the port sent.", 0 },
+	{ "obytes", "port_tx_bytes_total", "counter", "Bytes the port sent.", 0 },
+	{ "oerrors", "port_tx_errors_total", "counter", "Packets the port failed to send.", 0 },
 };
 
 /* Plain fields of one object, no labels. */

@@ -2378,6 +2378,9 @@ stats_doc(double elapsed, unsigned long long sink_errors, bool at_exit)
 			cJSON_AddNumberToObject(p, "imissed", (double)es.imissed);
 			cJSON_AddNumberToObject(p, "ierrors", (double)es.ierrors);
 			cJSON_AddNumberToObject(p, "rx_nombuf", (double)es.rx_nombuf);
+			cJSON_AddNumberToObject(p, "opackets", (double)es.opackets);
+			cJSON_AddNumberToObject(p, "obytes", (double)es.obytes);
+			cJSON_AddNumberToObject(p, "oerrors", (double)es.oerrors);
 		}
 		cJSON_AddItemToArray(ports, p);
 	}
@@ -3259,8 +3262,11 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	tel_enable(true);
 	if (cfg->admin) {
 		struct weir_admin_ops ao = { .stats = admin_stats };
-		if (!(admin = weir_admin_start(cfg, &ao, stderr)))
+		if (!(admin = weir_admin_start(cfg, &ao, stderr))) {
+			for (unsigned d = 0; d < G.nports; d++)
+				rte_eth_dev_stop(G.port[d]);
 			goto out;
+		}
 		const char *pfx = strrchr(rt_dir, '/');
 		fprintf(stderr, "weir: telemetry: dpdk-telemetry.py -f %s  (/weir/stats, /weir/cores, /weir/queries, ...)\n",
 			pfx ? pfx + 1 : rt_dir);
