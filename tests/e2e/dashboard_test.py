@@ -43,9 +43,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import e2e  # noqa: E402  (SOURCE, QUERY, udp_frame, write_pcap, ini_line, fail)
 
-LISTENING = re.compile(r"weir: admin: listening on http://(\[[^\]]*\]|[^/\s:]+):(\d+)/")
-SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
-                       r"SUMMARY: (Address|Leak|UndefinedBehavior|Thread)Sanitizer")
+import admin_prom  # noqa: E402  (Weir: weir with its admin port, stopped cleanly)
+
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback only, whatever the env says
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "dash-test-token-1"
@@ -123,44 +122,6 @@ def write_config(d, wev, lp):
     with open(path, "w") as f:
         f.write(text)
     return path, [WEV_QUERY[0]] + [q for q, _ in LINE_QUERIES]
-
-
-class Weir:
-    def __init__(self, weir, cfg, d):
-        self.errpath = os.path.join(d, "weir.stderr")
-        with open(self.errpath, "w") as err:
-            self.p = subprocess.Popen([weir, "run", cfg, "--no-progress"], stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=err)
-
-    def stderr(self):
-        try:
-            with open(self.errpath, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def wait_listening(self, timeout=60.0):
-        for _ in deadline_loop(timeout, 0.05):
-            err = self.stderr()
-            m = LISTENING.search(err)
-            if m:
-                return int(m.group(2))
-            if self.p.poll() is not None:
-                if "EAL init failed" in err and ("memory" in err or "hugepage" in err):
-                    skip(err.strip().splitlines()[-1])
-                fail("weir exited %d before its admin server listened:\n%s" % (self.p.returncode, err))
-        fail("weir printed no 'weir: admin: listening on http://HOST:PORT/' in %.0f s:\n%s" % (timeout, self.stderr()))
-
-    def stop(self, timeout=30.0):
-        """SIGTERM, then SIGKILL after `timeout`; the exit status (None: it had to be killed)."""
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            return self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait(timeout=30)
-            return None
 
 
 # ------------------------------------------------------------------ Chromium over CDP
@@ -481,18 +442,14 @@ def main():
         wev, lp = write_inputs(d, a.gen)
         cfg, names = write_config(d, wev, lp)
         shutil.copy(cfg, os.path.join(a.out, "weir.ini"))
-        w = Weir(a.weir, cfg, d)
+        w = admin_prom.Weir(a.weir, cfg, d)
         port = w.wait_listening()
         br = Chromium(d)
         ev, snap = check_live(br, port, names, a.out)
         with NO_PROXY.open("http://127.0.0.1:%d/" % port, timeout=10) as r:
             page_bytes = r.read()
         status, n = check_error(br, page_bytes, a.out)
-        rc = w.stop()
-        if rc != 0:
-            fail("weir exited %s after SIGTERM:\n%s" % ("(killed)" if rc is None else rc, w.stderr()[-3000:]))
-        if SANITIZER.search(w.stderr()):
-            fail("sanitizer report on weir's stderr:\n%s" % w.stderr()[-6000:])
+        w.stop()                        # exit 0, no sanitizer report, a stats file
         print("dashboard: live after %d polls, %.0f events/s, %s results/s, %d queries with watermarks, %d cores; "
               "a failing server: token asked and sent, %r after %d requests; artifacts in %s: 1 passed, 0 failed" %
               (snap["polls"], ev, snap["results_text"], len(names), len(snap["cores"]), status, n, a.out))
@@ -504,7 +461,7 @@ def main():
         if br:
             br.close()
         if w:
-            w.stop(timeout=10)
+            w.kill()
         for name in ("weir.stderr", "chromium.log"):
             if os.path.exists(os.path.join(d, name)):
                 shutil.copy(os.path.join(d, name), os.path.join(a.out, name))
