@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ha.h"
+#include "hagate.h"
 
 #define SENT_RING 512              /* send times kept to turn echoes into leases */
 
@@ -388,14 +389,13 @@ peer_in_sync(const struct ha *h)
 	return st == 1 || (none && st == 0);
 }
 
-static const char *const sync_names[] = { "not yet compared", "in sync", "diverged", "resyncing" };
 static const char *const sync_why[] = { "not yet compared with the primary's", "the same as the primary's",
 					"diverged from the primary's", "being resynced from the primary's snapshot" };
 
 const char *
 ha_sync_name(unsigned st)
 {
-	return sync_names[st & 3u];
+	return weir_sync_name(st);
 }
 
 static int

@@ -2324,7 +2324,6 @@ add_wm(cJSON *o, int64_t wm, bool held, int64_t now_ns)
 }
 
 static const char *const fmt_name[] = { "wev", "itch50", "line" };
-static const char *const sync_name[] = { "not yet compared", "in sync", "diverged", "resyncing" };
 
 /* Everything the stats show, from counters each core publishes (CNT_SET/CNT_GET),
  * so any thread may build it while the cores run (the admin server does, once per
@@ -2447,7 +2446,7 @@ stats_doc(double elapsed, unsigned long long sink_errors, bool at_exit)
 		cJSON_AddNumberToObject(h, "term", (double)gs.term);
 		cJSON_AddNumberToObject(h, "gate_open", (double)gs.gate_open);
 		cJSON_AddStringToObject(h, "role", gs.gate_open ? "primary" : "standby");
-		cJSON_AddStringToObject(h, "sync", gs.sync < 4 ? sync_name[gs.sync] : "?");
+		cJSON_AddStringToObject(h, "sync", weir_sync_name((unsigned)gs.sync));
 		cJSON_AddNumberToObject(h, "shadow_len", (double)gs.shadow_len);
 		cJSON_AddNumberToObject(h, "shadow_dropped", (double)gs.shadow_dropped);
 		cJSON_AddNumberToObject(h, "skipped", (double)gs.skipped);

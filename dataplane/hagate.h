@@ -86,6 +86,14 @@ enum weir_sync {
 	WEIR_SYNC_RESYNC = 3,           /* journaling input, waiting for a snapshot */
 };
 
+/* How `weir status`, the admin server and the control socket name an enum weir_sync. */
+static inline const char *
+weir_sync_name(unsigned st)
+{
+	static const char *const names[] = { "not yet compared", "in sync", "diverged", "resyncing" };
+	return names[st & 3u];
+}
+
 /* WEIR_GATE_ADOPT: which snapshot a resyncing dataplane takes */
 enum weir_adopt { WEIR_ADOPT_RECEIVED = 1, WEIR_ADOPT_OWN = 2 };
 

@@ -55,6 +55,7 @@ import time
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import e2e  # noqa: E402  (SOURCE, QUERY)
 import admin_prom  # noqa: E402  (Weir, http_request, SANITIZER)
 from admin_prom import Weir, http_request  # noqa: E402
 
@@ -380,29 +381,14 @@ def hammer(port, token, clients=50, seconds=5.0):
 
 # ---------------------------------------------------------------- runs
 
-SOURCE = """
-[source tx]
-format = wev
-udp_port = 7000
-schema_id = 1
-fields = amount:i64, merchant:u64
-watermark_delay = 50ms
-idle_timeout = off
-
-[query spend]
-from = tx
-window = tumbling 1s
-aggregates = count, sum(amount)
-sink = file:{d}/spend.jsonl
-"""
-
-
 def write_cfg(d, name, device, admin):
     path = os.path.join(d, name + ".ini")
     with open(path, "w") as f:
         f.write("[dataplane]\ndevices = net_pcap0,rx_pcap=%s\nworkers = 2\nlcores = auto\nhugepages = auto\n"
                 "idle_sleep = 100us\neal_args = --log-level=*:error\n" % device)
-        f.write(SOURCE.format(d=d))
+        f.write(e2e.SOURCE.format(name="tx", port=7000, fields="amount:i64, merchant:u64", delay="50ms"))
+        f.write(e2e.QUERY.format(name="spend", src="tx", window="tumbling 1s", lateness="0",
+                                 aggs="count, sum(amount)", dir=d))
         f.write("\n[admin]\nlisten = 127.0.0.1:0\n" + admin)
     return path
 
