@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * weir configuration parser and validator (libinih does the INI syntax). */
 #include "config.h"
+#include "sql.h"
 #include "keymap.h"
 #include "itch.h"
 #include "lineproto.h"
@@ -24,8 +25,9 @@ struct entry {
 	char *section;
 	char *key;
 	char *value;
-	int line;
+	int line;                  /* its last line (continuation lines) */
 	bool used;
+	int first;                 /* its first line */
 };
 
 struct parse {
@@ -41,6 +43,8 @@ struct parse {
 	FILE *fp;
 	struct entry *e;
 	int ne, cap;
+	char **raw;                /* every line as read (SQL errors point into them) */
+	int nraw, capraw;
 };
 
 static void cfg_error(struct parse *p, int line, const char *section, const char *key,
@@ -100,6 +104,16 @@ reader(char *str, int num, void *stream)
 		return str;
 	}
 	p->line++;
+	if (p->nraw == p->capraw) {
+		int cap = p->capraw ? 2 * p->capraw : 256;
+		char **r = realloc(p->raw, (size_t)cap * sizeof(*r));
+		if (r) {
+			p->raw = r;
+			p->capraw = cap;
+		}
+	}
+	if (p->nraw < p->capraw)
+		p->raw[p->nraw++] = strdup(str);        /* (NULL if out of memory: no caret) */
 	/* libinih reports keys, not sections: note an [admin] header, which turns the
 	 * server on with every default even with no key under it */
 	const char *b = str + strspn(str, " \t");
@@ -123,7 +137,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 		char *v = malloc(n);
 		if (!v)
 			return 0;
-		snprintf(v, n, "%s %s", last->value, value);
+		/* SQL keeps its lines (an error's line:column counts them) */
+		snprintf(v, n, "%s%c%s", last->value, strcmp(name, "sql") ? ' ' : '\n', value);
 		free(last->value);
 		last->value = v;
 		last->line = p->line;
@@ -137,7 +152,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		p->e = e;
 		p->cap = cap;
 	}
-	p->e[p->ne] = (struct entry){ strdup(section), strdup(name), strdup(value), p->line, false };
+	p->e[p->ne] = (struct entry){ strdup(section), strdup(name), strdup(value), p->line, false, p->line };
 	if (!p->e[p->ne].section || !p->e[p->ne].key || !p->e[p->ne].value)
 		return 0;
 	p->ne++;
@@ -1266,6 +1281,65 @@ section_line(struct parse *p, const char *section)
 	return p->line;
 }
 
+/* sql = SELECT ...: compile it; an error points at its line and column in the file */
+static void
+do_sql(struct parse *p, struct weir_config *cfg, struct weir_query_cfg *q, struct entry *en)
+{
+	struct weir_sql_err err;
+	char tok[64];
+
+	q->sql = true;
+	if (strlen(en->value) >= sizeof(q->sql_text)) {
+		E(en, "longer than %zu bytes", sizeof(q->sql_text) - 1);
+		return;
+	}
+	snprintf(q->sql_text, sizeof(q->sql_text), "%s", en->value);
+	if (!weir_sql_compile(cfg, q, &err)) {
+		if (q->window == WEIR_WIN_SESSION && q->lateness)
+			cfg_error(p, en->first, en->section, "allowed_lateness",
+				  "session windows take no allowed lateness (must be 0)");
+		return;
+	}
+	/* the segment (line) of the text that holds the error, and the column in the file */
+	unsigned pos = err.pos, seg = 0, off;
+	const char *t = q->sql_text, *segp = t;
+	if (pos > strlen(t))
+		pos = (unsigned)strlen(t);
+	for (const char *x = t; x < t + pos; x++)
+		if (*x == '\n') {
+			seg++;
+			segp = x + 1;
+		}
+	off = (unsigned)(t + pos - segp);
+	int line = en->first + (int)seg, col = (int)off + 1;
+	const char *raw = line - 1 < p->nraw ? p->raw[line - 1] : NULL;
+	const char *seg_in_raw = NULL;
+	size_t seglen = strcspn(segp, "\n");
+	if (raw && seglen) {
+		char *s0 = strndup(segp, seglen);
+		const char *from = seg ? raw : strchr(raw, '=');
+		seg_in_raw = s0 && from ? strstr(from, s0) : NULL;
+		free(s0);
+	}
+	if (seg_in_raw)
+		col = (int)(seg_in_raw - raw) + (int)off + 1;
+	weir_sql_token(t, pos, tok, sizeof(tok));
+	fprintf(p->err, "%s:%d:%d: [%s] sql: %s", p->file, line, col, en->section, err.msg);
+	if (tok[0] && !strstr(err.msg, tok))
+		fprintf(p->err, " (at '%s')", tok);
+	fputc('\n', p->err);
+	if (raw && seg_in_raw) {
+		int w = (int)strcspn(raw, "\r\n");
+		fprintf(p->err, "  %.*s\n  %*s^", w, raw, col - 1, "");
+		for (size_t i = 1; i < strlen(tok) && i < 40; i++)
+			fputc('~', p->err);
+		fputc('\n', p->err);
+	}
+	if (err.hint[0])
+		fprintf(p->err, "  hint: %s\n", err.hint);
+	p->nerr++;
+}
+
 static void
 validate(struct parse *p, struct weir_config *cfg)
 {
@@ -1378,6 +1452,25 @@ validate(struct parse *p, struct weir_config *cfg)
 		snprintf(q->name, sizeof(q->name), "%s", name);
 		q->line = p->e[i].line;
 		q->source = -1;
+		q->key_field = -1;
+		if ((en = get(p, section, "allowed_lateness"))) {
+			if (weir_parse_duration(en->value, &q->lateness))
+				E(en, "'%s' is not a duration", en->value);
+		}
+		if ((en = get(p, section, "sink")))
+			parse_sink(p, en, q);
+		else
+			q->sink = WEIR_SINK_STDOUT;
+		if ((en = get(p, section, "sql"))) {
+			static const char *const ini_keys[] = { "from", "window", "aggregates", "filter", "key", "emit" };
+			for (size_t k = 0; k < sizeof(ini_keys) / sizeof(ini_keys[0]); k++) {
+				struct entry *x = get(p, section, ini_keys[k]);
+				if (x)
+					E(x, "the query is given by sql =: '%s' cannot be given too", ini_keys[k]);
+			}
+			do_sql(p, cfg, q, en);
+			continue;
+		}
 		if ((en = get(p, section, "from"))) {
 			q->source = find_source(cfg, en->value);
 			if (q->source < 0)
@@ -1391,22 +1484,35 @@ validate(struct parse *p, struct weir_config *cfg)
 			parse_window(p, en, q);
 		else
 			cfg_error(p, q->line, section, "window", "required");
-		if ((en = get(p, section, "allowed_lateness"))) {
-			if (weir_parse_duration(en->value, &q->lateness))
-				E(en, "'%s' is not a duration", en->value);
-			else if (q->window == WEIR_WIN_SESSION && q->lateness != 0)
-				E(en, "session windows take no allowed lateness (must be 0)");
-		}
+		if ((en = get(p, section, "allowed_lateness")) && q->window == WEIR_WIN_SESSION && q->lateness != 0)
+			E(en, "session windows take no allowed lateness (must be 0)");
 		if ((en = get(p, section, "aggregates")))
 			parse_aggs(p, en, q, s);
 		else
 			cfg_error(p, q->line, section, "aggregates", "required");
 		if ((en = get(p, section, "filter")))
 			parse_filter(p, en, q, s);
-		if ((en = get(p, section, "sink")))
-			parse_sink(p, en, q);
-		else
-			q->sink = WEIR_SINK_STDOUT;
+		if ((en = get(p, section, "key")) && s) {
+			/* partition by a value field: the RX cores re-key the stream */
+			const char *v = trim(en->value);
+			if (strcmp(v, "key")) {
+				int f;
+				for (f = 0; f < s->nfields && strcmp(s->field_name[f], v); f++)
+					;
+				if (f == s->nfields)
+					E(en, "source '%s' has no field '%s'", s->name, v);
+				else if (s->field_type[f] == WEIR_F_F64)
+					E(en, "'%s' is a f64 field: the key must be an integer field", v);
+				else
+					q->key_field = f;
+			}
+		}
+		if ((en = get(p, section, "emit"))) {
+			if (!strcmp(en->value, "update"))
+				q->emit = WEIR_EMIT_UPDATE;
+			else if (strcmp(en->value, "watermark"))
+				E(en, "'%s': expected watermark or update", en->value);
+		}
 	}
 	if (cfg->nqueries == 0)
 		cfg_error(p, p->line, NULL, NULL, "no [query NAME] section: nothing to compute");
@@ -1449,6 +1555,9 @@ load(struct parse *p, struct weir_config *cfg)
 		free(p->e[i].value);
 	}
 	free(p->e);
+	for (int i = 0; i < p->nraw; i++)
+		free(p->raw[i]);
+	free(p->raw);
 	return p->nerr ? -1 : 0;
 }
 
@@ -1552,6 +1661,16 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 	}
 	for (int i = 0; i < cfg->nqueries; i++) {
 		const struct weir_query_cfg *q = &cfg->queries[i];
+		if (q->sql) {
+			fprintf(out, "\n[query %s]\nsql = ", q->name);
+			for (const char *x = q->sql_text; *x; x++) {
+				fputc(*x, out);
+				if (*x == '\n')
+					fputs("    ", out);            /* continuation lines are indented */
+			}
+			fprintf(out, "\nallowed_lateness = %s", dur(q->lateness, b1, sizeof(b1)));
+			goto sink;
+		}
 		fprintf(out, "\n[query %s]\nfrom = %s\nwindow = ", q->name, cfg->sources[q->source].name);
 		if (q->window == WEIR_WIN_TUMBLING)
 			fprintf(out, "tumbling %s", dur(q->size, b1, sizeof(b1)));
@@ -1586,6 +1705,11 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 				}
 			}
 		}
+		if (q->key_field >= 0)
+			fprintf(out, "\nkey = %s", cfg->sources[q->source].field_name[q->key_field]);
+		if (q->emit == WEIR_EMIT_UPDATE)
+			fprintf(out, "\nemit = update");
+sink:
 		fprintf(out, "\nsink = ");
 		if (q->sink == WEIR_SINK_STDOUT)
 			fprintf(out, "stdout\n");
@@ -1624,4 +1748,32 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 		fprintf(out, "max_clients = %d\ntimeout = %s\n", cfg->admin_max_clients,
 			dur(cfg->admin_timeout, b1, sizeof(b1)));
 	}
+}
+
+int
+weir_source_groups(const struct weir_config *cfg, int s, int *fields)
+{
+	int n = 0;
+
+	for (int q = 0; q < cfg->nqueries; q++) {
+		int i;
+		if (cfg->queries[q].source != s)
+			continue;
+		for (i = 0; i < n && fields[i] != cfg->queries[q].key_field; i++)
+			;
+		if (i == n)
+			fields[n++] = cfg->queries[q].key_field;
+	}
+	return n;
+}
+
+int
+weir_query_group(const struct weir_config *cfg, int q)
+{
+	int fields[WEIR_MAX_QUERIES], n = weir_source_groups(cfg, cfg->queries[q].source, fields);
+
+	for (int i = 0; i < n; i++)
+		if (fields[i] == cfg->queries[q].key_field)
+			return i;
+	return 0;
 }

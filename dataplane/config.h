@@ -34,9 +34,13 @@ enum weir_format { WEIR_FMT_WEV = 0, WEIR_FMT_ITCH50, WEIR_FMT_LINE };
 enum weir_itch_keying { WEIR_ITCH_KEY_SYMBOL = 0, WEIR_ITCH_KEY_LOCATE };
 #define WEIR_MAX_PORTS    4    /* UDP ports of one source (A/B feeds) */
 #define WEIR_MAX_LP_TAGS  16   /* tags of a line-protocol key */
-enum weir_win { WEIR_WIN_TUMBLING = 0, WEIR_WIN_HOPPING, WEIR_WIN_SESSION };
+/* OVER: one result per event, over the partition's events of the last `size` ns
+ * (RANGE BETWEEN size PRECEDING AND CURRENT ROW); SELECT: one per event, no state */
+enum weir_win { WEIR_WIN_TUMBLING = 0, WEIR_WIN_HOPPING, WEIR_WIN_SESSION, WEIR_WIN_OVER, WEIR_WIN_SELECT };
+/* CUR: (OVER and SELECT queries) the current event's value of the field */
 enum weir_aggfn { WEIR_AGG_COUNT = 0, WEIR_AGG_SUM, WEIR_AGG_MIN, WEIR_AGG_MAX,
-                  WEIR_AGG_AVG, WEIR_AGG_FIRST, WEIR_AGG_LAST };
+                  WEIR_AGG_AVG, WEIR_AGG_FIRST, WEIR_AGG_LAST, WEIR_AGG_CUR };
+enum weir_emit { WEIR_EMIT_WATERMARK = 0, WEIR_EMIT_UPDATE };
 enum weir_sink_kind { WEIR_SINK_STDOUT = 0, WEIR_SINK_FILE, WEIR_SINK_UDP };
 enum weir_backpressure { WEIR_BP_BLOCK = 0, WEIR_BP_DROP };
 enum weir_hugepages { WEIR_HP_AUTO = 0, WEIR_HP_ON, WEIR_HP_OFF };
@@ -82,9 +86,36 @@ struct weir_filter_cfg {                   /* field OP value */
 	uint64_t value;                    /* the constant, in the field's type (bits) */
 };
 
+/* Expressions (SQL queries): typed stack programs, see expr.h.  A query's programs
+ * live in its code[] array; an expression names its part of it. */
+#define WEIR_QCODE_MAX    384  /* instructions of all a query's expressions */
+#define WEIR_MAX_DERIVED  8    /* computed aggregate inputs per query */
+#define WEIR_MAX_OUT      32   /* result columns of a SQL query */
+#define WEIR_SQL_MAX      4096 /* bytes of a query's SQL text */
+
+struct weir_insn {
+	uint8_t op;                        /* enum weir_xop */
+	uint8_t type;                      /* enum weir_ftype of what it pushes (WEIR_F_I64 for booleans) */
+	uint16_t arg;                      /* slot, or jump */
+	uint32_t pos;                      /* offset in the SQL text (explain, errors) */
+	uint64_t k;                        /* constant bits */
+};
+
+struct weir_expr {
+	uint16_t off, len;                 /* in the query's code[]; len 0: none */
+	uint8_t type;                      /* enum weir_ftype of the value */
+	bool boolean;                      /* a condition (0/1) */
+};
+
+struct weir_out_cfg {                      /* one result column of a SQL query */
+	char name[WEIR_NAME_MAX];
+	struct weir_expr e;                /* over the result's slots (expr.h: WEIR_RSLOT_*) */
+};
+
 struct weir_agg_cfg {
 	uint8_t fn;                        /* enum weir_aggfn */
-	int8_t field;                      /* index into the source's fields, -1 for count */
+	int8_t field;                      /* index into the source's fields (>= nfields: derived
+					    * input field - nfields), -1 for count */
 	uint8_t type;                      /* enum weir_ftype of the field */
 	char name[2 * WEIR_NAME_MAX];      /* result field name: count, sum_amount, ... */
 };
@@ -104,6 +135,20 @@ struct weir_query_cfg {
 	char sink_path[WEIR_PATH_MAX];     /* file path, or udp host */
 	uint16_t sink_port;                /* udp */
 	int line;
+	/* partitioning: the key the query groups by (the RX core shards by it) */
+	int key_field;                     /* -1: the record's key; else a value field (integer) */
+	uint8_t emit;                      /* enum weir_emit */
+	/* SQL (sql = ...): the text, and what it compiled to besides the fields above */
+	bool sql;
+	char sql_text[WEIR_SQL_MAX];
+	struct weir_expr where;            /* per record, before any aggregate (len 0: none) */
+	int nderived;                      /* aggregate inputs computed per record */
+	struct weir_expr derived[WEIR_MAX_DERIVED];
+	struct weir_expr having;           /* per result (len 0: none) */
+	int nout;                          /* result columns (0: the aggregates by their names) */
+	struct weir_out_cfg out[WEIR_MAX_OUT];
+	int ncode;
+	struct weir_insn code[WEIR_QCODE_MAX];
 };
 
 struct weir_config {
@@ -175,6 +220,14 @@ int weir_parse_hostport(const char *s, char *host, size_t hostlen, uint16_t *por
 
 /* Parse a duration such as "50ms", "0", "1s".  Returns 0 and sets *ns, or -1. */
 int weir_parse_duration(const char *s, int64_t *ns);
+
+/* Key groups: the queries of a source that partition by the same key share one copy of
+ * each record (the RX cores stage one copy per group, to the worker of the group's key).
+ * The groups of source s in order of first use, their key fields (enum as key_field)
+ * into fields[WEIR_MAX_QUERIES]; returns how many. */
+int weir_source_groups(const struct weir_config *cfg, int s, int *fields);
+/* The group of query q within its source's. */
+int weir_query_group(const struct weir_config *cfg, int q);
 
 /* Print cfg back as INI (the running config). */
 void weir_config_dump(const struct weir_config *cfg, FILE *out);

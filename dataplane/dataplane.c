@@ -76,6 +76,8 @@ enum { REC_EVENT = 0, REC_WM, REC_FINAL, REC_STOP,
        REC_BARRIER };           /* checkpoint barrier: t = epoch */
 enum { REC_F_END = 1,       /* last record of its batch for this worker */
        REC_F_UNSEEN = 2 };  /* WM: this RX holds no watermark for the source */
+/* an event's key group (flags bits 8-15): the queries of its source keyed as it is */
+#define REC_GROUP(flags) ((unsigned)(flags) >> 8)
 
 struct weir_rec {
 	int64_t t;                  /* event_time, or the watermark */
@@ -174,6 +176,7 @@ struct stage {
 	uint8_t *buf;
 	uint32_t n;
 	uint32_t batch_last;        /* index+1 of the last record of the current batch, 0: none */
+	bool touched;               /* in rx->touched for the current batch */
 };
 
 /* HA resync: the frames an RX core received before there was state to apply them to,
@@ -282,6 +285,7 @@ struct rx_ctx {
 	uint64_t drained;              /* fused: cycles its worker ran inside this sweep */
 	uint64_t blocked;              /* cycles this sweep waited on full rings */
 	struct rx_ck ck[2];            /* by epoch parity: the state thread reads one while ... */
+	uint64_t fan_rec[32];          /* a fanned-out source's record, filled before its copies go */
 	uint8_t linear[WEV_MAX_PAYLOAD + 128] __rte_aligned(64);
 	struct core_stats cs;
 };
@@ -323,6 +327,12 @@ static struct {
 	int8_t port_src[65536];        /* UDP port -> source index, -1 none */
 	uint16_t qsrc_n[WEIR_MAX_SOURCES];
 	uint16_t qsrc[WEIR_MAX_SOURCES][WEIR_MAX_QUERIES];  /* queries per source */
+	/* key groups (weir_source_groups): a source whose queries are not all keyed by the
+	 * record's key is fanned out, one copy per group, to the worker of that group's key */
+	bool fan[WEIR_MAX_SOURCES];
+	uint8_t ngroups[WEIR_MAX_SOURCES];
+	int8_t gfield[WEIR_MAX_SOURCES][WEIR_MAX_QUERIES];   /* -1 the record's key, -2 none, else a field */
+	uint8_t qgroup[WEIR_MAX_QUERIES];
 	struct rte_ring *ring[MAX_RX][MAX_WORKERS];
 	struct rte_ring *resring[MAX_WORKERS];
 	struct rx_ctx *rx[MAX_RX];
@@ -706,9 +716,19 @@ rx_push(struct rx_ctx *rx, uint16_t s, const struct weir_keymap *km, int64_t t, 
 		CNT_ADD(rx->cs.key_map_missed, 1);
 		return NULL;
 	}
-	unsigned w = worker_of(key);
-	struct stage *st = &rx->st[w];
-	struct weir_rec *x = stage_slot(rx, w);
+	struct weir_rec *x;
+	if (unlikely(G.fan[s])) {
+		x = (struct weir_rec *)rx->fan_rec;    /* copies go out from rx_fan, once filled */
+	} else {
+		unsigned w = worker_of(key);
+		struct stage *st = &rx->st[w];
+		x = stage_slot(rx, w);
+		if (!st->touched) {
+			st->touched = true;
+			rx->touched[rx->ntouched++] = w;
+		}
+		st->batch_last = st->n;
+	}
 
 	x->t = t;
 	x->key = key;
@@ -718,10 +738,30 @@ rx_push(struct rx_ctx *rx, uint16_t s, const struct weir_keymap *km, int64_t t, 
 	x->rx = (uint16_t)rx->idx;
 	if (G.lat)
 		x->v[nf] = rx->now;
-	if (st->batch_last == 0)
-		rx->touched[rx->ntouched++] = w;
-	st->batch_last = st->n;
 	return x;
+}
+
+/* A fanned-out source's record x (rx->fan_rec), its values filled: one copy per key
+ * group, keyed by the group's key, to that key's worker. */
+static __attribute__((noinline)) void
+rx_fan(struct rx_ctx *rx, uint16_t s, const struct weir_rec *x)
+{
+	for (unsigned g = 0; g < G.ngroups[s]; g++) {
+		int f = G.gfield[s][g];
+		uint64_t key = f >= 0 ? x->v[f] : f == -1 ? x->key : 0;
+		unsigned w = worker_of(key);
+		struct stage *st = &rx->st[w];
+		struct weir_rec *y = stage_slot(rx, w);
+
+		memcpy(y, x, G.rec_size);
+		y->key = key;
+		y->flags = (uint16_t)(g << 8);
+		if (!st->touched) {
+			st->touched = true;
+			rx->touched[rx->ntouched++] = w;
+		}
+		st->batch_last = st->n;
+	}
 }
 
 /* End of a producer's batch: mark each worker's last record of it (the batch boundary),
@@ -737,6 +777,7 @@ rx_batch_end(struct rx_ctx *rx, uint16_t s, struct inst *in, int64_t maxt, bool 
 			((struct weir_rec *)(st->buf + (st->batch_last - 1) * G.rec_size))->flags |= REC_F_END;
 			st->batch_last = 0;
 		}
+		st->touched = false;
 	}
 	rx->ntouched = 0;
 	if (maxt != in->maxt) {
@@ -793,6 +834,8 @@ rx_wev(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 			continue;
 		for (unsigned k = 0; k < nf; k++)       /* nf is small: no memcpy call */
 			x->v[k] = weir_rd64le(r + 16 + 8 * k);
+		if (unlikely(G.fan[s]))
+			rx_fan(rx, s, x);
 	}
 	CNT_ADD(rx->cs.rx_events, n - first);
 	rx_batch_end(rx, s, in, maxt, h.flags & WEV_FLAG_EOS);
@@ -941,6 +984,8 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 			continue;
 		for (unsigned k = 0; k < nf; k++)
 			x->v[k] = ev.v[sc->field_src[k]];
+		if (unlikely(G.fan[s]))
+			rx_fan(rx, s, x);
 	}
 	CNT_ADD(rx->cs.rx_events, nev);
 	rx_batch_end(rx, s, in, maxt, m.count == WEIR_MOLD_END);
@@ -1036,6 +1081,8 @@ rx_line(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 			continue;
 		for (unsigned k = 0; k < nf; k++)
 			x->v[k] = ev.v[k];
+		if (unlikely(G.fan[s]))
+			rx_fan(rx, s, x);
 	}
 	CNT_ADD(rx->cs.rx_events, nev);
 	rx_batch_end(rx, s, in, maxt, false);
@@ -1295,12 +1342,14 @@ wk_emit(void *ctx, const struct weir_result *r)
 	       WEIR_RESULT_SIZE(r->naggs) + (G.lat && r->query < UINT16_MAX - 1 ? 16 : 0));
 }
 
+/* n records of source s, key group g; end: the batch ends with them (every query of the
+ * source then closes it, whatever group its records came in) */
 static void
-wk_apply(struct worker_ctx *wk, uint16_t s, const struct weir_ev *ev, unsigned n, bool end)
+wk_apply(struct worker_ctx *wk, uint16_t s, unsigned g, const struct weir_ev *ev, unsigned n, bool end)
 {
 	for (unsigned i = 0; i < G.qsrc_n[s]; i++) {
 		struct weir_op *op = wk->op[G.qsrc[s][i]];
-		if (n)
+		if (n && G.qgroup[G.qsrc[s][i]] == g)
 			weir_op_burst(op, ev, n);
 		if (end)
 			weir_op_batch_end(op);
@@ -1360,7 +1409,7 @@ wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended,
 {
 	const uint8_t *buf = wk->held[r];
 	struct weir_ev ev[RING_BURST];
-	unsigned k = 0;
+	unsigned k = 0, kgrp = 0;
 	uint16_t ksrc = 0;
 	uint32_t i;
 
@@ -1368,20 +1417,21 @@ wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended,
 		const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
 
 		if (x->kind == REC_EVENT) {
-			if (k && x->src != ksrc) {
-				wk_apply(wk, ksrc, ev, k, false);
+			if (k && (x->src != ksrc || REC_GROUP(x->flags) != kgrp)) {
+				wk_apply(wk, ksrc, kgrp, ev, k, false);
 				k = 0;
 			}
 			ksrc = x->src;
+			kgrp = REC_GROUP(x->flags);
 			ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
 			if (x->flags & REC_F_END) {
-				wk_apply(wk, ksrc, ev, k, true);
+				wk_apply(wk, ksrc, kgrp, ev, k, true);
 				k = 0;
 			}
 			continue;
 		}
 		if (k) {
-			wk_apply(wk, ksrc, ev, k, false);
+			wk_apply(wk, ksrc, kgrp, ev, k, false);
 			k = 0;
 		}
 		if (x->kind == REC_WM) {
@@ -1399,7 +1449,7 @@ wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended,
 		}
 	}
 	if (k)
-		wk_apply(wk, ksrc, ev, k, false);
+		wk_apply(wk, ksrc, kgrp, ev, k, false);
 	wk->ho[r] = i;
 }
 
@@ -2753,6 +2803,14 @@ setup_cores(void)
 	for (int q = 0; q < cfg->nqueries; q++) {
 		int s = cfg->queries[q].source;
 		G.qsrc[s][G.qsrc_n[s]++] = (uint16_t)q;
+		G.qgroup[q] = (uint8_t)weir_query_group(cfg, q);
+	}
+	for (int s = 0; s < cfg->nsources; s++) {
+		int fields[WEIR_MAX_QUERIES];
+		G.ngroups[s] = (uint8_t)weir_source_groups(cfg, s, fields);
+		for (int g = 0; g < G.ngroups[s]; g++)
+			G.gfield[s][g] = (int8_t)fields[g];
+		G.fan[s] = G.ngroups[s] > 1 || (G.ngroups[s] == 1 && fields[0] != -1);
 	}
 	for (unsigned r = 0; r < G.nrx; r++) {
 		struct rx_ctx *rx = rte_zmalloc_socket("weir_rx", sizeof(*rx), RTE_CACHE_LINE_SIZE,

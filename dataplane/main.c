@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "sql.h"
 #include "control.h"
 #include "dataplane.h"
 #include "numa.h"
@@ -48,6 +49,8 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: weir run [CONFIG] [--stats-json FILE] [--progress | --no-progress]\n"
 		"       weir check CONFIG        validate CONFIG and print it as weir understood it\n"
+		"       weir explain CONFIG      each query's plan: partition key, filter, window, aggregates,\n"
+		"                                computed columns, HAVING, emission and result fields\n"
 		"       weir eal-args CONFIG     print the EAL arguments weir would use\n"
 		"       weir topology [CONFIG] [--json] [--synthetic DESC | --xml FILE]\n"
 		"                                the machine (hwloc) and the lcore plan for CONFIG\n"
@@ -214,7 +217,8 @@ main(int argc, char **argv)
 		return weir_witness_main(argc - 1, argv + 1);
 	bool ctl = !strcmp(cmd, "status") || !strcmp(cmd, "failover") || !strcmp(cmd, "failback") ||
 		   !strcmp(cmd, "checkpoint");
-	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "eal-args") && strcmp(cmd, "topology") &&
+	if (strcmp(cmd, "run") && strcmp(cmd, "check") && strcmp(cmd, "explain") && strcmp(cmd, "eal-args") &&
+	    strcmp(cmd, "topology") &&
 	    strcmp(cmd, "control") && !ctl) {
 		fprintf(stderr, "weir: unknown command '%s'\n", cmd);
 		usage(stderr);
@@ -332,6 +336,9 @@ main(int argc, char **argv)
 		}
 	} else if (!strcmp(cmd, "check")) {
 		weir_config_dump(cfg, stdout);
+		rc = 0;
+	} else if (!strcmp(cmd, "explain")) {
+		weir_explain(cfg, stdout);
 		rc = 0;
 	} else if (!strcmp(cmd, "eal-args")) {
 		char *av[256];

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Result sinks (see sink.h). */
 #include "sink.h"
+#include "expr.h"
 #include "hagate.h"
 
 #define RTE_MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
@@ -240,13 +241,45 @@ weir_result_format_tagged(const struct weir_config *cfg, const struct weir_resul
 	put_str(&o, q->name);
 	put_str(&o, "\",\"key\":");
 	put_u64(&o, r->key);
-	put_str(&o, ",\"window_start\":");
-	put_i64(&o, r->start);
-	put_str(&o, ",\"window_end\":");
-	put_i64(&o, r->end);
-	put_str(&o, ",\"revision\":");
-	put_u64(&o, r->revision);
-	for (int a = 0; a < q->naggs; a++) {
+	if (q->window >= WEIR_WIN_OVER) {              /* one result per event */
+		put_str(&o, ",\"event_time\":");
+		put_i64(&o, r->end);
+	} else {
+		put_str(&o, ",\"window_start\":");
+		put_i64(&o, r->start);
+		put_str(&o, ",\"window_end\":");
+		put_i64(&o, r->end);
+		put_str(&o, ",\"revision\":");
+		put_u64(&o, r->revision & ~WEIR_REV_RETRACT);
+		if (r->revision & WEIR_REV_RETRACT)
+			put_str(&o, ",\"retract\":true");
+	}
+	if (q->nout) {                                  /* SQL: the SELECT list */
+		uint64_t slots[WEIR_MAX_AGGS], v;
+		struct weir_xin in;
+		weir_result_xin(q, r, slots, &in);
+		for (int c = 0; c < q->nout; c++) {
+			const struct weir_expr *e = &q->out[c].e;
+			put_key(&o, q->out[c].name);
+			if (!weir_expr_eval(q->code, e, &in, &v))
+				put_str(&o, "null");
+			else if (e->boolean)
+				put_str(&o, v ? "true" : "false");
+			else if (e->type == WEIR_F_I64)
+				put_i64(&o, (int64_t)v);
+			else if (e->type == WEIR_F_U64)
+				put_u64(&o, v);
+			else {
+				double d;
+				memcpy(&d, &v, 8);
+				if (isfinite(d))
+					put_f64(&o, d);
+				else
+					put_str(&o, "null");    /* JSON has no NaN or infinity */
+			}
+		}
+	}
+	for (int a = 0; a < q->naggs && !q->nout; a++) {
 		const struct weir_agg_cfg *g = &q->aggs[a];
 		uint64_t v = r->val[a];
 		double d;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Event-time window operator (see window.h and ../shared/semantics.md). */
 #include "window.h"
+#include "expr.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,7 +12,9 @@
 
 enum { SLOT_FIRED = 1, SLOT_DIRTY = 2, SLOT_LIVE = 4,
        SLOT_PERSIST = 8,    /* written to a delta under its current (key, start) */
-       SLOT_TIMER = 16 };   /* session: a fire timer is in the heap, at or before its end */
+       SLOT_TIMER = 16,     /* session: a fire timer is in the heap, at or before its end */
+       SLOT_SHOWN = 32 };   /* HAVING: the last result emitted passed it (a later failing one retracts) */
+#define SLOT_CKPT_FLAGS (SLOT_FIRED | SLOT_DIRTY | SLOT_SHOWN)
 
 /* Aggregate programs: the (fn, type) pairs are resolved once at create time. */
 enum aggcode {
@@ -129,6 +132,16 @@ struct weir_op {
 	 * being applied (0: a firing no watermark caused) */
 	bool latency;
 	uint64_t fire_stamp;
+
+	/* SQL: the query's WHERE and computed aggregate inputs run per record into rows of
+	 * xw words (the source's fields, the computed ones, the latency stamp); HAVING per
+	 * result.  update: EMIT ON UPDATE (every batch's changed windows fire) */
+	const struct weir_query_cfg *q;
+	bool xform;
+	bool having;
+	bool update;
+	unsigned nf, xw;
+	uint64_t *xrows;            /* 64 rows */
 
 	/* filter: records for which any comparison is false are not applied */
 	int nfilt;
@@ -312,7 +325,7 @@ static void
 ck_put(struct weir_op *op, struct slot *s)
 {
 	uint8_t *p = sp_rec_put(op->ckw, SP_REC_PUT, KEY_LEN, VAL_FIXED + 8 * op->nwords);
-	uint32_t fl = s->flags & (SLOT_FIRED | SLOT_DIRTY);
+	uint32_t fl = s->flags & SLOT_CKPT_FLAGS;
 	uint16_t nw = (uint16_t)op->nwords;
 
 	state_key(p, op->qidx, s->key, s->start);
@@ -395,6 +408,7 @@ emit(struct weir_op *op, struct slot *s)
 	struct weir_result *r = (struct weir_result *)op->res_buf;
 
 	ck_touch(op, slot_index(op, s));
+	s->flags = (s->flags | SLOT_FIRED) & ~(uint32_t)SLOT_DIRTY;
 	r->query = op->qidx;
 	r->naggs = (uint16_t)op->naggs;
 	r->revision = s->revision++;
@@ -410,7 +424,19 @@ emit(struct weir_op *op, struct slot *s)
 		r->val[op->naggs] = s->w[op->nwords];
 		r->val[op->naggs + 1] = op->fire_stamp;
 	}
-	s->flags = (s->flags | SLOT_FIRED) & ~(uint32_t)SLOT_DIRTY;
+	if (op->having) {
+		if (!weir_result_having(op->q, r)) {
+			op->st.rejected++;
+			if (!(s->flags & SLOT_SHOWN)) {
+				s->revision--;  /* nothing went out: the next one keeps the number */
+				return;
+			}
+			s->flags &= ~(uint32_t)SLOT_SHOWN;
+			r->revision |= WEIR_REV_RETRACT;
+		} else {
+			s->flags |= SLOT_SHOWN;
+		}
+	}
 	op->st.results++;
 	if (s->ovf)
 		op->st.sum_overflow++;
@@ -597,7 +623,7 @@ apply_window(struct weir_op *op, const struct weir_ev *e, int64_t start, uint64_
 		s = S(op, op->tab[pos].slot);
 		ck_touch(op, op->tab[pos].slot);
 		agg_update(op, s, e);
-		if ((s->flags & (SLOT_FIRED | SLOT_DIRTY)) == SLOT_FIRED) {
+		if ((s->flags & (SLOT_FIRED | SLOT_DIRTY)) == SLOT_FIRED || (op->update && !(s->flags & SLOT_DIRTY))) {
 			uint32_t si = op->tab[pos].slot;
 			s->flags |= SLOT_DIRTY;
 			vec_push(&op->dirty, &si, sizeof(si));
@@ -626,6 +652,9 @@ apply_window(struct weir_op *op, const struct weir_ev *e, int64_t start, uint64_
 		slot_free(op, si);
 		op->tab[pos].slot = NIL;
 		return;
+	} else if (op->update) {        /* EMIT ON UPDATE: fires at the end of this batch */
+		s->flags |= SLOT_DIRTY;
+		vec_push(&op->dirty, &si, sizeof(si));
 	}
 	if (++op->used * 10 > (op->mask + 1) * 7)
 		tab_grow(op);
@@ -759,6 +788,8 @@ session_new(struct weir_op *op, const struct weir_ev *e)
 	agg_init(op, s, e);
 	s->flags |= SLOT_DIRTY | SLOT_TIMER;
 	heap_push(op, s->end, si, 0);
+	if (op->update)
+		vec_push(&op->dirty, &si, sizeof(si));
 	return si;
 }
 
@@ -834,6 +865,8 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 	}
 	if (t + gap > s->end)
 		s->end = t + gap;
+	if (op->update && !(s->flags & SLOT_DIRTY))
+		vec_push(&op->dirty, &target, sizeof(target));
 	s->flags |= SLOT_DIRTY;
 	/* one fire timer per session: one already pending (at or before the end) moves
 	 * to the end when it comes due (session_pop) rather than a push per record */
@@ -983,9 +1016,10 @@ session_timer(struct weir_op *op, struct hentry x)
 		return;                                 /* freed (merged) since */
 	if ((x.gen_kind & 1) == 0) {
 		s->flags &= ~(uint32_t)SLOT_TIMER;
-		if (s->end != x.time || !(s->flags & SLOT_DIRTY))
+		if (s->end != x.time)
 			return;                         /* (cannot happen: session_pop) */
-		emit(op, s);
+		if (s->flags & SLOT_DIRTY)      /* (EMIT ON UPDATE: it went out at its batch's end) */
+			emit(op, s);
 		heap_push(op, s->end + op->size, x.slot, 1);
 	} else if (s->end + op->size == x.time) {
 		/* No record can merge any more (one would be late): free it. */
@@ -1053,11 +1087,23 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 			op->prog[op->nprog++] = *o;
 	}
 	op->stride = sizeof(struct slot) + 8 * op->nwords;
+	op->q = q;
+	op->nf = (unsigned)src->nfields;
+	op->update = q->emit == WEIR_EMIT_UPDATE;
+	op->having = q->having.len > 0;
+	op->xform = q->where.len || q->nderived;
 	if (flags & WEIR_OP_LATENCY) {
-		/* the arrival stamp rides as a hidden value field after the source's */
+		/* the arrival stamp rides as a hidden value field after the source's (and
+		 * after the computed inputs in the rows the SQL programs fill) */
 		op->latency = true;
-		op->prog[op->nprog++] = (struct aggop){ A_MAX_U, (uint8_t)src->nfields, (uint8_t)op->nwords, 0 };
+		op->prog[op->nprog++] = (struct aggop){ A_MAX_U, (uint8_t)(src->nfields + q->nderived),
+							(uint8_t)op->nwords, 0 };
 		op->stride += 8;
+	}
+	op->xw = (unsigned)(src->nfields + q->nderived) + op->latency;
+	if (op->xform && !(op->xrows = malloc(64 * sizeof(uint64_t) * op->xw))) {
+		free(op);
+		return NULL;
 	}
 	op->nfilt = q->nfilter;
 	for (int i = 0; i < q->nfilter; i++) {
@@ -1068,6 +1114,7 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 	op->mask = 1023;
 	op->tab = malloc(1024 * sizeof(*op->tab));
 	if (!op->tab) {
+		free(op->xrows);
 		free(op);
 		return NULL;
 	}
@@ -1090,6 +1137,7 @@ weir_op_destroy(struct weir_op *op)
 	free(op->heap.a);
 	free(op->fire.a);
 	free(op->fire_tmp.a);
+	free(op->xrows);
 	for (int i = 0; i < 2; i++) {
 		free(op->chg[i].a);
 		free(op->tomb[i].a);
@@ -1136,11 +1184,49 @@ filter_pass(const struct weir_op *op, const struct weir_ev *e)
 
 static void burst_dispatch(struct weir_op *op, const struct weir_ev *ev, unsigned n);
 
+/* SQL: WHERE, then the computed inputs, per record, into op->xrows */
+static void
+burst_xform(struct weir_op *op, const struct weir_ev *ev, unsigned n)
+{
+	const struct weir_query_cfg *q = op->q;
+	struct weir_ev pass[64];
+
+	while (n) {
+		unsigned m = n < 64 ? n : 64, k = 0;
+		for (unsigned i = 0; i < m; i++) {
+			struct weir_xin in = { .slot = ev[i].v, .key = ev[i].key, .time = ev[i].t };
+			uint64_t *row = op->xrows + (size_t)k * op->xw;
+			int d;
+
+			if (!weir_expr_holds(q->code, &q->where, &in))
+				continue;
+			for (d = 0; d < q->nderived; d++)
+				if (!weir_expr_eval(q->code, &q->derived[d], &in, &row[op->nf + d]))
+					break;          /* a NULL input (e.g. / 0): the record is filtered */
+			if (d < q->nderived)
+				continue;
+			memcpy(row, ev[i].v, op->nf * sizeof(uint64_t));
+			if (op->latency)
+				row[op->nf + q->nderived] = ev[i].v[op->nf];
+			pass[k++] = (struct weir_ev){ ev[i].t, ev[i].key, row };
+		}
+		op->st.filtered += m - k;
+		if (k)
+			burst_dispatch(op, pass, k);
+		ev += m;
+		n -= m;
+	}
+}
+
 void
 weir_op_burst(struct weir_op *op, const struct weir_ev *ev, unsigned n)
 {
 	struct weir_ev pass[64];
 
+	if (op->xform) {
+		burst_xform(op, ev, n);
+		return;
+	}
 	if (!op->nfilt) {
 		burst_dispatch(op, ev, n);
 		return;
@@ -1215,6 +1301,8 @@ weir_op_advance(struct weir_op *op, int64_t wm)
 
 		op->ends.n--;
 		memmove(op->ends.a, (struct bucket *)op->ends.a + 1, (size_t)op->ends.n * sizeof(b));
+		if (op->update)                 /* every change went out at its batch's end */
+			goto fired;
 		if (!op->canonical) {
 			for (uint32_t si = b.head; si != NIL; si = S(op, si)->next)
 				emit(op, S(op, si));
@@ -1385,7 +1473,7 @@ weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8
 	memcpy(s->w, v + 30, 8 * op->nwords);
 	if (op->latency)
 		s->w[op->nwords] = 0;   /* arrival stamps are not checkpointed */
-	s->flags = SLOT_LIVE | (fl & (SLOT_FIRED | SLOT_DIRTY));
+	s->flags = SLOT_LIVE | (fl & SLOT_CKPT_FLAGS);
 	if (!session) {
 		op->tab[pos] = (struct hent){ si, (uint32_t)(h >> 32) };
 		if (s->flags & SLOT_FIRED)

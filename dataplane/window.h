@@ -42,9 +42,14 @@ struct weir_result {
 	uint64_t count;
 	uint64_t val[];
 };
+/* revision's top bit: a retraction.  The window's new state fails the query's HAVING
+ * while an earlier revision passed it: an upsert consumer deletes (query, key, start). */
+#define WEIR_REV_RETRACT (UINT32_C(1) << 31)
 #define WEIR_RESULT_SIZE(naggs) (sizeof(struct weir_result) + 8u * (unsigned)(naggs))
 
 typedef void (*weir_emit_fn)(void *ctx, const struct weir_result *r);
+/* A query's HAVING (or an OVER query's threshold): false leaves the result out. */
+typedef bool (*weir_having_fn)(void *ctx, const struct weir_result *r);
 
 /* A record as the operator sees it: time, key and the source's value fields. */
 struct weir_ev {
@@ -61,6 +66,7 @@ struct weir_op_stats {
 	uint64_t state_bytes;        /* bytes held by slots and table */
 	uint64_t alloc_failed;       /* records not applied: window state could not grow */
 	uint64_t filtered;           /* records the query's filter left out */
+	uint64_t rejected;           /* results its HAVING left out */
 };
 
 struct weir_op;

@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Expression programs (see expr.h). */
+#include "expr.h"
+#include "window.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *const weir_xop_name[WEIR_X_MAX] = {
+#define X(n, s) s,
+	WEIR_XOPS(X)
+#undef X
+};
+
+static inline double u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static inline uint64_t d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+
+/* a <op> b for one type; false: NULL (overflow, division by zero) */
+static inline bool
+arith(unsigned op, unsigned type, uint64_t a, uint64_t b, uint64_t *r)
+{
+	int64_t si;
+	uint64_t su;
+
+	if (type == WEIR_F_F64) {
+		double x = u2d(a), y = u2d(b), z;
+		switch (op) {
+		case WEIR_X_ADD: z = x + y; break;
+		case WEIR_X_SUB: z = x - y; break;
+		case WEIR_X_MUL: z = x * y; break;
+		case WEIR_X_DIV: if (y == 0) return false; z = x / y; break;
+		default:         if (y == 0) return false; z = fmod(x, y); break;
+		}
+		*r = d2u(z);
+		return true;
+	}
+	if (type == WEIR_F_U64) {
+		switch (op) {
+		case WEIR_X_ADD: if (__builtin_add_overflow(a, b, &su)) return false; break;
+		case WEIR_X_SUB: if (__builtin_sub_overflow(a, b, &su)) return false; break;
+		case WEIR_X_MUL: if (__builtin_mul_overflow(a, b, &su)) return false; break;
+		case WEIR_X_DIV: if (!b) return false; su = a / b; break;
+		default:         if (!b) return false; su = a % b; break;
+		}
+		*r = su;
+		return true;
+	}
+	int64_t x = (int64_t)a, y = (int64_t)b;
+	switch (op) {
+	case WEIR_X_ADD: if (__builtin_add_overflow(x, y, &si)) return false; break;
+	case WEIR_X_SUB: if (__builtin_sub_overflow(x, y, &si)) return false; break;
+	case WEIR_X_MUL: if (__builtin_mul_overflow(x, y, &si)) return false; break;
+	case WEIR_X_DIV:
+		if (!y || (x == INT64_MIN && y == -1)) return false;
+		si = x / y;
+		break;
+	default:
+		if (!y || (x == INT64_MIN && y == -1)) return false;
+		si = x % y;
+		break;
+	}
+	*r = (uint64_t)si;
+	return true;
+}
+
+/* -1, 0, 1, or 2 (unordered: a NaN) */
+static inline int
+compare(unsigned type, uint64_t a, uint64_t b)
+{
+	if (type == WEIR_F_I64)
+		return ((int64_t)a > (int64_t)b) - ((int64_t)a < (int64_t)b);
+	if (type == WEIR_F_U64)
+		return (a > b) - (a < b);
+	double x = u2d(a), y = u2d(b);
+	if (x != x || y != y)
+		return 2;
+	return (x > y) - (x < y);
+}
+
+bool
+weir_expr_eval(const struct weir_insn *code, const struct weir_expr *e, const struct weir_xin *in, uint64_t *out)
+{
+	uint64_t v[WEIR_EXPR_STACK];
+	uint32_t nul = 0;           /* bit i: v[i] is NULL */
+	int sp = -1;
+
+	for (const struct weir_insn *x = code + e->off, *end = x + e->len; x < end; x++) {
+		switch (x->op) {
+		case WEIR_X_SLOT:
+			v[++sp] = in->slot[x->arg];
+			nul = (nul & ~(1u << sp)) | (uint32_t)((in->null_slots >> x->arg) & 1) << sp;
+			continue;
+		case WEIR_X_KEY:   v[++sp] = in->key; break;
+		case WEIR_X_TIME:  v[++sp] = (uint64_t)in->time; break;
+		case WEIR_X_END:   v[++sp] = (uint64_t)in->end; break;
+		case WEIR_X_COUNT: v[++sp] = in->count; break;
+		case WEIR_X_CONST: v[++sp] = x->k; break;
+		case WEIR_X_NUL:
+			v[++sp] = 0;
+			nul |= 1u << sp;
+			continue;
+		case WEIR_X_ISNULL:
+			v[sp] = (nul >> sp) & 1;
+			nul &= ~(1u << sp);
+			continue;
+		case WEIR_X_I2F: v[sp] = d2u((double)(int64_t)v[sp]); continue;
+		case WEIR_X_U2F: v[sp] = d2u((double)v[sp]); continue;
+		case WEIR_X_U2I:
+			if (v[sp] > INT64_MAX)
+				nul |= 1u << sp;
+			continue;
+		case WEIR_X_I2U:
+			if ((int64_t)v[sp] < 0)
+				nul |= 1u << sp;
+			continue;
+		case WEIR_X_F2I: {
+			double d = trunc(u2d(v[sp]));
+			if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+				nul |= 1u << sp;
+			else
+				v[sp] = (uint64_t)(int64_t)d;
+			continue;
+		}
+		case WEIR_X_NEG:
+			if (x->type == WEIR_F_F64)
+				v[sp] = d2u(-u2d(v[sp]));
+			else if ((int64_t)v[sp] == INT64_MIN)
+				nul |= 1u << sp;
+			else
+				v[sp] = (uint64_t)-(int64_t)v[sp];
+			continue;
+		case WEIR_X_ABS:
+			if (x->type == WEIR_F_F64)
+				v[sp] = d2u(fabs(u2d(v[sp])));
+			else if (x->type == WEIR_F_I64 && (int64_t)v[sp] < 0) {
+				if ((int64_t)v[sp] == INT64_MIN)
+					nul |= 1u << sp;
+				else
+					v[sp] = (uint64_t)-(int64_t)v[sp];
+			}
+			continue;
+		case WEIR_X_NOT:
+			v[sp] = !v[sp];
+			continue;
+		case WEIR_X_AND:
+		case WEIR_X_OR: {
+			/* three-valued: FALSE AND NULL = FALSE, TRUE OR NULL = TRUE */
+			bool an = (nul >> (sp - 1)) & 1, bn = (nul >> sp) & 1;
+			uint64_t a = v[sp - 1], b = v[sp];
+			sp--;
+			nul &= ~(3u << sp);
+			if (x->op == WEIR_X_AND) {
+				if ((!an && !a) || (!bn && !b))
+					v[sp] = 0;
+				else if (an || bn)
+					nul |= 1u << sp;
+				else
+					v[sp] = 1;
+			} else {
+				if ((!an && a) || (!bn && b))
+					v[sp] = 1;
+				else if (an || bn)
+					nul |= 1u << sp;
+				else
+					v[sp] = 0;
+			}
+			continue;
+		}
+		default: {                  /* binary arithmetic and comparisons */
+			bool n = ((nul >> (sp - 1)) | (nul >> sp)) & 1;
+			uint64_t a = v[sp - 1], b = v[sp];
+			sp--;
+			nul &= ~(3u << sp);
+			if (n) {
+				nul |= 1u << sp;
+				continue;
+			}
+			if (x->op <= WEIR_X_MOD) {
+				if (!arith(x->op, x->type, a, b, &v[sp]))
+					nul |= 1u << sp;
+				continue;
+			}
+			int c = compare(x->arg, a, b);
+			switch (x->op) {
+			case WEIR_X_EQ: v[sp] = c == 0; break;
+			case WEIR_X_NE: v[sp] = c != 0; break;
+			case WEIR_X_LT: v[sp] = c == -1; break;
+			case WEIR_X_LE: v[sp] = c == -1 || c == 0; break;
+			case WEIR_X_GT: v[sp] = c == 1; break;
+			default:        v[sp] = c == 1 || c == 0; break;
+			}
+			continue;
+		}
+		}
+		nul &= ~(1u << sp);         /* the loads above push non-NULL values */
+	}
+	if (sp != 0 || (nul & 1))
+		return false;
+	*out = v[0];
+	return true;
+}
+
+int
+weir_expr_check(const struct weir_insn *code, const struct weir_expr *e, unsigned nslots)
+{
+	int sp = 0, max = 0;
+
+	if (!e->len)
+		return 0;
+	for (const struct weir_insn *x = code + e->off, *end = x + e->len; x < end; x++) {
+		int pop, push = 1;
+		switch (x->op) {
+		case WEIR_X_SLOT:
+			if (x->arg >= nslots || x->arg >= 64)
+				return -1;
+			/* fall through */
+		case WEIR_X_KEY: case WEIR_X_TIME: case WEIR_X_END: case WEIR_X_COUNT:
+		case WEIR_X_CONST: case WEIR_X_NUL:
+			pop = 0;
+			break;
+		case WEIR_X_I2F: case WEIR_X_U2F: case WEIR_X_U2I: case WEIR_X_I2U: case WEIR_X_F2I:
+		case WEIR_X_NEG: case WEIR_X_ABS: case WEIR_X_NOT: case WEIR_X_ISNULL:
+			pop = 1;
+			break;
+		case WEIR_X_EQ: case WEIR_X_NE: case WEIR_X_LT: case WEIR_X_LE: case WEIR_X_GT: case WEIR_X_GE:
+			if (x->arg > WEIR_F_F64)
+				return -1;
+			pop = 2;
+			break;
+		default:
+			if (x->op >= WEIR_X_MAX)
+				return -1;
+			pop = 2;
+			break;
+		}
+		if (sp < pop)
+			return -1;
+		sp += push - pop;
+		if (sp > max)
+			max = sp;
+	}
+	if (sp != 1 || max > WEIR_EXPR_STACK)
+		return -1;
+	return max;
+}
+
+/* ---- result programs ------------------------------------------------------------------ */
+
+void
+weir_result_xin(const struct weir_query_cfg *q, const struct weir_result *r, uint64_t *slots, struct weir_xin *in)
+{
+	in->null_slots = 0;
+	for (int a = 0; a < q->naggs; a++) {
+		const struct weir_agg_cfg *g = &q->aggs[a];
+		uint64_t v = r->val[a];
+		if (r->null_mask >> a & 1) {
+			in->null_slots |= UINT64_C(1) << a;
+			slots[a] = 0;
+			continue;
+		}
+		if (g->fn == WEIR_AGG_AVG) {
+			double d = g->type == WEIR_F_I64 ? (double)(int64_t)v : g->type == WEIR_F_U64 ? (double)v : u2d(v);
+			slots[a] = d2u(r->count ? d / (double)r->count : NAN);
+		} else {
+			slots[a] = v;
+		}
+	}
+	in->slot = slots;
+	in->key = r->key;
+	in->time = r->start;
+	in->end = r->end;
+	in->count = r->count;
+}
+
+bool
+weir_result_having(const struct weir_query_cfg *q, const struct weir_result *r)
+{
+	uint64_t slots[WEIR_MAX_AGGS];
+	struct weir_xin in;
+
+	if (!q->having.len)
+		return true;
+	weir_result_xin(q, r, slots, &in);
+	return weir_expr_holds(q->code, &q->having, &in);
+}
+
+/* ---- printing (explain) ------------------------------------------------------------- */
+
+static int
+arity(uint8_t op)
+{
+	switch (op) {
+	case WEIR_X_SLOT: case WEIR_X_KEY: case WEIR_X_TIME: case WEIR_X_END: case WEIR_X_COUNT:
+	case WEIR_X_CONST: case WEIR_X_NUL:
+		return 0;
+	case WEIR_X_I2F: case WEIR_X_U2F: case WEIR_X_U2I: case WEIR_X_I2U: case WEIR_X_F2I:
+	case WEIR_X_NEG: case WEIR_X_ABS: case WEIR_X_NOT: case WEIR_X_ISNULL:
+		return 1;
+	default:
+		return 2;
+	}
+}
+
+/* the first instruction of the operand that ends at i */
+static int
+start_of(const struct weir_insn *c, int i)
+{
+	int need = 1;
+
+	for (; i >= 0; i--) {
+		need += arity(c[i].op) - 1;
+		if (need == 0)
+			return i;
+	}
+	return 0;
+}
+
+static int
+prec_of(uint8_t op)
+{
+	switch (op) {
+	case WEIR_X_OR: return 1;
+	case WEIR_X_AND: return 2;
+	case WEIR_X_NOT: return 3;
+	case WEIR_X_EQ: case WEIR_X_NE: case WEIR_X_LT: case WEIR_X_LE: case WEIR_X_GT: case WEIR_X_GE: return 4;
+	case WEIR_X_ADD: case WEIR_X_SUB: return 5;
+	case WEIR_X_MUL: case WEIR_X_DIV: case WEIR_X_MOD: return 6;
+	case WEIR_X_NEG: return 7;
+	default: return 9;
+	}
+}
+
+struct pctx {
+	FILE *f;
+	const struct weir_insn *c;
+	const char *(*names)(void *, unsigned);
+	void *ctx;
+};
+
+static void
+pr(const struct pctx *p, int i, int min_prec)
+{
+	static const char *const bin[] = {
+		[WEIR_X_ADD] = "+", [WEIR_X_SUB] = "-", [WEIR_X_MUL] = "*", [WEIR_X_DIV] = "/",
+		[WEIR_X_MOD] = "%", [WEIR_X_EQ] = "=", [WEIR_X_NE] = "<>", [WEIR_X_LT] = "<",
+		[WEIR_X_LE] = "<=", [WEIR_X_GT] = ">", [WEIR_X_GE] = ">=", [WEIR_X_AND] = "AND",
+		[WEIR_X_OR] = "OR",
+	};
+	const struct weir_insn *x = &p->c[i];
+	int pc = prec_of(x->op);
+	bool br = pc < min_prec;
+
+	if (br)
+		fputc('(', p->f);
+	switch (x->op) {
+	case WEIR_X_SLOT:
+		if (p->names)
+			fputs(p->names(p->ctx, x->arg), p->f);
+		else
+			fprintf(p->f, "$%u", x->arg);
+		break;
+	case WEIR_X_KEY:   fputs("key", p->f); break;
+	case WEIR_X_TIME:  fputs("time", p->f); break;
+	case WEIR_X_END:   fputs("end", p->f); break;
+	case WEIR_X_COUNT: fputs("count", p->f); break;
+	case WEIR_X_NUL:   fputs("NULL", p->f); break;
+	case WEIR_X_CONST:
+		if (x->type == WEIR_F_F64)
+			fprintf(p->f, "%.17g", u2d(x->k));
+		else if (x->type == WEIR_F_U64)
+			fprintf(p->f, "%llu", (unsigned long long)x->k);
+		else
+			fprintf(p->f, "%lld", (long long)(int64_t)x->k);
+		break;
+	case WEIR_X_NEG:
+		fputc('-', p->f);
+		pr(p, i - 1, 8);
+		break;
+	case WEIR_X_NOT:
+		fputs("NOT ", p->f);
+		pr(p, i - 1, 4);
+		break;
+	default:
+		if (arity(x->op) == 1) {
+			fprintf(p->f, "%s(", weir_xop_name[x->op]);
+			pr(p, i - 1, 0);
+			fputc(')', p->f);
+			break;
+		}
+		pr(p, start_of(p->c, i - 1) - 1, pc);
+		fprintf(p->f, " %s ", bin[x->op]);
+		pr(p, i - 1, pc + 1);           /* a right operand of equal rank keeps its brackets */
+		break;
+	}
+	if (br)
+		fputc(')', p->f);
+}
+
+void
+weir_expr_print(FILE *f, const struct weir_insn *code, const struct weir_expr *e,
+		const char *(*names)(void *ctx, unsigned slot), void *ctx)
+{
+	struct pctx p = { f, code + e->off, names, ctx };
+
+	if (weir_expr_check(code, e, 64) < 0) {
+		fputs("(malformed)", f);
+		return;
+	}
+	pr(&p, e->len - 1, 0);
+}
