@@ -825,7 +825,12 @@ bad:
 static void
 parse_aggs(struct parse *p, struct entry *en, struct weir_query_cfg *q, const struct weir_source_cfg *s)
 {
-	static const char *const fnames[] = { "count", "sum", "min", "max", "avg", "first", "last" };
+	static const char *const fnames[] = {
+		[WEIR_AGG_COUNT] = "count", [WEIR_AGG_SUM] = "sum", [WEIR_AGG_MIN] = "min", [WEIR_AGG_MAX] = "max",
+		[WEIR_AGG_AVG] = "avg", [WEIR_AGG_FIRST] = "first", [WEIR_AGG_LAST] = "last",
+		[WEIR_AGG_DISTINCT] = "count_distinct",
+	};
+	int ndistinct = 0;
 	char buf[4096], *save = NULL, *tok;
 
 	snprintf(buf, sizeof(buf), "%s", en->value);
@@ -855,10 +860,14 @@ parse_aggs(struct parse *p, struct entry *en, struct weir_query_cfg *q, const st
 		}
 		tok = trim(tok);
 		for (int i = 0; i < (int)(sizeof(fnames) / sizeof(fnames[0])); i++)
-			if (!strcmp(tok, fnames[i]))
+			if (fnames[i] && !strcmp(tok, fnames[i]))
 				fn = i;
 		if (fn < 0) {
-			E(en, "unknown aggregate '%s' (count, sum, min, max, avg, first, last)", tok);
+			E(en, "unknown aggregate '%s' (count, sum, min, max, avg, first, last, count_distinct)", tok);
+			return;
+		}
+		if (fn == WEIR_AGG_DISTINCT && ++ndistinct > WEIR_MAX_DISTINCT) {
+			E(en, "more than %d count_distinct aggregates", WEIR_MAX_DISTINCT);
 			return;
 		}
 		a = &q->aggs[q->naggs];
@@ -1605,7 +1614,8 @@ void
 weir_config_dump(const struct weir_config *cfg, FILE *out)
 {
 	static const char *const tn[] = { "i64", "u64", "f64" };
-	static const char *const fn[] = { "count", "sum", "min", "max", "avg", "first", "last" };
+	static const char *const fn[] = { "count", "sum", "min", "max", "avg", "first", "last", "current",
+					  "count_distinct" };
 	char b1[32], b2[32];
 
 	fprintf(out, "[dataplane]\ndevices = ");

@@ -37,9 +37,14 @@ enum weir_itch_keying { WEIR_ITCH_KEY_SYMBOL = 0, WEIR_ITCH_KEY_LOCATE };
 /* OVER: one result per event, over the partition's events of the last `size` ns
  * (RANGE BETWEEN size PRECEDING AND CURRENT ROW); SELECT: one per event, no state */
 enum weir_win { WEIR_WIN_TUMBLING = 0, WEIR_WIN_HOPPING, WEIR_WIN_SESSION, WEIR_WIN_OVER, WEIR_WIN_SELECT };
-/* CUR: (OVER and SELECT queries) the current event's value of the field */
+/* CUR: (OVER and SELECT queries) the current event's value of the field.
+ * DISTINCT: COUNT(DISTINCT f) of a window: exact up to WEIR_DISTINCT_EXACT values, then
+ * a HyperLogLog sketch of 2^WEIR_HLL_P registers (standard error 1.04 / sqrt(4096) = 1.6 %) */
 enum weir_aggfn { WEIR_AGG_COUNT = 0, WEIR_AGG_SUM, WEIR_AGG_MIN, WEIR_AGG_MAX,
-                  WEIR_AGG_AVG, WEIR_AGG_FIRST, WEIR_AGG_LAST, WEIR_AGG_CUR };
+                  WEIR_AGG_AVG, WEIR_AGG_FIRST, WEIR_AGG_LAST, WEIR_AGG_CUR, WEIR_AGG_DISTINCT };
+#define WEIR_DISTINCT_EXACT 64
+#define WEIR_HLL_P          12
+#define WEIR_MAX_DISTINCT   3    /* COUNT(DISTINCT) per query (a window's state record stays < 16 KiB) */
 enum weir_emit { WEIR_EMIT_WATERMARK = 0, WEIR_EMIT_UPDATE };
 enum weir_sink_kind { WEIR_SINK_STDOUT = 0, WEIR_SINK_FILE, WEIR_SINK_UDP };
 enum weir_backpressure { WEIR_BP_BLOCK = 0, WEIR_BP_DROP };

@@ -287,7 +287,7 @@ weir_result_format_tagged(const struct weir_config *cfg, const struct weir_resul
 		put_key(&o, g->name);
 		if (r->null_mask & (1u << a)) {
 			put_str(&o, "null");
-		} else if (g->fn == WEIR_AGG_COUNT) {
+		} else if (g->fn == WEIR_AGG_COUNT || g->fn == WEIR_AGG_DISTINCT) {
 			put_u64(&o, v);
 		} else if (g->fn == WEIR_AGG_AVG) {
 			if (g->type == WEIR_F_I64)

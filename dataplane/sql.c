@@ -356,6 +356,7 @@ expr_bool(struct cx *c, struct frag *f, const cJSON *n, enum ctx ctx, const char
 static const char *const agg_fn_name[] = {
 	[WEIR_AGG_COUNT] = "count", [WEIR_AGG_SUM] = "sum", [WEIR_AGG_MIN] = "min", [WEIR_AGG_MAX] = "max",
 	[WEIR_AGG_AVG] = "avg", [WEIR_AGG_FIRST] = "first", [WEIR_AGG_LAST] = "last", [WEIR_AGG_CUR] = "",
+	[WEIR_AGG_DISTINCT] = "count_distinct",
 };
 
 static int
@@ -451,11 +452,19 @@ agg_slot(struct cx *c, int fn, const cJSON *arg, int at, uint8_t *type)
 		field = -1;
 	for (int a = 0; a < q->naggs; a++)
 		if (q->aggs[a].fn == fn && q->aggs[a].field == field) {
-			*type = fn == WEIR_AGG_AVG ? WEIR_F_F64 : fn == WEIR_AGG_COUNT ? WEIR_F_I64 : q->aggs[a].type;
+			*type = fn == WEIR_AGG_AVG ? WEIR_F_F64 : fn == WEIR_AGG_COUNT || fn == WEIR_AGG_DISTINCT ?
+				WEIR_F_I64 : q->aggs[a].type;
 			return a;
 		}
 	if (q->naggs == WEIR_MAX_AGGS)
 		return fail(c, at, NULL, "more than %d aggregates and fields in a query", WEIR_MAX_AGGS);
+	if (fn == WEIR_AGG_DISTINCT) {
+		int nd = 0;
+		for (int a = 0; a < q->naggs; a++)
+			nd += q->aggs[a].fn == WEIR_AGG_DISTINCT;
+		if (nd == WEIR_MAX_DISTINCT)
+			return fail(c, at, NULL, "more than %d COUNT(DISTINCT ...) in a query", WEIR_MAX_DISTINCT);
+	}
 	struct weir_agg_cfg *g = &q->aggs[q->naggs];
 	g->fn = (uint8_t)fn;
 	g->field = (int8_t)field;
@@ -468,7 +477,7 @@ agg_slot(struct cx *c, int fn, const cJSON *arg, int at, uint8_t *type)
 		snprintf(g->name, sizeof(g->name), "%s_%s", agg_fn_name[fn], s->field_name[field]);
 	else
 		snprintf(g->name, sizeof(g->name), "%s_expr%d", agg_fn_name[fn], field - s->nfields);
-	*type = fn == WEIR_AGG_AVG ? WEIR_F_F64 : fn == WEIR_AGG_COUNT ? WEIR_F_I64 : ftype;
+	*type = fn == WEIR_AGG_AVG ? WEIR_F_F64 : fn == WEIR_AGG_COUNT || fn == WEIR_AGG_DISTINCT ? WEIR_F_I64 : ftype;
 	return q->naggs++;
 }
 
@@ -571,9 +580,16 @@ func(struct cx *c, struct frag *f, const cJSON *b, enum ctx ctx, struct val *v)
 		if (ctx == C_RECORD)
 			return fail(c, at, "aggregates go in the SELECT list or HAVING",
 				    "aggregate %s() is not allowed here", name);
-		if (cJSON_IsTrue(item(b, "agg_distinct")))
-			return fail(c, at, "use COUNT(*) or an OVER window for now",
-				    "%s(DISTINCT ...) is not supported yet", name);
+		if (cJSON_IsTrue(item(b, "agg_distinct"))) {
+			if (fn != WEIR_AGG_COUNT)
+				return fail(c, at, "COUNT(DISTINCT x) is the one distinct aggregate",
+					    "%s(DISTINCT ...) is not supported", name);
+			if (ctx == C_OVER)
+				return fail(c, at, "count distinct values in a window: GROUP BY ..., HOP(...)",
+					    "COUNT(DISTINCT ...) OVER is not supported");
+			if (ctx == C_WINDOW)
+				fn = WEIR_AGG_DISTINCT;
+		}
 		if (item(b, "agg_filter") || item(b, "agg_order"))
 			return fail(c, at, "filter in WHERE instead", "aggregate FILTER / ORDER BY is not supported");
 		if (ctx == C_SELECT)
@@ -1139,6 +1155,8 @@ out_column(struct cx *c, const cJSON *rt, enum ctx ctx, int idx)
 		const char *an = a0 && !strcmp(kind(a0, &ab), "ColumnRef") ? column_name(ab) : NULL;
 		if (cJSON_IsTrue(item(vb, "agg_star")))
 			snprintf(name, sizeof(name), "count");
+		else if (af == WEIR_AGG_COUNT && an && cJSON_IsTrue(item(vb, "agg_distinct")))
+			snprintf(name, sizeof(name), "count_distinct_%s", an);
 		else if (af >= 0 && an)
 			snprintf(name, sizeof(name), "%s_%s", agg_fn_name[af], an);
 		else if (fn && (strstr(fn, "_start") || strstr(fn, "_end")))
@@ -1419,7 +1437,8 @@ void
 weir_explain(const struct weir_config *cfg, FILE *out)
 {
 	static const char *const types[] = { "i64", "u64", "f64" };
-	static const char *const fns[] = { "COUNT", "SUM", "MIN", "MAX", "AVG", "FIRST", "LAST", "CURRENT" };
+	static const char *const fns[] = { "COUNT", "SUM", "MIN", "MAX", "AVG", "FIRST", "LAST", "CURRENT",
+					   "COUNT DISTINCT" };
 
 	for (int qi = 0; qi < cfg->nqueries; qi++) {
 		const struct weir_query_cfg *q = &cfg->queries[qi];

@@ -3,6 +3,7 @@
 #include "window.h"
 #include "expr.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ enum { SLOT_FIRED = 1, SLOT_DIRTY = 2, SLOT_LIVE = 4,
 enum aggcode {
 	A_COUNT, A_SUM_I, A_SUM_U, A_SUM_F, A_MIN_I, A_MIN_U, A_MIN_F,
 	A_MAX_I, A_MAX_U, A_MAX_F, A_FIRST, A_LAST,
+	A_DISTINCT, A_DISTINCT_F,   /* the state word points to a struct dset */
 };
 
 struct aggop {
@@ -81,6 +83,9 @@ struct weir_op {
 	struct aggop agg[WEIR_MAX_AGGS];
 	int nprog;                  /* the aggregates that keep state words (not count) */
 	struct aggop prog[WEIR_MAX_AGGS];
+	int ndist;                  /* COUNT(DISTINCT): their state words (set pointers) */
+	uint8_t dist_word[WEIR_MAX_DISTINCT];
+	uint64_t dbytes;            /* bytes held by distinct sets */
 	uint32_t nwords;
 	size_t stride;              /* bytes per slot */
 
@@ -205,10 +210,157 @@ floor_to(int64_t t, int64_t unit)
 static inline double u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
 static inline uint64_t d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
 
+/* ---- COUNT(DISTINCT): exact sets, then HyperLogLog ----------------------------------- */
+
+#define HLL_M (1u << WEIR_HLL_P)
+
+/* A window's distinct values: exact (hll = 0, n values in v) up to WEIR_DISTINCT_EXACT,
+ * then a HyperLogLog sketch (hll = 1, HLL_M one-byte registers in place of v).  Held
+ * by pointer in the window's state word; freed with the window. */
+struct dset {
+	uint32_t n;
+	uint32_t hll;
+	uint64_t v[];
+};
+
+static inline uint64_t
+dhash(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= UINT64_C(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64_C(0x94d049bb133111eb);
+	return x ^ (x >> 31);
+}
+
+static inline uint64_t
+dnorm(uint64_t v, bool f64)
+{
+	if (f64) {
+		double d;
+		memcpy(&d, &v, 8);
+		if (d == 0)
+			return 0;               /* -0.0 is 0.0 */
+		if (d != d)
+			return UINT64_C(0x7ff8000000000000);   /* one NaN */
+	}
+	return v;
+}
+
+static struct dset *
+dset_new(void)
+{
+	struct dset *d = malloc(sizeof(*d) + 8 * WEIR_DISTINCT_EXACT);
+
+	if (d)
+		d->n = d->hll = 0;
+	return d;
+}
+
+static inline void
+hll_add(uint8_t *reg, uint64_t h)
+{
+	uint32_t i = (uint32_t)(h >> (64 - WEIR_HLL_P));
+	uint64_t w = h << WEIR_HLL_P;
+	uint8_t rank = (uint8_t)(w ? __builtin_clzll(w) + 1 : 64 - WEIR_HLL_P + 1);
+
+	if (rank > reg[i])
+		reg[i] = rank;
+}
+
+/* exact -> sketch; false: out of memory (the set stays as it was) */
+static bool
+dset_grow(struct dset **pd)
+{
+	struct dset *d = *pd, *h = malloc(sizeof(*h) + HLL_M);
+
+	if (!h)
+		return false;
+	h->hll = 1;
+	h->n = 0;
+	memset(h->v, 0, HLL_M);
+	for (uint32_t i = 0; i < d->n; i++)
+		hll_add((uint8_t *)h->v, dhash(d->v[i]));
+	free(d);
+	*pd = h;
+	return true;
+}
+
+static inline bool
+dset_add(struct dset **pd, uint64_t v)
+{
+	struct dset *d = *pd;
+
+	if (d->hll) {
+		hll_add((uint8_t *)d->v, dhash(v));
+		return true;
+	}
+	for (uint32_t i = 0; i < d->n; i++)
+		if (d->v[i] == v)
+			return true;
+	if (d->n == WEIR_DISTINCT_EXACT) {
+		if (!dset_grow(pd))
+			return false;
+		hll_add((uint8_t *)(*pd)->v, dhash(v));
+		return true;
+	}
+	d->v[d->n++] = v;
+	return true;
+}
+
+static bool
+dset_union(struct dset **pa, const struct dset *b)
+{
+	if (b->hll) {
+		if (!(*pa)->hll && !dset_grow(pa))
+			return false;
+		uint8_t *r = (uint8_t *)(*pa)->v;
+		const uint8_t *x = (const uint8_t *)b->v;
+		for (uint32_t i = 0; i < HLL_M; i++)
+			if (x[i] > r[i])
+				r[i] = x[i];
+		return true;
+	}
+	for (uint32_t i = 0; i < b->n; i++)
+		if (!dset_add(pa, b->v[i]))
+			return false;
+	return true;
+}
+
+static uint64_t
+dset_count(const struct dset *d)
+{
+	if (!d->hll)
+		return d->n;
+	const uint8_t *r = (const uint8_t *)d->v;
+	double sum = 0, m = HLL_M;
+	uint32_t zeros = 0;
+	for (uint32_t i = 0; i < HLL_M; i++) {
+		sum += ldexp(1.0, -r[i]);
+		zeros += !r[i];
+	}
+	double est = 0.7213 / (1 + 1.079 / m) * m * m / sum;
+	if (est <= 2.5 * m && zeros)
+		est = m * log(m / zeros);       /* small range: linear counting */
+	return (uint64_t)(est + 0.5);
+}
+
+static inline struct dset *
+DS(uint64_t w)
+{
+	return (struct dset *)(uintptr_t)w;
+}
+
+static inline uint64_t
+dset_bytes(const struct dset *d)
+{
+	return !d ? 0 : sizeof(*d) + (d->hll ? HLL_M : 8 * WEIR_DISTINCT_EXACT);
+}
+
 /* ---- aggregates ------------------------------------------------------------------ */
 
 static inline void
-agg_init(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
+agg_init(struct weir_op *op, struct slot *s, const struct weir_ev *e)
 {
 	s->count = 1;
 	s->ovf = 0;
@@ -217,11 +369,29 @@ agg_init(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
 		s->w[g->word] = e->v[g->field];
 		if (g->code == A_FIRST || g->code == A_LAST)
 			s->w[g->word + 1] = (uint64_t)e->t;
+		if (g->code == A_DISTINCT || g->code == A_DISTINCT_F) {
+			struct dset *d = dset_new();
+			if (!d || !dset_add(&d, dnorm(e->v[g->field], g->code == A_DISTINCT_F)))
+				s->ovf |= 1u << g->out;         /* out of memory: the count is NULL */
+			s->w[g->word] = (uint64_t)(uintptr_t)d;
+			op->dbytes += dset_bytes(d);
+		}
+	}
+}
+
+/* Free the distinct sets of window s (it goes, or its words are overwritten). */
+static void
+agg_release(struct weir_op *op, struct slot *s)
+{
+	for (int k = 0; k < op->ndist; k++) {
+		op->dbytes -= dset_bytes(DS(s->w[op->dist_word[k]]));
+		free(DS(s->w[op->dist_word[k]]));
+		s->w[op->dist_word[k]] = 0;
 	}
 }
 
 static inline __attribute__((always_inline)) void
-agg_update(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
+agg_update(struct weir_op *op, struct slot *s, const struct weir_ev *e)
 {
 	s->count++;
 	for (int a = 0; a < op->nprog; a++) {
@@ -258,13 +428,24 @@ agg_update(const struct weir_op *op, struct slot *s, const struct weir_ev *e)
 		case A_LAST:             /* largest time; ties take the last arrived */
 			if (e->t >= (int64_t)w[1]) { w[0] = v; w[1] = (uint64_t)e->t; }
 			break;
+		case A_DISTINCT:
+		case A_DISTINCT_F: {
+			struct dset *d = DS(*w);
+			bool was = d && d->hll;
+			if (d && !dset_add(&d, dnorm(v, g->code == A_DISTINCT_F)))
+				s->ovf |= 1u << g->out;
+			if (d && d->hll != was)
+				op->dbytes += dset_bytes(d) - (sizeof(*d) + 8 * WEIR_DISTINCT_EXACT);
+			*w = (uint64_t)(uintptr_t)d;
+			break;
+		}
 		}
 	}
 }
 
 /* Fold session b into a (b ended before or after a; their times do not overlap). */
 static void
-agg_merge(const struct weir_op *op, struct slot *a_, const struct slot *b)
+agg_merge(struct weir_op *op, struct slot *a_, const struct slot *b)
 {
 	a_->count += b->count;
 	a_->ovf |= b->ovf;
@@ -297,6 +478,16 @@ agg_merge(const struct weir_op *op, struct slot *a_, const struct slot *b)
 		case A_MAX_F: if (u2d(*x) > u2d(*w)) *w = *x; break;
 		case A_FIRST: if ((int64_t)x[1] < (int64_t)w[1]) { w[0] = x[0]; w[1] = x[1]; } break;
 		case A_LAST:  if ((int64_t)x[1] > (int64_t)w[1]) { w[0] = x[0]; w[1] = x[1]; } break;
+		case A_DISTINCT:
+		case A_DISTINCT_F: {
+			struct dset *d = DS(*w);
+			uint64_t before = dset_bytes(d);
+			if (d && DS(*x) && !dset_union(&d, DS(*x)))
+				a_->ovf |= 1u << g->out;
+			op->dbytes += dset_bytes(d) - before;
+			*w = (uint64_t)(uintptr_t)d;
+			break;
+		}
 		}
 	}
 }
@@ -321,10 +512,65 @@ le32(uint8_t *p, uint32_t v)
 	memcpy(p, &v, 4);
 }
 
+/* A distinct set in a delta: u8 kind (0 exact, 1 sketch, 2 none: NULL) | u16 LE values |
+ * the values (8 bytes each) or the HLL_M registers */
+static unsigned
+dset_size(const struct dset *d)
+{
+	return 3 + (!d ? 0 : d->hll ? HLL_M : 8 * d->n);
+}
+
+static uint8_t *
+dset_write(uint8_t *p, const struct dset *d)
+{
+	uint16_t n = d && !d->hll ? (uint16_t)d->n : 0;
+
+	p[0] = !d ? 2 : d->hll ? 1 : 0;
+	memcpy(p + 1, &n, 2);
+	if (d)
+		memcpy(p + 3, d->v, dset_size(d) - 3);
+	return p + dset_size(d);
+}
+
+/* Read one set at p (end: the value's end); NULL for a NULL set.  *ok false: malformed. */
+static struct dset *
+dset_read(const uint8_t **pp, const uint8_t *end, bool *ok)
+{
+	const uint8_t *p = *pp;
+	uint16_t n;
+	struct dset *d;
+
+	if (end - p < 3 || p[0] > 2) {
+		*ok = false;
+		return NULL;
+	}
+	memcpy(&n, p + 1, 2);
+	size_t len = p[0] == 2 ? 0 : p[0] == 1 ? HLL_M : 8u * n;
+	if (n > WEIR_DISTINCT_EXACT || (size_t)(end - p - 3) < len) {
+		*ok = false;
+		return NULL;
+	}
+	*pp = p + 3 + len;
+	if (p[0] == 2)
+		return NULL;
+	d = malloc(sizeof(*d) + (p[0] ? HLL_M : 8 * WEIR_DISTINCT_EXACT));
+	if (!d) {
+		*ok = false;
+		return NULL;
+	}
+	d->hll = p[0];
+	d->n = p[0] ? 0 : n;
+	memcpy(d->v, p + 3, len);
+	return d;
+}
+
 static void
 ck_put(struct weir_op *op, struct slot *s)
 {
-	uint8_t *p = sp_rec_put(op->ckw, SP_REC_PUT, KEY_LEN, VAL_FIXED + 8 * op->nwords);
+	unsigned extra = 0;
+	for (int k = 0; k < op->ndist; k++)
+		extra += dset_size(DS(s->w[op->dist_word[k]]));
+	uint8_t *p = sp_rec_put(op->ckw, SP_REC_PUT, KEY_LEN, VAL_FIXED + 8 * op->nwords + extra);
 	uint32_t fl = s->flags & SLOT_CKPT_FLAGS;
 	uint16_t nw = (uint16_t)op->nwords;
 
@@ -336,7 +582,10 @@ ck_put(struct weir_op *op, struct slot *s)
 	le32(p + 16, fl);
 	memcpy(p + 20, &s->count, 8);
 	memcpy(p + 28, &nw, 2);
-	memcpy(p + 30, s->w, 8 * op->nwords);
+	memcpy(p + 30, s->w, 8 * op->nwords);          /* (set pointers: meaningless, restored below) */
+	p += 30 + 8 * op->nwords;
+	for (int k = 0; k < op->ndist; k++)
+		p = dset_write(p, DS(s->w[op->dist_word[k]]));
 	s->flags |= SLOT_PERSIST;
 }
 
@@ -418,8 +667,13 @@ emit(struct weir_op *op, struct slot *s)
 	r->start = s->start;
 	r->end = s->end;
 	r->count = s->count;
-	for (int a = 0; a < op->naggs; a++)
-		r->val[a] = op->agg[a].code == A_COUNT ? s->count : s->w[op->agg[a].word];
+	for (int a = 0; a < op->naggs; a++) {
+		uint8_t c = op->agg[a].code;
+		uint64_t w = c == A_COUNT ? s->count : s->w[op->agg[a].word];
+		if (c == A_DISTINCT || c == A_DISTINCT_F)
+			w = DS(w) ? dset_count(DS(w)) : 0;
+		r->val[a] = w;
+	}
 	if (op->latency) {              /* after the aggregates: not part of the result proper */
 		r->val[op->naggs] = s->w[op->nwords];
 		r->val[op->naggs + 1] = op->fire_stamp;
@@ -485,6 +739,7 @@ slot_free(struct weir_op *op, uint32_t i)
 
 	ck_touch(op, i);
 	ck_forget(op, s);
+	agg_release(op, s);
 	s->flags = 0;
 	s->dep = 0;
 	s->gen++;
@@ -1080,6 +1335,15 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 		case WEIR_AGG_COUNT: o->code = A_COUNT; break;
 		case WEIR_AGG_FIRST: o->code = A_FIRST; op->nwords += 2; break;
 		case WEIR_AGG_LAST:  o->code = A_LAST;  op->nwords += 2; break;
+		case WEIR_AGG_DISTINCT:
+			if (op->ndist == WEIR_MAX_DISTINCT) {   /* (the config refuses more) */
+				free(op);
+				return NULL;
+			}
+			o->code = g->type == WEIR_F_F64 ? A_DISTINCT_F : A_DISTINCT;
+			op->dist_word[op->ndist++] = o->word;
+			op->nwords += 1;
+			break;
 		default:             o->code = codes[g->fn][g->type]; op->nwords += 1; break;
 		}
 		o->out = (uint8_t)a;
@@ -1129,6 +1393,9 @@ weir_op_destroy(struct weir_op *op)
 {
 	if (!op)
 		return;
+	for (uint32_t i = 0; op->ndist && i < op->nslots; i++)
+		if (S(op, i)->flags & SLOT_LIVE)
+			agg_release(op, S(op, i));
 	free(op->slots);
 	free(op->tab);
 	free(op->ends.a);
@@ -1360,7 +1627,7 @@ weir_op_get_stats(const struct weir_op *op, struct weir_op_stats *st)
 	*st = op->st;
 	st->open_windows = op->live;
 	st->state_bytes = (uint64_t)op->capslots * op->stride + (uint64_t)(op->mask + 1) * sizeof(struct hent) +
-			  (uint64_t)op->heap.cap * sizeof(struct hentry);
+			  (uint64_t)op->heap.cap * sizeof(struct hentry) + op->dbytes;
 }
 
 /* ---- checkpoints and restore ------------------------------------------------------------ */
@@ -1449,19 +1716,31 @@ weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8
 	uint32_t si, fl;
 	struct slot *s;
 
-	if (weir_state_key(k, klen, &q, &key) || q != op->qidx || vlen != VAL_FIXED + 8 * op->nwords)
+	if (weir_state_key(k, klen, &q, &key) || q != op->qidx || vlen < VAL_FIXED + 8 * op->nwords ||
+	    (!op->ndist && vlen != VAL_FIXED + 8 * op->nwords))
 		return -1;
+	/* the distinct sets first: a malformed record is refused before it changes anything */
+	struct dset *sets[WEIR_MAX_DISTINCT] = { 0 };
+	const uint8_t *sp = v + VAL_FIXED + 8 * op->nwords;
+	bool ok = true;
+	for (int d = 0; d < op->ndist && ok; d++)
+		sets[d] = dset_read(&sp, v + vlen, &ok);   /* (NULL: its aggregate's ovf bit is set) */
+	if (!ok || sp != v + vlen) {
+		for (int d = 0; d < op->ndist; d++)
+			free(sets[d]);
+		return -1;
+	}
 	memcpy(&nw, v + 28, 2);
 	if (nw != op->nwords)
-		return -1;
+		goto refuse;
 	int64_t start = (int64_t)(sp_rd_be64(k + 10) ^ (UINT64_C(1) << 63));
 	bool session = op->kind == WEIR_WIN_SESSION;
 	uint64_t h = mix(key, session ? 0 : start);
 	uint32_t pos = tab_find(op, key, start, h);
 	if (!session && op->tab[pos].slot != NIL)
-		return -1;                      /* the same window twice */
+		goto refuse;                    /* the same window twice */
 	if (op->used >= op->mask || (si = slot_alloc(op)) == NIL)
-		return -1;
+		goto refuse;
 	s = S(op, si);
 	s->key = key;
 	s->start = start;
@@ -1471,6 +1750,11 @@ weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8
 	memcpy(&fl, v + 16, 4);
 	memcpy(&s->count, v + 20, 8);
 	memcpy(s->w, v + 30, 8 * op->nwords);
+	for (int d = 0; d < op->ndist; d++) {
+		s->w[op->dist_word[d]] = (uint64_t)(uintptr_t)sets[d];
+		op->dbytes += dset_bytes(sets[d]);
+	}
+
 	if (op->latency)
 		s->w[op->nwords] = 0;   /* arrival stamps are not checkpointed */
 	s->flags = SLOT_LIVE | (fl & SLOT_CKPT_FLAGS);
@@ -1508,6 +1792,10 @@ timers:
 		heap_push(op, s->end + op->size, si, 1);
 	}
 	return 0;
+refuse:
+	for (int d = 0; d < op->ndist; d++)
+		free(sets[d]);
+	return -1;
 }
 
 void

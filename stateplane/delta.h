@@ -27,7 +27,7 @@ enum { SP_CH_LAST = 1, SP_CH_FULL = 2 };
 
 #define SP_REC_HDR 4u
 #define SP_KEY_MAX 64u
-#define SP_VAL_MAX 1024u
+#define SP_VAL_MAX 16384u
 
 struct sp_chunk {
 	uint64_t epoch;
