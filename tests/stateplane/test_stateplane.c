@@ -102,7 +102,7 @@ next_chunk(void *ctx, struct sp_chunk *full)
 
 static unsigned pad_bytes;      /* extra value bytes per PUT (the disk-full test) */
 static unsigned filler;         /* the disk-full test: PUT (1) or DEL (2) filler keys */
-#define NFILL 6000u             /* filler keys NKEYS.. with SP_VAL_MAX-byte values */
+#define NFILL 6000u             /* filler keys NKEYS.. with 1 KiB values */
 
 static void
 put_rec(struct sp_writer *w, unsigned type, unsigned key, uint64_t val)
@@ -149,7 +149,7 @@ write_epoch(struct sp *sp, uint64_t e)
 			unsigned n = changes(e, k, 0, c);
 			for (unsigned i = 0; i < n; i++)
 				put_rec(&w, c[i].del ? SP_REC_DEL : SP_REC_PUT, c[i].key, c[i].val);
-			pad_bytes = filler == 1 ? SP_VAL_MAX - 8 : 0;
+			pad_bytes = filler == 1 ? 1024 - 8 : 0;
 			for (unsigned i = 0; filler && i < NFILL; i++)
 				put_rec(&w, filler == 1 ? SP_REC_PUT : SP_REC_DEL, NKEYS + i, i);
 			pad_bytes = 0;
