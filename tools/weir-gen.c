@@ -13,6 +13,7 @@
 
 #include "wevframe.h"
 #include "itch.h"
+#include "fraudgen.h"
 
 #define MAX_FIELDS 16
 #define MAX_PAYLOAD 8972
@@ -316,6 +317,21 @@ itch_main(void)
 	return 0;
 }
 
+/* --fraud: the Fraud Detection Handbook's card transactions (fraudgen.h). */
+static struct {
+	bool on;
+	struct fraudgen_params p;
+} F = { .p = { .customers = 5000, .terminals = 10000, .days = 183, .radius = 5, .start_ns = FRAUDGEN_START_NS,
+	       .delay_ns = 7 * FRAUDGEN_DAY_NS } };
+
+static void
+fraud_emit(void *ctx, const uint8_t *payload, size_t len, uint32_t src)
+{
+	(void)ctx;
+	frame(payload, len, (uint16_t)(40000 + src), A.port, M_NONE);
+	n_dgrams++;
+}
+
 static void
 usage(FILE *f)
 {
@@ -345,7 +361,19 @@ usage(FILE *f)
 		"--dup-fraction F re-sends an earlier one\n"
 		"  --itch FILE       the BinaryFILE                 --mold-session S  session (WEIR000001)\n"
 		"  --ab-port P       also send every packet to port P, one packet later (an A/B feed pair)\n"
-		"  --heartbeat-every N  a heartbeat after every N packets\n");
+		"  --heartbeat-every N  a heartbeat after every N packets\n"
+		"Card transactions and frauds of the Fraud Detection Handbook's simulator (any --fraud* option):\n"
+		"one source, key = customer, fields " FRAUDGEN_FIELDS "; kind 0 a transaction,\n"
+		"kind 1 a fraud report at its fraud's time + the delay (not sent after the period), in time order;\n"
+		"--seed, --batch, --udp-port, --schema-id, --source-id-base, --seq-start, --ipv6, --vlan, --no-eos apply\n"
+		"  --fraud           the handbook's defaults        --fraud-customers N  customers (5000)\n"
+		"  --fraud-terminals N  terminals (10000)           --fraud-days N       days simulated (183)\n"
+		"  --fraud-radius R  a customer's terminals lie within R of it, on a 100 x 100 square (5)\n"
+		"  --fraud-start YYYY-MM-DD  first day, UTC (2018-04-01)\n"
+		"  --fraud-delay D   fraud report delay: days, or a number with s, m, h or d (7)\n"
+		"  --fraud-labels FILE  write the labels CSV (tx_id,event_time_ns,customer,terminal,amount,fraud,\n"
+		"                    scenario) and, in FILE's directory, compromised_terminals.csv,\n"
+		"                    compromised_customers.csv (id,from_ns,to_ns) and fraud_sim.json (parameters)\n");
 }
 
 static int
@@ -383,6 +411,9 @@ main(int argc, char **argv)
 		{ "ysb", 0, 0, 'Y' }, { "ysb-campaigns", 1, 0, 'C' }, { "ysb-ads-per-campaign", 1, 0, 'A' },
 		{ "ysb-map", 1, 0, 'M' }, { "ysb-unmapped", 1, 0, 'U' }, { "itch", 1, 0, 1000 },
 		{ "mold-session", 1, 0, 1001 }, { "ab-port", 1, 0, 1002 }, { "heartbeat-every", 1, 0, 1003 },
+		{ "fraud", 0, 0, 1100 }, { "fraud-customers", 1, 0, 1101 }, { "fraud-terminals", 1, 0, 1102 },
+		{ "fraud-days", 1, 0, 1103 }, { "fraud-radius", 1, 0, 1104 }, { "fraud-start", 1, 0, 1105 },
+		{ "fraud-delay", 1, 0, 1106 }, { "fraud-labels", 1, 0, 1107 },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -421,6 +452,26 @@ main(int argc, char **argv)
 		case 1002: I.ab_port = (uint16_t)atoi(optarg); break;
 		case 1003: I.hb_every = strtoull(optarg, NULL, 0); break;
 		case 'I': A.sid_base = strtoull(optarg, NULL, 0); break;
+		case 1100: F.on = true; break;
+		case 1101: F.on = true; F.p.customers = strtoull(optarg, NULL, 0); break;
+		case 1102: F.on = true; F.p.terminals = strtoull(optarg, NULL, 0); break;
+		case 1103: F.on = true; F.p.days = strtoull(optarg, NULL, 0); break;
+		case 1104: F.on = true; F.p.radius = atof(optarg); break;
+		case 1105:
+			F.on = true;
+			if (fraudgen_parse_date(optarg, &F.p.start_ns)) {
+				fprintf(stderr, "weir-gen: --fraud-start YYYY-MM-DD\n");
+				return 2;
+			}
+			break;
+		case 1106:
+			F.on = true;
+			if (fraudgen_parse_delay(optarg, &F.p.delay_ns)) {
+				fprintf(stderr, "weir-gen: --fraud-delay: days, or a number with s, m, h or d\n");
+				return 2;
+			}
+			break;
+		case 1107: F.on = true; F.p.labels = optarg; break;
 		case 'Y': Y.on = true; break;
 		case 'C': Y.on = true; Y.campaigns = strtoull(optarg, NULL, 0); break;
 		case 'A': Y.on = true; Y.ads = strtoull(optarg, NULL, 0); break;
@@ -438,6 +489,8 @@ main(int argc, char **argv)
 		parse_fields("event_type:u64,user_id:u64,page_id:u64");
 		A.keys = Y.campaigns * Y.ads;
 	}
+	if (F.on)
+		parse_fields(FRAUDGEN_FIELDS);
 	uint16_t rsz = (uint16_t)(16 + 8 * A.nfields);
 	if (!A.out || A.keys == 0 || A.producers == 0 || A.batch == 0 || A.rate <= 0 ||
 	    A.vlan < 0 || A.vlan > 2 || 24 + A.batch * rsz > MAX_PAYLOAD || A.batch > 65535) {
@@ -470,6 +523,21 @@ main(int argc, char **argv)
 		int rc = itch_main();
 		pcap_dump_close(dump);
 		pcap_close(pd);
+		return rc;
+	}
+	if (F.on) {
+		F.p.seed = A.seed;
+		F.p.batch = (uint16_t)A.batch;
+		F.p.schema = A.schema;
+		F.p.source_id = (uint32_t)A.sid_base;
+		F.p.seq = A.seq_start;
+		F.p.no_eos = A.no_eos;
+		pkt_ts_us = (uint64_t)(F.p.start_ns / 1000);
+		int rc = fraudgen_run(&F.p, fraud_emit, NULL, stderr) ? 1 : 0;
+		pcap_dump_close(dump);
+		pcap_close(pd);
+		if (!rc)
+			fprintf(stderr, "weir-gen: %s: %" PRIu64 " datagrams\n", A.out, n_dgrams);
 		return rc;
 	}
 	struct prod *pr = calloc(A.producers, sizeof(*pr));
