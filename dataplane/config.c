@@ -735,6 +735,11 @@ do_source(struct parse *p, struct entry *en, struct weir_source_cfg *s, bool *ha
 			s->idle_timeout = 0;
 		else if (weir_parse_duration(v, &s->idle_timeout) || s->idle_timeout == 0)
 			E(en, "'%s': expected off or a duration (e.g. 5s)", v);
+	} else if (!strcmp(k, "key_name")) {
+		if (!valid_name(v) || !strcasecmp(v, "key") || !strcasecmp(v, "event_time"))
+			E(en, "'%s': expected a column name for the record's key (letters, digits, _)", v);
+		else
+			snprintf(s->key_name, sizeof(s->key_name), "%s", v);
 	} else if (!strcmp(k, "key_map")) {
 		/* read it now, so that `weir check` and start-up report a bad table */
 		char msg[512] = "";
@@ -1356,7 +1361,7 @@ validate(struct parse *p, struct weir_config *cfg)
 		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size", "latency", "fused",
 		"sink_rt_priority" };
 	static const char *const src_keys[] = { "format", "udp_port", "schema_id", "fields",
-		"watermark_delay", "idle_timeout", "key_map", "session_date", "timezone", "messages", "key",
+		"watermark_delay", "idle_timeout", "key_map", "key_name", "session_date", "timezone", "messages", "key",
 		"order_book", "rerequest", "gap_timeout", "measurement", "tags", "precision" };
 	struct entry *en;
 	char sec[WEIR_NAME_MAX + 16];
@@ -1432,6 +1437,14 @@ validate(struct parse *p, struct weir_config *cfg)
 						cfg_error(p, s->line, sec, "udp_port",
 							  "port %u is already used by source '%s'", s->udp_ports[a],
 							  cfg->sources[j].name);
+	}
+
+	for (int i = 0; i < cfg->nsources; i++) {
+		const struct weir_source_cfg *s = &cfg->sources[i];
+		for (int f = 0; s->key_name[0] && f < s->nfields; f++)
+			if (!strcasecmp(s->field_name[f], s->key_name))
+				cfg_error(p, s->line, NULL, "key_name", "[source %s]: '%s' is also a field's name", s->name,
+					  s->key_name);
 	}
 
 	/* queries */
@@ -1668,6 +1681,8 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 			s->idle_timeout ? dur(s->idle_timeout, b2, sizeof(b2)) : "off");
 		if (s->key_map[0])
 			fprintf(out, "key_map = %s\n", s->key_map);
+		if (s->key_name[0])
+			fprintf(out, "key_name = %s\n", s->key_name);
 	}
 	for (int i = 0; i < cfg->nqueries; i++) {
 		const struct weir_query_cfg *q = &cfg->queries[i];

@@ -80,6 +80,7 @@ struct weir_source_cfg {
 	int64_t watermark_delay;           /* ns */
 	int64_t idle_timeout;              /* ns, 0 = off */
 	char key_map[WEIR_PATH_MAX];       /* join table key -> key (empty: none) */
+	char key_name[WEIR_NAME_MAX];      /* SQL: the record's key also goes by this name (e.g. card) */
 	int line;                          /* of the section header */
 };
 

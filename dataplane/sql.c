@@ -155,6 +155,13 @@ column_name(const cJSON *body)
 	return sval(cJSON_GetArrayItem(f, 0));
 }
 
+/* the record's key: `key`, or the source's key_name */
+static bool
+key_col(const struct weir_source_cfg *s, const char *name)
+{
+	return !strcasecmp(name, "key") || (s->key_name[0] && !strcasecmp(name, s->key_name));
+}
+
 static int
 find_field(const struct weir_source_cfg *s, const char *name)
 {
@@ -519,7 +526,7 @@ over_spec(struct cx *c, const cJSON *over, int at)
 		const char *cn = !strcmp(kind(p, &pb), "ColumnRef") ? column_name(pb) : NULL;
 		if (!cn)
 			return fail(c, loc(pb), hint, "PARTITION BY takes a column");
-		if (strcasecmp(cn, "key")) {
+		if (!key_col(c->s, cn)) {
 			key = find_field(c->s, cn);
 			if (key < 0)
 				return fail(c, loc(pb), NULL, "source '%s' has no field '%s'", c->s->name, cn);
@@ -664,7 +671,7 @@ column(struct cx *c, struct frag *f, const cJSON *b, enum ctx ctx, struct val *v
 	if (ctx == C_WINDOW && (!strcasecmp(cn, "window_start") || !strcasecmp(cn, "window_end")))
 		return emit(c, f, !strcasecmp(cn, "window_end") ? WEIR_X_END : WEIR_X_TIME, WEIR_F_I64, 0, 0, at);
 	if (ctx == C_RECORD) {
-		if (!strcasecmp(cn, "key")) {
+		if (key_col(c->s, cn)) {
 			v->type = WEIR_F_U64;
 			return emit(c, f, WEIR_X_KEY, WEIR_F_U64, 0, 0, at);
 		}
@@ -675,20 +682,20 @@ column(struct cx *c, struct frag *f, const cJSON *b, enum ctx ctx, struct val *v
 		return emit(c, f, WEIR_X_SLOT, v->type, (uint16_t)fi, 0, at);
 	}
 	/* results: the group / partition key */
-	if ((c->key_name && !strcasecmp(cn, c->key_name)) || (!strcasecmp(cn, "key") && ctx != C_SELECT &&
+	if ((c->key_name && !strcasecmp(cn, c->key_name)) || (key_col(c->s, cn) && ctx != C_SELECT &&
 							    c->key_field == -1)) {
 		int kf = c->key_field;
 		v->type = kf >= 0 ? c->s->field_type[kf] : WEIR_F_U64;
 		return emit(c, f, WEIR_X_KEY, v->type, 0, 0, at);
 	}
 	if (ctx == C_WINDOW) {
-		if (find_field(c->s, cn) < 0 && strcasecmp(cn, "key"))
+		if (find_field(c->s, cn) < 0 && !key_col(c->s, cn))
 			return fail(c, at, NULL, "source '%s' has no field '%s'", c->s->name, cn);
 		return fail(c, at, "GROUP BY it, or aggregate it: SUM(x), MAX(x), ...",
 			    "column '%s' must appear in GROUP BY or be used in an aggregate", cn);
 	}
 	/* OVER / SELECT: the event's own value */
-	if (!strcasecmp(cn, "key")) {
+	if (key_col(c->s, cn)) {
 		if (ctx == C_OVER && c->key_field != -1)
 			return fail(c, at, "carry it in a value field", "the record's key is not kept: the query is "
 				    "partitioned by another column");
@@ -955,9 +962,9 @@ group_by(struct cx *c, const cJSON *gc)
 			if (c->key_field != -2)
 				return fail(c, at, "group by one key column", "GROUP BY more than one column is not "
 					    "supported (already grouped by '%s')", c->key_name);
-			if (!strcasecmp(cn, "key")) {
+			if (key_col(c->s, cn)) {
 				c->key_field = -1;
-				c->key_name = "key";
+				c->key_name = cn;
 				continue;
 			}
 			int fi = find_field(c->s, cn);
