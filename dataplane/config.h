@@ -115,7 +115,8 @@ struct weir_expr {
 
 struct weir_out_cfg {                      /* one result column of a SQL query */
 	char name[WEIR_NAME_MAX];
-	struct weir_expr e;                /* over the result's slots (expr.h: WEIR_RSLOT_*) */
+	struct weir_expr e;                /* over the result's slots (expr.h: result programs) */
+	bool symbol;                       /* SYMBOL(x): x is an ITCH stock key, written as its text */
 };
 
 struct weir_agg_cfg {

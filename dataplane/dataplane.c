@@ -1952,6 +1952,15 @@ state_fingerprint(const struct weir_config *cfg, char *out, size_t n)
 			q->slide, q->lateness);
 		for (int a = 0; a < q->naggs; a++)
 			fprintf(f, " %u:%d:%u", q->aggs[a].fn, q->aggs[a].field, q->aggs[a].type);
+		/* what else shapes the state (only when set: older fingerprints stay as they were):
+		 * the partition key, and the programs of computed aggregate inputs */
+		if (q->key_field != -1)
+			fprintf(f, " key:%d", q->key_field);
+		for (int d = 0; d < q->nderived; d++) {
+			fprintf(f, " expr%d:", d);
+			for (int i = q->derived[d].off; i < q->derived[d].off + q->derived[d].len; i++)
+				fprintf(f, "%u/%u/%u/%" PRIx64 ",", q->code[i].op, q->code[i].type, q->code[i].arg, q->code[i].k);
+		}
 		fputc('\n', f);
 	}
 	if (f)

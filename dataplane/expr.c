@@ -4,6 +4,7 @@
 #include "window.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const weir_xop_name[WEIR_X_MAX] = {
@@ -365,8 +366,15 @@ pr(const struct pctx *p, int i, int min_prec)
 	case WEIR_X_COUNT: fputs("count", p->f); break;
 	case WEIR_X_NUL:   fputs("NULL", p->f); break;
 	case WEIR_X_CONST:
-		if (x->type == WEIR_F_F64)
-			fprintf(p->f, "%.17g", u2d(x->k));
+		if (x->type == WEIR_F_F64) {
+			char b[40];
+			for (int prec = 15; prec <= 17; prec++) {       /* the shortest that reads back */
+				snprintf(b, sizeof(b), "%.*g", prec, u2d(x->k));
+				if (strtod(b, NULL) == u2d(x->k))
+					break;
+			}
+			fputs(b, p->f);
+		}
 		else if (x->type == WEIR_F_U64)
 			fprintf(p->f, "%llu", (unsigned long long)x->k);
 		else

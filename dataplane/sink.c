@@ -2,6 +2,7 @@
  * Result sinks (see sink.h). */
 #include "sink.h"
 #include "expr.h"
+#include "itch.h"
 #include "hagate.h"
 
 #define RTE_MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
@@ -261,9 +262,18 @@ weir_result_format_tagged(const struct weir_config *cfg, const struct weir_resul
 		for (int c = 0; c < q->nout; c++) {
 			const struct weir_expr *e = &q->out[c].e;
 			put_key(&o, q->out[c].name);
-			if (!weir_expr_eval(q->code, e, &in, &v))
+			if (!weir_expr_eval(q->code, e, &in, &v)) {
 				put_str(&o, "null");
-			else if (e->boolean)
+			} else if (q->out[c].symbol) {
+				char sym[9];
+				weir_itch_symbol(v, sym);
+				for (char *x = sym; *x; x++)
+					if (*x < 0x20 || *x > 0x7e || *x == '"' || *x == '\\')
+						*x = '?';         /* (a key that is not a symbol) */
+				put_mem(&o, "\"", 1);
+				put_str(&o, sym);
+				put_mem(&o, "\"", 1);
+			} else if (e->boolean)
 				put_str(&o, v ? "true" : "false");
 			else if (e->type == WEIR_F_I64)
 				put_i64(&o, (int64_t)v);

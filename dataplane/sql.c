@@ -649,7 +649,9 @@ func(struct cx *c, struct frag *f, const cJSON *b, enum ctx ctx, struct val *v)
 	}
 	if (!strcmp(name, "tumble") || !strcmp(name, "hop") || !strcmp(name, "session"))
 		return fail(c, at, "window functions go in GROUP BY", "%s() belongs in GROUP BY", name);
-	return fail(c, at, "functions: aggregates, ABS, CAST, TUMBLE/HOP/SESSION_START/_END",
+	if (!strcmp(name, "symbol"))
+		return fail(c, at, "SYMBOL(x) is a whole SELECT column", "SYMBOL() cannot be used in an expression");
+	return fail(c, at, "functions: aggregates, ABS, CAST, SYMBOL, TUMBLE/HOP/SESSION_START/_END",
 		    "unknown function %s()", name);
 }
 
@@ -1175,11 +1177,26 @@ out_column(struct cx *c, const cJSON *rt, enum ctx ctx, int idx)
 	}
 	if (q->nout == WEIR_MAX_OUT)
 		return fail(c, at, NULL, "more than %d result columns", WEIR_MAX_OUT);
+	/* SYMBOL(x), a whole column: x's value is an ITCH stock key, written as its text */
+	bool symbol = false;
+	const char *fname = !strcmp(k, "FuncCall") ? last_name(item(vb, "funcname")) : NULL;
+	if (fname && !strcmp(fname, "symbol")) {
+		if (cJSON_GetArraySize(item(vb, "args")) != 1 || item(vb, "over"))
+			return fail(c, at, "SYMBOL(stock) or SYMBOL(key)", "SYMBOL() takes one column");
+		val = cJSON_GetArrayItem(item(vb, "args"), 0);
+		symbol = true;
+		if (!alias)
+			snprintf(name, sizeof(name), "symbol");
+	}
 	if (!(f = calloc(1, sizeof(*f))))
 		return fail(c, at, NULL, "out of memory");
 	if (expr(c, f, val, ctx, &v)) {
 		free(f);
 		return -1;
+	}
+	if (symbol && (v.type == WEIR_F_F64 || v.boolean)) {
+		free(f);
+		return fail(c, at, "SYMBOL(stock) or SYMBOL(key) of an itch50 source", "SYMBOL() of a non-integer");
 	}
 	/* the result's header already has these: a column that repeats one is left out, a
 	 * different value under the same name is an error */
@@ -1192,7 +1209,7 @@ out_column(struct cx *c, const cJSON *rt, enum ctx ctx, int idx)
 		bool in_hdr = win ? i <= 4 : (i <= 1 || i == 5);
 		if (!in_hdr)
 			break;
-		if (f->n == 1 && f->c[0].op == hdr_op[i]) {
+		if (f->n == 1 && f->c[0].op == hdr_op[i] && !symbol) {
 			free(f);
 			return 0;
 		}
@@ -1206,6 +1223,7 @@ out_column(struct cx *c, const cJSON *rt, enum ctx ctx, int idx)
 			return fail(c, at, "name it with AS", "two result columns named '%s'", name);
 		}
 	snprintf(q->out[q->nout].name, sizeof(q->out[q->nout].name), "%s", name);
+	q->out[q->nout].symbol = symbol;
 	int rc = finish(c, f, &v, &q->out[q->nout].e, at);
 	free(f);
 	if (rc)
@@ -1379,8 +1397,11 @@ weir_sql_compile(const struct weir_config *cfg, struct weir_query_cfg *q, struct
 		const char *hint = NULL;
 		char tok[64];
 		weir_sql_token(q->sql_text, pos, tok, sizeof(tok));
+		const char *win = strcasestr(q->sql_text, "window ");
 		if (!strcasecmp(tok, "emit"))
 			hint = "EMIT ON UPDATE or EMIT ON WATERMARK, at the very end";
+		else if (!strcasecmp(tok, "having") && win && win < q->sql_text + pos)
+			hint = "the clauses go in this order: WHERE, GROUP BY, HAVING, WINDOW";
 		else if (!strcasecmp(tok, "from") || !strcasecmp(tok, "where") || !strcasecmp(tok, "group"))
 			hint = "is a comma missing or one too many before it?";
 		else if (!*tok)
@@ -1540,8 +1561,9 @@ weir_explain(const struct weir_config *cfg, FILE *out)
 			q->window >= WEIR_WIN_OVER ? "\"event_time\"" : "\"window_start\",\"window_end\",\"revision\"");
 		if (q->nout) {
 			for (int i = 0; i < q->nout; i++) {
-				fprintf(out, ",\"%s\": ", q->out[i].name);
+				fprintf(out, ",\"%s\": %s", q->out[i].name, q->out[i].symbol ? "SYMBOL(" : "");
 				weir_expr_print(out, q->code, &q->out[i].e, slot_name, &nc);
+				fprintf(out, "%s", q->out[i].symbol ? ")" : "");
 			}
 		} else {
 			for (int a = 0; a < q->naggs; a++)

@@ -28,6 +28,7 @@ static struct {
 	bool zipf, ipv6, no_eos;
 	int vlan, nfields;
 	uint8_t ftype[MAX_FIELDS];
+	uint64_t frange[MAX_FIELDS];       /* name:TYPE/N: values 0..N-1; 0: the type's default range */
 	uint16_t schema, port;
 } A = {
 	.events = 100000, .keys = 1000, .sid_base = 1, .seed = 1, .producers = 1, .batch = 32, .rate = 1e6,
@@ -343,7 +344,8 @@ usage(FILE *f)
 		"  --batch B         records per datagram (32)     --rate R        events per second of event time (1e6)\n"
 		"  --start-ns T      first event time              --disorder NS   subtract uniform [0,NS] per record\n"
 		"  --late-fraction F records made late by --late-by NS (5e9)\n"
-		"  --fields SPEC     amount:i64,merchant:u64 (types i64 u64 f64, at most 16)\n"
+		"  --fields SPEC     amount:i64,merchant:u64 (types i64 u64 f64, at most 16); name:u64/N or\n"
+		"                    name:i64/N: values 0..N-1 (defaults: i64 -1000..1000000, u64 0..2^20-1, f64 +-1000)\n"
 		"  --schema-id N (1) --udp-port N (7000) --ipv6 --vlan 0|1|2\n"
 		"  --malformed F     after a datagram, with probability F, one malformed frame (each kind in turn)\n"
 		"  --dup-fraction F  re-send an earlier datagram     --gap-fraction F skip 1..10 sequence numbers\n"
@@ -389,6 +391,14 @@ parse_fields(const char *spec)
 		c++;
 		while (*c == ' ')
 			c++;
+		A.frange[A.nfields] = 0;
+		if (c[3] == '/') {              /* name:u64/N: values 0..N-1 (a field to group by) */
+			char *e;
+			unsigned long long n = strtoull(c + 4, &e, 10);
+			if (!n || (*e && *e != ' ') || !strncmp(c, "f64", 3))
+				return -1;
+			A.frange[A.nfields] = n;
+		}
 		if (!strncmp(c, "i64", 3)) A.ftype[A.nfields++] = T_I64;
 		else if (!strncmp(c, "u64", 3)) A.ftype[A.nfields++] = T_U64;
 		else if (!strncmp(c, "f64", 3)) A.ftype[A.nfields++] = T_F64;
@@ -570,6 +580,8 @@ main(int argc, char **argv)
 				uint64_t v;
 				if (Y.on) {
 					v = ysb_value(f);
+				} else if (A.frange[f]) {
+					v = rnd() % A.frange[f];
 				} else if (A.ftype[f] == T_I64) {
 					int64_t x = -1000 + (int64_t)(rnd() % 1001001);
 					memcpy(&v, &x, 8);
