@@ -226,6 +226,7 @@ static const struct field query_fields[] = {
 	{ "results_emitted", "query_results_emitted_total", "counter", "Results the query emitted.", 0 },
 	{ "late_dropped", "query_late_dropped_total", "counter", "Events the query dropped as late.", 0 },
 	{ "filtered", "query_filtered_total", "counter", "Events the query's filter left out.", 0 },
+	{ "rejected", "query_having_rejected_total", "counter", "Results the query's HAVING left out.", 0 },
 	{ "sum_overflow", "query_sum_overflow_total", "counter", "Integer sums of the query that saturated.", 0 },
 	{ "alloc_failed", "query_alloc_failed_total", "counter", "Windows the query could not allocate.", 0 },
 	{ "open_windows", "query_open_windows", "gauge", "Windows open for the query.", 0 },

@@ -314,6 +314,7 @@ struct worker_ctx {
 	/* per query, published with the core's stats for readers off this core (admin) */
 	struct q_pub {
 		uint64_t late_dropped, results, sum_overflow, open_windows, alloc_failed, filtered, state_bytes;
+		uint64_t rejected;      /* results the query's HAVING left out */
 		int64_t wm;             /* the operator's watermark, INT64_MIN before one */
 	} __rte_cache_aligned qp[WEIR_MAX_QUERIES];
 };
@@ -1392,6 +1393,7 @@ wk_stats(struct worker_ctx *wk)
 		CNT_SET(p->open_windows, o.open_windows);
 		CNT_SET(p->alloc_failed, o.alloc_failed);
 		CNT_SET(p->filtered, o.filtered);
+		CNT_SET(p->rejected, o.rejected);
 		CNT_SET(p->state_bytes, o.state_bytes);
 		CNT_SET(p->wm, weir_op_watermark(wk->op[q]));
 	}
@@ -2485,6 +2487,7 @@ stats_doc(double elapsed, unsigned long long sink_errors, bool at_exit)
 			s.open_windows += CNT_GET(o->open_windows);
 			s.alloc_failed += CNT_GET(o->alloc_failed);
 			s.filtered += CNT_GET(o->filtered);
+			s.rejected += CNT_GET(o->rejected);
 			s.state_bytes += CNT_GET(o->state_bytes);
 			s.wm = RTE_MIN(s.wm, CNT_GET(o->wm));
 		}
@@ -2495,6 +2498,7 @@ stats_doc(double elapsed, unsigned long long sink_errors, bool at_exit)
 		cJSON_AddNumberToObject(j, "open_windows", (double)s.open_windows);
 		cJSON_AddNumberToObject(j, "alloc_failed", (double)s.alloc_failed);
 		cJSON_AddNumberToObject(j, "filtered", (double)s.filtered);
+		cJSON_AddNumberToObject(j, "rejected", (double)s.rejected);
 		cJSON_AddNumberToObject(j, "state_bytes", (double)s.state_bytes);
 		add_wm(j, s.wm, G.nw > 0, now_ns);
 	}
