@@ -2,6 +2,7 @@
  * Event-time window operator (see window.h and ../shared/semantics.md). */
 #include "window.h"
 #include "expr.h"
+#include "over.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -142,6 +143,7 @@ struct weir_op {
 	 * xw words (the source's fields, the computed ones, the latency stamp); HAVING per
 	 * result.  update: EMIT ON UPDATE (every batch's changed windows fire) */
 	const struct weir_query_cfg *q;
+	struct weir_over *ov;       /* OVER and SELECT queries: the per-event operator (over.c) */
 	bool xform;
 	bool having;
 	bool update;
@@ -697,6 +699,42 @@ emit(struct weir_op *op, struct slot *s)
 	op->emit(op->ctx, r);
 }
 
+/* Has a result of window s gone out (and not been retracted)? */
+static inline bool
+shown(const struct weir_op *op, const struct slot *s)
+{
+	return s->flags & (op->having ? SLOT_SHOWN : SLOT_FIRED);
+}
+
+/* EMIT ON UPDATE, sessions: session s's row (key, start) is gone -- its start moved back,
+ * or it merged into an earlier one -- after a result of it went out: a retraction of that
+ * row, so an upsert consumer does not keep it.  (With firings on the watermark only, a
+ * session that fired can neither move its start nor be merged away: semantics.md.) */
+static void
+emit_retract(struct weir_op *op, struct slot *s)
+{
+	struct weir_result *r = (struct weir_result *)op->res_buf;
+
+	ck_touch(op, slot_index(op, s));
+	r->query = op->qidx;
+	r->naggs = (uint16_t)op->naggs;
+	r->revision = s->revision++ | WEIR_REV_RETRACT;
+	r->null_mask = 0;
+	r->pad = 0;
+	r->key = s->key;
+	r->start = s->start;
+	r->end = s->end;
+	r->count = s->count;
+	memset(r->val, 0, 8u * (unsigned)op->naggs);    /* (a retraction carries no values) */
+	if (op->latency) {
+		r->val[op->naggs] = s->w[op->nwords];
+		r->val[op->naggs + 1] = 0;
+	}
+	s->flags &= ~(uint32_t)(SLOT_SHOWN | SLOT_FIRED);
+	op->st.results++;
+	op->emit(op->ctx, r);
+}
+
 /* ---- slots and table ------------------------------------------------------------ */
 
 static uint32_t
@@ -1088,6 +1126,8 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 				target = cur;
 			} else {
 				struct slot *tg = S(op, target);
+				if (shown(op, s))
+					emit_retract(op, s);
 				ck_touch(op, target);
 				agg_merge(op, tg, s);
 				if (s->end > tg->end)
@@ -1115,6 +1155,8 @@ session_event(struct weir_op *op, const struct weir_ev *e)
 	ck_touch(op, target);
 	agg_update(op, s, e);
 	if (t < s->start) {
+		if (shown(op, s))
+			emit_retract(op, s);    /* (before its start moves: the row it retracts) */
 		ck_forget(op, s);       /* its key (key, start) changes */
 		s->start = t;
 	}
@@ -1295,6 +1337,12 @@ weir_op_set_canonical(struct weir_op *op, bool on)
 	op->canonical = on;
 }
 
+static bool
+over_having(void *ctx, const struct weir_result *r)
+{
+	return weir_result_having(ctx, r);
+}
+
 struct weir_op *
 weir_op_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_source_cfg *src,
 	       weir_emit_fn emitfn, void *ctx)
@@ -1369,6 +1417,19 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 		free(op);
 		return NULL;
 	}
+	if (q->window == WEIR_WIN_OVER || q->window == WEIR_WIN_SELECT) {
+		/* per event: over.c keeps the state; this op runs WHERE and the computed
+		 * inputs in front of it and forwards the rest */
+		op->ov = weir_over_create(q, qidx, src, emitfn, ctx, flags);
+		if (!op->ov) {
+			free(op->xrows);
+			free(op);
+			return NULL;
+		}
+		if (q->having.len)
+			weir_over_set_having(op->ov, over_having, (void *)q);
+		return op;
+	}
 	op->nfilt = q->nfilter;
 	for (int i = 0; i < q->nfilter; i++) {
 		op->filt[i] = q->filter[i];
@@ -1393,6 +1454,12 @@ weir_op_destroy(struct weir_op *op)
 {
 	if (!op)
 		return;
+	if (op->ov) {
+		weir_over_destroy(op->ov);
+		free(op->xrows);
+		free(op);
+		return;
+	}
 	for (uint32_t i = 0; op->ndist && i < op->nslots; i++)
 		if (S(op, i)->flags & SLOT_LIVE)
 			agg_release(op, S(op, i));
@@ -1520,6 +1587,10 @@ weir_op_set_fire_stamp(struct weir_op *op, uint64_t stamp)
 static void
 burst_dispatch(struct weir_op *op, const struct weir_ev *ev, unsigned n)
 {
+	if (op->ov) {
+		weir_over_burst(op->ov, ev, n);
+		return;
+	}
 	switch (op->kind) {
 	case WEIR_WIN_TUMBLING:
 		burst_tumbling(op, ev, n);
@@ -1540,6 +1611,8 @@ weir_op_batch_end(struct weir_op *op)
 	uint32_t *d = op->dirty.a;
 	uint64_t stamp = op->fire_stamp;
 
+	if (op->ov)
+		return;                 /* per event: nothing waits for the batch's end */
 	op->fire_stamp = 0;             /* late updates: no watermark fired them */
 	for (uint32_t i = 0; i < op->dirty.n; i++) {
 		struct slot *s = S(op, d[i]);
@@ -1553,6 +1626,10 @@ weir_op_batch_end(struct weir_op *op)
 void
 weir_op_advance(struct weir_op *op, int64_t wm)
 {
+	if (op->ov) {
+		weir_over_advance(op->ov, wm);
+		return;
+	}
 	if (wm <= op->wm)
 		return;
 	weir_op_batch_end(op);
@@ -1618,12 +1695,17 @@ fired:
 int64_t
 weir_op_watermark(const struct weir_op *op)
 {
-	return op->wm;
+	return op->ov ? weir_over_watermark(op->ov) : op->wm;
 }
 
 void
 weir_op_get_stats(const struct weir_op *op, struct weir_op_stats *st)
 {
+	if (op->ov) {
+		weir_over_get_stats(op->ov, st);
+		st->filtered += op->st.filtered;        /* (WHERE runs here) */
+		return;
+	}
 	*st = op->st;
 	st->open_windows = op->live;
 	st->state_bytes = (uint64_t)op->capslots * op->stride + (uint64_t)(op->mask + 1) * sizeof(struct hent) +
@@ -1637,6 +1719,10 @@ weir_op_ckpt_begin(struct weir_op *op, struct sp_writer *w, bool full)
 {
 	char name[8];
 
+	if (op->ov) {
+		weir_over_ckpt_begin(op->ov, w, full);
+		return;
+	}
 	if (!op->track)                 /* created with WEIR_OP_NO_CKPT: a caller's bug */
 		abort();
 	if (op->ckw)                    /* the previous delta is not out yet: finish it */
@@ -1664,6 +1750,8 @@ weir_op_ckpt_step(struct weir_op *op, uint32_t budget)
 {
 	struct vec *chg = &op->chg[(op->cur - 1) & 1];
 
+	if (op->ov)
+		return weir_over_ckpt_step(op->ov, budget);
 	if (!op->ckw)
 		return true;
 	ck_tombs(op, budget);
@@ -1716,6 +1804,8 @@ weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8
 	uint32_t si, fl;
 	struct slot *s;
 
+	if (op->ov)
+		return weir_over_restore(op->ov, k, klen, v, vlen);
 	if (weir_state_key(k, klen, &q, &key) || q != op->qidx || vlen < VAL_FIXED + 8 * op->nwords ||
 	    (!op->ndist && vlen != VAL_FIXED + 8 * op->nwords))
 		return -1;
@@ -1801,6 +1891,10 @@ refuse:
 void
 weir_op_restore_wm(struct weir_op *op, int64_t wm)
 {
+	if (op->ov) {
+		weir_over_restore_wm(op->ov, wm);
+		return;
+	}
 	if (wm > op->wm)
 		op->wm = wm;
 }

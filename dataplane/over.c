@@ -1,0 +1,1359 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * OVER-window operator (see over.h; results, stats and checkpoints as in window.h). */
+#include "over.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NIL UINT32_MAX
+#define MAX_COLS (WEIR_MAX_FIELDS + WEIR_MAX_DERIVED)   /* distinct value fields of a query */
+#define NCLASS 26               /* buffer size classes: 4 << c entries */
+#define CLS_INLINE 0xff         /* the entries are in the partition itself */
+#define INLINE_BYTES 128        /* room for entries kept in a partition (a small one never allocates) */
+#define BURST 32
+#define PBLK_SHIFT 10           /* partitions live in blocks of 1024: they never move */
+#define PBLK_MASK ((1u << PBLK_SHIFT) - 1)
+
+enum { P_LIVE = 1, P_RESTORE = 2, P_HDR = 4 };  /* RESTORE: records still arriving; HDR: its record 0 did */
+
+/* Aggregate programs, resolved once at create time.  LAST is CUR: the newest entry
+ * of R(e), last arrived among equal times, is e itself. */
+enum aggcode { A_COUNT, A_SUM_I, A_SUM_U, A_SUM_F, A_MIN_I, A_MIN_U, A_MIN_F, A_MAX_I, A_MAX_U, A_MAX_F,
+	       A_FIRST, A_CUR };
+
+struct aggop {
+	uint8_t code;
+	uint8_t field;              /* index into v[] (CUR) */
+	uint8_t col;                /* entry column (min/max/first) */
+	uint8_t run;                /* running sum (sum/avg) */
+};
+
+struct runop {                      /* one running sum per distinct (field, type) */
+	uint8_t type;               /* enum weir_ftype */
+	uint8_t col;
+};
+
+/* A running sum over a run of entries: exact for integers (128 bits cannot overflow
+ * for fewer than 2^63 entries); for f64 a compensated sum of the finite values (s + c
+ * is the exact sum rounded, the error of every step kept in c) and counts of the
+ * non-finite ones, so that taking values off again is exact too. */
+struct runsum {
+	union {
+		__int128 i;
+		struct { double s, c; } f;
+	};
+	uint32_t nnan, npinf, nninf, pad;
+};
+_Static_assert(sizeof(struct runsum) == 32, "running sum layout");
+
+struct part {
+	uint64_t key;
+	int64_t tmax;               /* newest time the partition has held (its purge time) */
+	uint8_t *buf;               /* entries [head, n) of cap, by (t, arrival) */
+	uint32_t head, n, cap;
+	uint32_t rlo;               /* [rlo, n): the entries within size of the newest one */
+	uint32_t next;              /* free list; while restoring: the entry count record 0 gives */
+	uint32_t dep;               /* checkpoint interval it changed in (0: unchanged) */
+	uint32_t pck;               /* its records the store holds once the pending deltas are in */
+	uint32_t rcv;               /* while restoring: entries received */
+	uint16_t flags;
+	uint8_t cls;                /* size class of buf, or CLS_INLINE */
+	uint8_t pad[13];
+	struct runsum run[];
+};
+_Static_assert(sizeof(struct part) % 16 == 0, "partition header layout");
+
+struct tent {                       /* open addressing, linear probing */
+	uint32_t part;              /* NIL = empty */
+	uint32_t tag;               /* high bits of the hash */
+};
+
+struct hnode {                      /* purge heap: a partition by its newest time */
+	int64_t time;
+	uint32_t part;
+	uint32_t pad;
+};
+
+struct tomb {
+	uint64_t key;
+	int64_t rec;
+};
+
+struct vec {
+	void *a;
+	uint32_t n, cap;
+};
+
+struct weir_over {
+	uint8_t kind;               /* WEIR_WIN_OVER or WEIR_WIN_SELECT */
+	uint16_t qidx;
+	int64_t size, lateness;
+	int64_t wm;
+	int64_t late_below;         /* e is late iff e.t < late_below (wm - lateness) */
+	int64_t evict_below;        /* entries below it are in no future range (wm - lateness - size) */
+	int naggs;
+	struct aggop agg[WEIR_MAX_AGGS];
+	int nrun;
+	struct runop run[WEIR_MAX_AGGS];
+	int ncol;
+	uint8_t col_field[MAX_COLS];
+	uint32_t esz;               /* bytes per entry: t, then ncol values */
+	uint32_t per_rec;           /* entries per checkpoint record */
+	uint32_t layout;            /* checks a restored record against this query's layout */
+	size_t stride;              /* bytes per partition: header, running sums, inline entries */
+	size_t inl_off;             /* where its inline entries start */
+	uint32_t inl_cap;           /* how many fit there (0: none) */
+	bool latency;
+	uint8_t lat_field;
+
+	/* partitions: index i is in block i >> PBLK_SHIFT (growth allocates one block, never
+	 * copies: no stall when the key space grows, and inline entries stay put) */
+	uint8_t **pblk;
+	uint32_t nblk, capblk;
+	uint32_t nparts;
+	uint32_t free_head;
+	uint64_t live;
+
+	/* key -> partition */
+	struct tent *tab;
+	uint32_t mask, used;
+
+	struct vec heap;            /* struct hnode, min-heap on time */
+
+	/* entry buffers: free lists per size class, kept for reuse up to a bound */
+	uint8_t *pool[NCLASS];
+	uint64_t pool_bytes, buf_bytes;
+
+	/* checkpoints, as in window.c: partitions changed in interval `cur` are in
+	 * chg[cur & 1] with dep == cur, deleted record keys in tomb[cur & 1] */
+	uint32_t cur;
+	bool track;
+	struct vec chg[2];          /* uint32_t partition indices */
+	struct vec tomb[2];         /* struct tomb */
+	struct sp_writer *ckw;
+	bool ck_full;
+	uint32_t ck_pos, ck_tpos, ck_end;
+	bool restoring;             /* records restored, weir_over_restore_wm not yet called */
+
+	weir_emit_fn emit;
+	void *ctx;
+	weir_having_fn having;
+	void *hctx;
+	struct weir_op_stats st;
+	uint64_t res_buf[(sizeof(struct weir_result) + 8 * (WEIR_MAX_AGGS + 2)) / 8];
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static inline struct part *
+P(const struct weir_over *ov, uint32_t i)
+{
+	return (struct part *)(ov->pblk[i >> PBLK_SHIFT] + (size_t)(i & PBLK_MASK) * ov->stride);
+}
+
+static inline uint64_t *
+ENT(const struct weir_over *ov, const struct part *p, uint32_t i)
+{
+	return (uint64_t *)(p->buf + (size_t)i * ov->esz);
+}
+
+static inline int64_t
+T(const struct weir_over *ov, const struct part *p, uint32_t i)
+{
+	return (int64_t)ENT(ov, p, i)[0];
+}
+
+static int
+vec_push(struct vec *v, const void *item, size_t sz)
+{
+	if (v->n == v->cap) {
+		uint32_t cap = v->cap ? 2 * v->cap : 64;
+		void *a = realloc(v->a, (size_t)cap * sz);
+		if (!a)
+			return -1;
+		v->a = a;
+		v->cap = cap;
+	}
+	memcpy((uint8_t *)v->a + (size_t)v->n * sz, item, sz);
+	v->n++;
+	return 0;
+}
+
+static inline uint64_t
+hash_key(uint64_t key)
+{
+	uint64_t h = key * UINT64_C(0x9e3779b97f4a7c15);
+	h ^= h >> 32;
+	h *= UINT64_C(0xd6e8feb86659fd93);
+	h ^= h >> 32;
+	return h;
+}
+
+static inline int64_t
+sat_sub(int64_t a, int64_t b)       /* b >= 0 */
+{
+	int64_t r;
+	return __builtin_sub_overflow(a, b, &r) ? INT64_MIN : r;
+}
+
+static inline double u2d(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static inline uint64_t d2u(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+
+#define EXP_MASK UINT64_C(0x7ff0000000000000)
+
+static inline bool
+is_nan(uint64_t x)
+{
+	return (x & ~(UINT64_C(1) << 63)) > EXP_MASK;
+}
+
+static inline bool
+is_finite(uint64_t x)
+{
+	return (x & EXP_MASK) != EXP_MASK;
+}
+
+/* Non-NaN doubles in the order of their values, -0 below +0. */
+static inline int64_t
+f64_order(uint64_t x)
+{
+	int64_t k = (int64_t)x;
+	return k < 0 ? k ^ INT64_MAX : k;
+}
+
+/* ---- running sums --------------------------------------------------------------------- */
+
+static inline void
+fsum_add(struct runsum *r, double x)
+{
+	double s = r->f.s + x, bp = s - r->f.s;         /* two-sum: s + err == old s + x exactly */
+	r->f.c += (r->f.s - (s - bp)) + (x - bp);
+	r->f.s = s;
+}
+
+/* Add (dir 1) or take off (dir -1) the f64 whose bits are x. */
+static inline void
+fsum_step(struct runsum *r, uint64_t x, int dir)
+{
+	if (__builtin_expect(!is_finite(x), 0)) {
+		uint32_t *n = is_nan(x) ? &r->nnan : x >> 63 ? &r->nninf : &r->npinf;
+		*n += (uint32_t)dir;
+		return;
+	}
+	fsum_add(r, dir > 0 ? u2d(x) : -u2d(x));
+}
+
+static inline __attribute__((always_inline)) void
+run_add(const struct weir_over *ov, struct runsum *rs, const uint64_t *ent)
+{
+	for (int j = 0; j < ov->nrun; j++) {
+		uint64_t x = ent[1 + ov->run[j].col];
+		switch (ov->run[j].type) {
+		case WEIR_F_I64: rs[j].i += (int64_t)x; break;
+		case WEIR_F_U64: rs[j].i += x; break;
+		default:         fsum_step(&rs[j], x, 1); break;
+		}
+	}
+}
+
+static inline __attribute__((always_inline)) void
+run_sub(const struct weir_over *ov, struct runsum *rs, const uint64_t *ent)
+{
+	for (int j = 0; j < ov->nrun; j++) {
+		uint64_t x = ent[1 + ov->run[j].col];
+		switch (ov->run[j].type) {
+		case WEIR_F_I64: rs[j].i -= (int64_t)x; break;
+		case WEIR_F_U64: rs[j].i -= x; break;
+		default:         fsum_step(&rs[j], x, -1); break;
+		}
+	}
+}
+
+/* ---- entry buffers ---------------------------------------------------------------------- */
+
+static inline size_t
+cls_bytes(const struct weir_over *ov, unsigned c)
+{
+	return ((size_t)4 << c) * ov->esz;
+}
+
+static uint8_t *
+buf_get(struct weir_over *ov, unsigned c)
+{
+	uint8_t *b = ov->pool[c];
+	size_t sz = cls_bytes(ov, c);
+
+	if (b) {
+		memcpy(&ov->pool[c], b, sizeof(b));
+		ov->pool_bytes -= sz;
+	} else if (!(b = malloc(sz))) {
+		return NULL;
+	}
+	ov->buf_bytes += sz;
+	return b;
+}
+
+static void
+buf_put(struct weir_over *ov, uint8_t *b, unsigned c)
+{
+	if (!b || c == CLS_INLINE)
+		return;
+	size_t sz = cls_bytes(ov, c);
+
+	ov->buf_bytes -= sz;
+	memcpy(b, &ov->pool[c], sizeof(b));
+	ov->pool[c] = b;
+	ov->pool_bytes += sz;
+}
+
+/* Keep at most a quarter of the live buffers' bytes (and 256 KiB) for reuse. */
+static void
+pool_trim(struct weir_over *ov)
+{
+	uint64_t bound = ov->buf_bytes / 4 + (256u << 10);
+
+	for (int c = NCLASS - 1; c >= 0 && ov->pool_bytes > bound; c--) {
+		while (ov->pool[c] && ov->pool_bytes > bound) {
+			uint8_t *b = ov->pool[c];
+			memcpy(&ov->pool[c], b, sizeof(b));
+			ov->pool_bytes -= cls_bytes(ov, (unsigned)c);
+			free(b);
+		}
+	}
+}
+
+/* Move p's entries to a buffer of class c (at least as large as the live ones need),
+ * from index 0.  -1 if there is none. */
+static int
+buf_move(struct weir_over *ov, struct part *p, unsigned c)
+{
+	uint8_t *b = buf_get(ov, c);
+	uint32_t live = p->n - p->head;
+
+	if (!b)
+		return -1;
+	if (live)
+		memcpy(b, p->buf + (size_t)p->head * ov->esz, (size_t)live * ov->esz);
+	buf_put(ov, p->buf, p->cls);
+	p->buf = b;
+	p->cls = (uint8_t)c;
+	p->cap = 4u << c;
+	p->rlo -= p->head;
+	p->n = live;
+	p->head = 0;
+	return 0;
+}
+
+/* Room for one more entry at the end: slide the entries to the front if half the
+ * buffer is free there, else double it. */
+static int
+buf_room(struct weir_over *ov, struct part *p)
+{
+	if (!p->buf)
+		return buf_move(ov, p, 0);
+	if (p->head >= p->cap / 2) {
+		uint32_t live = p->n - p->head;
+		memmove(p->buf, p->buf + (size_t)p->head * ov->esz, (size_t)live * ov->esz);
+		p->rlo -= p->head;
+		p->n = live;
+		p->head = 0;
+		return 0;
+	}
+	unsigned c = 0;
+	if (p->cls != CLS_INLINE)
+		c = p->cls + 1u;
+	else
+		while ((4u << c) <= p->cap)
+			c++;
+	if (c >= NCLASS)
+		return -1;
+	return buf_move(ov, p, c);
+}
+
+/* ---- checkpoint records ------------------------------------------------------------------- */
+
+#define KEY_LEN 18u
+#define HDR_LEN 24u     /* record 0: u16 esz, u16 nrun, u32 entries, u32 rlo, u32 layout, i64 tmax,
+			 * then the running sums; records 1..: u32 index of their first entry, entries */
+#define ENT_HDR 4u
+
+static void
+state_key(uint8_t *p, uint16_t q, uint64_t key, int64_t rec)
+{
+	p[0] = (uint8_t)(q >> 8);
+	p[1] = (uint8_t)q;
+	sp_be64(p + 2, key);
+	sp_be64(p + 10, (uint64_t)rec ^ (UINT64_C(1) << 63));     /* as window.c's start */
+}
+
+static inline uint32_t
+nrec(const struct weir_over *ov, const struct part *p)
+{
+	return 1 + (p->n - p->head + ov->per_rec - 1) / ov->per_rec;
+}
+
+/* Write p as it stands: record 0, then its entries; returns the records written. */
+static uint32_t
+ck_put(struct weir_over *ov, struct part *p)
+{
+	uint32_t cnt = p->n - p->head, rlo = p->rlo - p->head, m = nrec(ov, p);
+	uint16_t esz = (uint16_t)ov->esz, nrun = (uint16_t)ov->nrun;
+	uint8_t *k = sp_rec_put(ov->ckw, SP_REC_PUT, KEY_LEN, HDR_LEN + 32u * (unsigned)ov->nrun), *v;
+
+	state_key(k, ov->qidx, p->key, 0);
+	v = k + KEY_LEN;
+	memcpy(v, &esz, 2);
+	memcpy(v + 2, &nrun, 2);
+	memcpy(v + 4, &cnt, 4);
+	memcpy(v + 8, &rlo, 4);
+	memcpy(v + 12, &ov->layout, 4);
+	memcpy(v + 16, &p->tmax, 8);
+	memcpy(v + HDR_LEN, p->run, 32u * (unsigned)ov->nrun);
+	for (uint32_t r = 1; r < m; r++) {
+		uint32_t from = (r - 1) * ov->per_rec, c = cnt - from < ov->per_rec ? cnt - from : ov->per_rec;
+		k = sp_rec_put(ov->ckw, SP_REC_PUT, KEY_LEN, ENT_HDR + c * ov->esz);
+		state_key(k, ov->qidx, p->key, r);
+		memcpy(k + KEY_LEN, &from, 4);
+		memcpy(k + KEY_LEN + ENT_HDR, ENT(ov, p, p->head + from), (size_t)c * ov->esz);
+	}
+	/* (p never has more records than the store holds for it: ck_shrunk) */
+	p->pck = m;
+	return m;
+}
+
+/* Write tombstones of the delta while budget lasts (they precede its PUTs). */
+static void
+ck_tombs(struct weir_over *ov, uint32_t *budget)
+{
+	struct vec *t = &ov->tomb[(ov->cur - 1) & 1];
+
+	while (ov->ck_tpos < t->n && *budget) {
+		const struct tomb *x = (const struct tomb *)t->a + ov->ck_tpos++;
+		uint8_t *p = sp_rec_put(ov->ckw, SP_REC_DEL, KEY_LEN, 0);
+		state_key(p, ov->qidx, x->key, x->rec);
+		(*budget)--;
+	}
+}
+
+/* Does partition pi still owe its state at the barrier to the delta being written? */
+static inline bool
+ck_owed(const struct weir_over *ov, uint32_t pi, const struct part *p)
+{
+	if (!ov->ckw)
+		return false;
+	if (ov->ck_full)
+		return pi >= ov->ck_pos && pi < ov->ck_end && p->dep != ov->cur && (p->flags & P_LIVE);
+	return p->dep == ov->cur - 1;
+}
+
+static __attribute__((noinline)) void
+ck_touch_slow(struct weir_over *ov, uint32_t pi)
+{
+	struct part *p = P(ov, pi);
+
+	if (ck_owed(ov, pi, p)) {               /* copy on write: its barrier state first */
+		uint32_t all = UINT32_MAX;
+		ck_tombs(ov, &all);
+		ck_put(ov, p);
+	}
+	p->dep = ov->cur;
+	vec_push(&ov->chg[ov->cur & 1], &pi, sizeof(pi));
+}
+
+/* Partition pi is about to change (or go). */
+static inline __attribute__((always_inline)) void
+ck_touch(struct weir_over *ov, uint32_t pi)
+{
+	if (P(ov, pi)->dep != ov->cur)
+		ck_touch_slow(ov, pi);
+}
+
+/* p now needs fewer records than the store holds for it: delete the rest. */
+static void
+ck_shrunk(struct weir_over *ov, struct part *p, uint32_t m)
+{
+	while (p->pck > m) {
+		struct tomb t = { p->key, (int64_t)--p->pck };
+		vec_push(&ov->tomb[ov->cur & 1], &t, sizeof(t));
+	}
+}
+
+/* ---- partitions and table ------------------------------------------------------------------ */
+
+static uint32_t
+part_alloc(struct weir_over *ov)
+{
+	uint32_t i;
+	struct part *p;
+
+	if (ov->free_head != NIL) {
+		i = ov->free_head;
+		ov->free_head = P(ov, i)->next;
+	} else {
+		if (ov->nparts == ov->nblk << PBLK_SHIFT) {
+			if (ov->nblk == ov->capblk) {
+				uint32_t cap = ov->capblk ? 2 * ov->capblk : 16;
+				uint8_t **a;
+				if (cap > (UINT32_MAX >> PBLK_SHIFT) / 2)
+					return NIL;
+				a = realloc(ov->pblk, cap * sizeof(*a));
+				if (!a)
+					return NIL;
+				ov->pblk = a;
+				ov->capblk = cap;
+			}
+			if (!(ov->pblk[ov->nblk] = malloc(((size_t)1 << PBLK_SHIFT) * ov->stride)))
+				return NIL;
+			ov->nblk++;
+		}
+		i = ov->nparts++;
+	}
+	p = P(ov, i);
+	memset(p, 0, ov->inl_off);
+	if (ov->inl_cap) {
+		p->buf = (uint8_t *)p + ov->inl_off;
+		p->cap = ov->inl_cap;
+		p->cls = CLS_INLINE;
+	}
+	p->flags = P_LIVE;
+	p->next = NIL;
+	p->dep = ov->cur;               /* new since the barrier: never part of its delta */
+	if (ov->track)
+		vec_push(&ov->chg[ov->cur & 1], &i, sizeof(i));
+	ov->live++;
+	return i;
+}
+
+static inline uint32_t
+tab_find(const struct weir_over *ov, uint64_t key, uint64_t h)
+{
+	uint32_t i = (uint32_t)h & ov->mask, tag = (uint32_t)(h >> 32);
+
+	for (;; i = (i + 1) & ov->mask) {
+		const struct tent *e = &ov->tab[i];
+		if (e->part == NIL || (e->tag == tag && P(ov, e->part)->key == key))
+			return i;
+	}
+}
+
+static void
+tab_grow(struct weir_over *ov)
+{
+	uint32_t ncap = (ov->mask + 1) * 2, omask = ov->mask;
+	struct tent *old = ov->tab, *nt = malloc((size_t)ncap * sizeof(*nt));
+
+	if (!nt)
+		return;                 /* stays fuller: still correct (one entry is kept empty) */
+	memset(nt, 0xff, (size_t)ncap * sizeof(*nt));
+	ov->tab = nt;
+	ov->mask = ncap - 1;
+	for (uint32_t i = 0; i <= omask; i++) {
+		if (old[i].part == NIL)
+			continue;
+		uint32_t j = (uint32_t)hash_key(P(ov, old[i].part)->key) & ov->mask;
+		while (nt[j].part != NIL)
+			j = (j + 1) & ov->mask;
+		nt[j] = old[i];
+	}
+	free(old);
+}
+
+/* Insert partition pi at the empty position pos found for its key. */
+static void
+tab_put(struct weir_over *ov, uint32_t pos, uint32_t pi, uint64_t h)
+{
+	ov->tab[pos] = (struct tent){ pi, (uint32_t)(h >> 32) };
+	if (++ov->used * 10 > (ov->mask + 1) * 7)
+		tab_grow(ov);
+}
+
+/* Remove the entry at i (backward-shift deletion keeps probe chains intact). */
+static void
+tab_del(struct weir_over *ov, uint32_t i)
+{
+	uint32_t j = i;
+
+	for (;;) {
+		j = (j + 1) & ov->mask;
+		if (ov->tab[j].part == NIL)
+			break;
+		uint32_t home = (uint32_t)hash_key(P(ov, ov->tab[j].part)->key) & ov->mask;
+		if (((j - home) & ov->mask) >= ((j - i) & ov->mask)) {
+			ov->tab[i] = ov->tab[j];
+			i = j;
+		}
+	}
+	ov->tab[i].part = NIL;
+	ov->used--;
+}
+
+static int
+heap_push(struct weir_over *ov, int64_t time, uint32_t pi)
+{
+	struct hnode x = { time, pi, 0 }, *hp;
+	uint32_t i;
+
+	if (vec_push(&ov->heap, &x, sizeof(x)))
+		return -1;
+	hp = ov->heap.a;
+	for (i = ov->heap.n - 1; i > 0; ) {
+		uint32_t up = (i - 1) / 2;
+		if (hp[up].time <= time)
+			break;
+		hp[i] = hp[up];
+		i = up;
+	}
+	hp[i] = x;
+	return 0;
+}
+
+/* Take the top off and put x in its place (the heap's last node when popping). */
+static void
+heap_sift(struct weir_over *ov, struct hnode x)
+{
+	struct hnode *hp = ov->heap.a;
+	uint32_t i = 0, n = ov->heap.n;
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && hp[c + 1].time < hp[c].time)
+			c++;
+		if (x.time <= hp[c].time)
+			break;
+		hp[i] = hp[c];
+		i = c;
+	}
+	if (n)
+		hp[i] = x;
+}
+
+/* Free partition pi (it is in the table unless it is being restored or was never
+ * entered); its records in the store are deleted. */
+static void
+part_free(struct weir_over *ov, uint32_t pi, bool in_table)
+{
+	struct part *p = P(ov, pi);
+
+	if (ov->track) {
+		ck_touch(ov, pi);
+		ck_shrunk(ov, p, 0);
+	}
+	if (in_table)
+		tab_del(ov, tab_find(ov, p->key, hash_key(p->key)));
+	buf_put(ov, p->buf, p->cls);
+	p->buf = NULL;
+	p->flags = 0;
+	p->dep = 0;
+	p->next = ov->free_head;
+	ov->free_head = pi;
+	ov->live--;
+}
+
+/* Drop entries that no future event's range can hold. */
+static void
+part_trim(struct weir_over *ov, struct part *p)
+{
+	uint32_t i = p->head;
+
+	while (i < p->n && T(ov, p, i) < ov->evict_below) {
+		if (i == p->rlo) {
+			run_sub(ov, p->run, ENT(ov, p, i));
+			p->rlo++;
+		}
+		i++;
+	}
+	p->head = i;
+	if (p->rlo == p->n)             /* the running range is empty: exact zeros again */
+		memset(p->run, 0, 32u * (unsigned)ov->nrun);
+	if (i == p->n)
+		p->head = p->n = p->rlo = 0;
+	if (ov->track)
+		ck_shrunk(ov, p, nrec(ov, p));
+}
+
+/* ---- results ---------------------------------------------------------------------------------- */
+
+static void
+emit_result(struct weir_over *ov, const struct weir_ev *e, struct weir_result *r)
+{
+	if (ov->latency)                /* after the aggregates: not part of the result proper */
+		r->val[ov->naggs] = r->val[ov->naggs + 1] = e->v[ov->lat_field];
+	if (r->null_mask)
+		ov->st.sum_overflow++;
+	if (ov->having && !ov->having(ov->hctx, r)) {
+		ov->st.rejected++;
+		return;
+	}
+	ov->st.results++;
+	ov->emit(ov->ctx, r);
+}
+
+/* Plain addition over entries [lo, hi] of column col: the f64 sum when the compensated
+ * one has overflowed (values near DBL_MAX only). */
+static double
+fsum_plain(const struct weir_over *ov, const struct part *p, uint32_t lo, uint32_t hi, unsigned col)
+{
+	double s = 0;
+
+	for (uint32_t i = lo; i <= hi; i++)
+		s += u2d(ENT(ov, p, i)[1 + col]);
+	return s;
+}
+
+/* Running f64 sum j of p has overflowed: add its range up afresh (it heals once the
+ * huge values have left the range; until then every result scans). */
+static __attribute__((noinline)) void
+fsum_rebuild(const struct weir_over *ov, struct part *p, int j)
+{
+	struct runsum *r = &p->run[j];
+
+	memset(r, 0, sizeof(*r));
+	for (uint32_t i = p->rlo; i < p->n; i++)
+		fsum_step(r, ENT(ov, p, i)[1 + ov->run[j].col], 1);
+}
+
+static uint64_t
+scan_minmax(const struct weir_over *ov, const struct part *p, uint32_t lo, uint32_t hi, const struct aggop *g)
+{
+	uint64_t best = ENT(ov, p, lo)[1 + g->col];
+	unsigned c = 1 + g->col;
+
+	switch (g->code) {
+	case A_MIN_I:
+		for (uint32_t i = lo + 1; i <= hi; i++) {
+			uint64_t x = ENT(ov, p, i)[c];
+			if ((int64_t)x < (int64_t)best)
+				best = x;
+		}
+		break;
+	case A_MAX_I:
+		for (uint32_t i = lo + 1; i <= hi; i++) {
+			uint64_t x = ENT(ov, p, i)[c];
+			if ((int64_t)x > (int64_t)best)
+				best = x;
+		}
+		break;
+	case A_MIN_U:
+		for (uint32_t i = lo + 1; i <= hi; i++) {
+			uint64_t x = ENT(ov, p, i)[c];
+			if (x < best)
+				best = x;
+		}
+		break;
+	case A_MAX_U:
+		for (uint32_t i = lo + 1; i <= hi; i++) {
+			uint64_t x = ENT(ov, p, i)[c];
+			if (x > best)
+				best = x;
+		}
+		break;
+	default: {                      /* f64: NaN skipped unless every value is one */
+		bool max = g->code == A_MAX_F, have = !is_nan(best);
+		for (uint32_t i = lo + 1; i <= hi; i++) {
+			uint64_t x = ENT(ov, p, i)[c];
+			if (is_nan(x))
+				continue;
+			if (!have || (max ? f64_order(x) > f64_order(best) : f64_order(x) < f64_order(best)))
+				best = x;
+			have = true;
+		}
+		break;
+	}
+	}
+	return best;
+}
+
+/* An f64 sum with non-finite values, or whose running value overflowed. */
+static __attribute__((noinline)) uint64_t
+fsum_slow(const struct weir_over *ov, struct part *p, uint32_t lo, uint32_t hi, int j, const struct runsum *rs)
+{
+	const struct runsum *x = &rs[j];
+
+	if (x->nnan || (x->npinf && x->nninf))
+		return d2u(NAN);
+	if (x->npinf)
+		return d2u(INFINITY);
+	if (x->nninf)
+		return d2u(-INFINITY);
+	if (rs == p->run) {
+		fsum_rebuild(ov, p, j);
+		if (is_finite(d2u(x->f.s)) && is_finite(d2u(x->f.c)))
+			return d2u(x->f.s + x->f.c);
+	}
+	return d2u(fsum_plain(ov, p, lo, hi, ov->run[j].col));
+}
+
+/* The result of event e over entries [lo, hi] of p, whose sums are rs (p->run when
+ * [lo, hi] is p's running range). */
+static void
+over_result(struct weir_over *ov, const struct weir_ev *e, struct part *p, uint32_t lo, uint32_t hi,
+	    const struct runsum *rs)
+{
+	struct weir_result *r = (struct weir_result *)ov->res_buf;
+	uint64_t count = hi - lo + 1;
+
+	r->null_mask = 0;
+	r->key = e->key;
+	r->start = e->t - ov->size;
+	r->end = e->t;
+	r->count = count;
+	for (int a = 0; a < ov->naggs; a++) {
+		const struct aggop *g = &ov->agg[a];
+		const struct runsum *x;
+		switch (g->code) {
+		case A_COUNT:
+			r->val[a] = count;
+			break;
+		case A_SUM_I:
+			x = &rs[g->run];
+			if (x->i < INT64_MIN || x->i > INT64_MAX)
+				r->null_mask |= 1u << a;
+			r->val[a] = (uint64_t)x->i;
+			break;
+		case A_SUM_U:
+			x = &rs[g->run];
+			if (x->i < 0 || x->i > (__int128)UINT64_MAX)
+				r->null_mask |= 1u << a;
+			r->val[a] = (uint64_t)x->i;
+			break;
+		case A_SUM_F:
+			x = &rs[g->run];
+			if (__builtin_expect(!(x->nnan | x->npinf | x->nninf) && is_finite(d2u(x->f.s)) &&
+					     is_finite(d2u(x->f.c)), 1))
+				r->val[a] = d2u(x->f.s + x->f.c);
+			else
+				r->val[a] = fsum_slow(ov, p, lo, hi, g->run, rs);
+			break;
+		case A_FIRST:
+			r->val[a] = ENT(ov, p, lo)[1 + g->col];
+			break;
+		case A_CUR:
+			r->val[a] = e->v[g->field];
+			break;
+		default:
+			r->val[a] = scan_minmax(ov, p, lo, hi, g);
+			break;
+		}
+	}
+	emit_result(ov, e, r);
+}
+
+/* SELECT: the event alone.  Nothing is ever late: there is no state an event could
+ * come too late for (a late transaction above a threshold still alerts). */
+static void
+select_event(struct weir_over *ov, const struct weir_ev *e)
+{
+	struct weir_result *r = (struct weir_result *)ov->res_buf;
+
+	r->null_mask = 0;
+	r->key = e->key;
+	r->start = r->end = e->t;
+	r->count = 1;
+	for (int a = 0; a < ov->naggs; a++)
+		r->val[a] = ov->agg[a].code == A_COUNT ? 1 : e->v[ov->agg[a].field];
+	emit_result(ov, e, r);
+}
+
+/* First index in [lo, hi) whose time is >= t (after: > t). */
+static inline uint32_t
+bsearch_t(const struct weir_over *ov, const struct part *p, uint32_t lo, uint32_t hi, int64_t t, bool after)
+{
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int64_t x = T(ov, p, mid);
+		if (x < t || (after && x == t))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+over_event(struct weir_over *ov, const struct weir_ev *e, uint64_t h)
+{
+	uint32_t pos, pi;
+	struct part *p;
+	int64_t t = e->t, from = t - ov->size;
+
+	if (t < ov->late_below) {
+		ov->st.late_dropped++;
+		return;
+	}
+	pos = tab_find(ov, e->key, h);
+	pi = ov->tab[pos].part;
+	if (pi == NIL) {
+		/* a table that could not grow keeps one entry empty (probes end there) */
+		if (ov->used >= ov->mask || (pi = part_alloc(ov)) == NIL)
+			goto fail;
+		if (heap_push(ov, t, pi)) {
+			part_free(ov, pi, false);
+			goto fail;
+		}
+		p = P(ov, pi);
+		p->key = e->key;
+		p->tmax = INT64_MIN;    /* set by its first entry (none if that fails) */
+		tab_put(ov, pos, pi, h);
+	} else {
+		p = P(ov, pi);
+		ck_touch(ov, pi);
+		if (p->head < p->n && T(ov, p, p->head) < ov->evict_below)
+			part_trim(ov, p);
+	}
+	if (p->n == p->cap && buf_room(ov, p))
+		goto fail;
+
+	uint64_t *x;
+	if (t >= p->tmax) {
+		/* in order (the common case): append; the running range moves on to e's */
+		while (p->rlo < p->n && T(ov, p, p->rlo) < from) {
+			run_sub(ov, p->run, ENT(ov, p, p->rlo));
+			p->rlo++;
+		}
+		if (p->rlo == p->n)
+			memset(p->run, 0, 32u * (unsigned)ov->nrun);
+		x = ENT(ov, p, p->n++);
+		x[0] = (uint64_t)t;
+		for (int c = 0; c < ov->ncol; c++)
+			x[1 + c] = e->v[ov->col_field[c]];
+		run_add(ov, p->run, x);
+		p->tmax = t;
+		over_result(ov, e, p, p->rlo, p->n - 1, p->run);
+		return;
+	}
+	/* out of order: e goes after every entry of time <= t; R(e) = [lo, at] */
+	uint32_t at = bsearch_t(ov, p, p->head, p->n, t, true);
+	bool in_run = t >= p->tmax - ov->size;   /* else at <= rlo */
+	memmove(ENT(ov, p, at + 1), ENT(ov, p, at), (size_t)(p->n - at) * ov->esz);
+	p->n++;
+	x = ENT(ov, p, at);
+	x[0] = (uint64_t)t;
+	for (int c = 0; c < ov->ncol; c++)
+		x[1 + c] = e->v[ov->col_field[c]];
+	if (in_run)
+		run_add(ov, p->run, x);
+	else
+		p->rlo++;
+	uint32_t lo = bsearch_t(ov, p, p->head, at, from, false);
+	struct runsum rs[WEIR_MAX_AGGS];
+	if (ov->nrun) {
+		/* sums: from the running ones minus what follows e, plus what precedes the
+		 * running range (lo <= rlo), or over R(e) itself, whichever is shorter */
+		if (in_run && (p->n - 1 - at) + (p->rlo - lo) < at - lo + 1) {
+			memcpy(rs, p->run, 32u * (unsigned)ov->nrun);
+			for (uint32_t i = at + 1; i < p->n; i++)
+				run_sub(ov, rs, ENT(ov, p, i));
+			for (uint32_t i = lo; i < p->rlo; i++)
+				run_add(ov, rs, ENT(ov, p, i));
+		} else {
+			memset(rs, 0, 32u * (unsigned)ov->nrun);
+			for (uint32_t i = lo; i <= at; i++)
+				run_add(ov, rs, ENT(ov, p, i));
+		}
+	}
+	over_result(ov, e, p, lo, at, rs);
+	return;
+fail:
+	ov->st.alloc_failed++;          /* out of memory: the event is not applied */
+}
+
+/* ---- restore ------------------------------------------------------------------------------------ */
+
+/* Partitions whose records have all arrived go live; others are dropped. */
+static void
+restore_finish(struct weir_over *ov)
+{
+	ov->restoring = false;
+	for (uint32_t pi = 0; pi < ov->nparts; pi++) {
+		struct part *p = P(ov, pi);
+		if (!(p->flags & P_RESTORE))
+			continue;
+		/* (in order: t >= tmax appends, so tmax must be the newest entry's time) */
+		if (!(p->flags & P_HDR) || p->rcv != p->next || p->n != p->next || p->rlo > p->n ||
+		    (p->n && T(ov, p, p->n - 1) != p->tmax) || heap_push(ov, p->tmax, pi)) {
+			part_free(ov, pi, true);
+			continue;
+		}
+		p->flags = P_LIVE;
+		p->next = NIL;
+		p->rcv = 0;
+	}
+}
+
+/* ---- public --------------------------------------------------------------------------------------- */
+
+struct weir_over *
+weir_over_create(const struct weir_query_cfg *q, uint16_t qidx, const struct weir_source_cfg *src,
+		 weir_emit_fn emitfn, void *ctx, unsigned flags)
+{
+	static const uint8_t mins[] = { A_MIN_I, A_MIN_U, A_MIN_F }, maxs[] = { A_MAX_I, A_MAX_U, A_MAX_F };
+	int nv = src->nfields + q->nderived;    /* v[] words an aggregate may read */
+	int colof[MAX_COLS];
+	struct weir_over *ov;
+
+	if ((q->window != WEIR_WIN_OVER && q->window != WEIR_WIN_SELECT) || q->naggs < 0 ||
+	    q->naggs > WEIR_MAX_AGGS || nv > MAX_COLS || q->size < 0 || q->lateness < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ov = calloc(1, sizeof(*ov));
+	if (!ov) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ov->kind = q->window;
+	ov->qidx = qidx;
+	ov->size = q->size;
+	ov->lateness = q->lateness;
+	ov->wm = WEIR_WM_MIN;
+	ov->late_below = ov->evict_below = INT64_MIN;
+	ov->naggs = q->naggs;
+	ov->cur = 2;                    /* dep 0 means unchanged: intervals start above it */
+	ov->track = !(flags & WEIR_OP_NO_CKPT);
+	for (int i = 0; i < MAX_COLS; i++)
+		colof[i] = -1;
+	uint32_t layout = 2166136261u;  /* FNV-1a over the entry and running-sum layout */
+	for (int a = 0; a < q->naggs; a++) {
+		const struct weir_agg_cfg *g = &q->aggs[a];
+		struct aggop *o = &ov->agg[a];
+		if (g->fn == WEIR_AGG_COUNT) {
+			o->code = A_COUNT;
+			continue;
+		}
+		if (g->field < 0 || g->field >= nv || g->type > WEIR_F_F64 || g->fn > WEIR_AGG_CUR)
+			goto inval;
+		o->field = (uint8_t)g->field;
+		if (g->fn == WEIR_AGG_CUR || g->fn == WEIR_AGG_LAST) {
+			o->code = A_CUR;
+			continue;
+		}
+		if (colof[g->field] < 0) {
+			colof[g->field] = ov->ncol;
+			ov->col_field[ov->ncol++] = (uint8_t)g->field;
+			layout = (layout ^ (uint32_t)g->field) * 16777619u;
+		}
+		o->col = (uint8_t)colof[g->field];
+		switch (g->fn) {
+		case WEIR_AGG_SUM:
+		case WEIR_AGG_AVG: {
+			int j = 0;
+			while (j < ov->nrun && !(ov->run[j].col == o->col && ov->run[j].type == g->type))
+				j++;
+			if (j == ov->nrun) {
+				ov->run[ov->nrun++] = (struct runop){ g->type, o->col };
+				layout = (layout ^ (0x100u | (uint32_t)g->type << 5 | o->col)) * 16777619u;
+			}
+			o->code = (uint8_t)(A_SUM_I + g->type);
+			o->run = (uint8_t)j;
+			break;
+		}
+		case WEIR_AGG_MIN:   o->code = mins[g->type]; break;
+		case WEIR_AGG_MAX:   o->code = maxs[g->type]; break;
+		default:             o->code = A_FIRST; break;
+		}
+	}
+	ov->esz = 8u * (1u + (unsigned)ov->ncol);
+	ov->per_rec = (SP_VAL_MAX - ENT_HDR) / ov->esz;
+	ov->layout = layout;
+	if (HDR_LEN + 32u * (unsigned)ov->nrun > SP_VAL_MAX)
+		goto inval;
+	ov->inl_off = sizeof(struct part) + 32u * (unsigned)ov->nrun;
+	ov->inl_cap = INLINE_BYTES / ov->esz >= 2 ? INLINE_BYTES / ov->esz : 0;
+	ov->stride = ov->inl_off + ((ov->inl_cap * ov->esz + 15) & ~15u);
+	if (flags & WEIR_OP_LATENCY) {
+		/* the arrival stamp rides as a hidden word after the derived inputs */
+		ov->latency = true;
+		ov->lat_field = (uint8_t)nv;
+	}
+	ov->free_head = NIL;
+	ov->mask = 1023;
+	ov->tab = malloc(1024 * sizeof(*ov->tab));
+	if (!ov->tab) {
+		free(ov);
+		errno = ENOMEM;
+		return NULL;
+	}
+	memset(ov->tab, 0xff, 1024 * sizeof(*ov->tab));
+	struct weir_result *r = (struct weir_result *)ov->res_buf;
+	r->query = qidx;
+	r->naggs = (uint16_t)q->naggs;
+	ov->emit = emitfn;
+	ov->ctx = ctx;
+	return ov;
+inval:
+	free(ov);
+	errno = EINVAL;
+	return NULL;
+}
+
+void
+weir_over_set_having(struct weir_over *ov, weir_having_fn fn, void *ctx)
+{
+	ov->having = fn;
+	ov->hctx = ctx;
+}
+
+void
+weir_over_destroy(struct weir_over *ov)
+{
+	if (!ov)
+		return;
+	for (uint32_t i = 0; i < ov->nparts; i++)
+		if (P(ov, i)->flags && P(ov, i)->cls != CLS_INLINE)
+			free(P(ov, i)->buf);
+	for (int c = 0; c < NCLASS; c++) {
+		while (ov->pool[c]) {
+			uint8_t *b = ov->pool[c];
+			memcpy(&ov->pool[c], b, sizeof(b));
+			free(b);
+		}
+	}
+	for (uint32_t b = 0; b < ov->nblk; b++)
+		free(ov->pblk[b]);
+	free(ov->pblk);
+	free(ov->tab);
+	free(ov->heap.a);
+	for (int i = 0; i < 2; i++) {
+		free(ov->chg[i].a);
+		free(ov->tomb[i].a);
+	}
+	free(ov);
+}
+
+void
+weir_over_burst(struct weir_over *ov, const struct weir_ev *ev, unsigned n)
+{
+	uint64_t h[BURST];
+
+	if (__builtin_expect(ov->restoring, 0))
+		restore_finish(ov);
+	if (ov->kind == WEIR_WIN_SELECT) {
+		for (unsigned i = 0; i < n; i++)
+			select_event(ov, &ev[i]);
+		return;
+	}
+	while (n) {
+		unsigned m = n < BURST ? n : BURST;
+		/* pass 1: hash every key, prefetch its table line */
+		for (unsigned i = 0; i < m; i++) {
+			h[i] = hash_key(ev[i].key);
+			__builtin_prefetch(&ov->tab[(uint32_t)h[i] & ov->mask]);
+		}
+		/* pass 2: the table lines have arrived: prefetch the partitions they name */
+		for (unsigned i = 0; i < m; i++) {
+			uint32_t pi = ov->tab[(uint32_t)h[i] & ov->mask].part;
+			if (pi != NIL)
+				__builtin_prefetch(P(ov, pi), 1);
+		}
+		for (unsigned i = 0; i < m; i++)
+			over_event(ov, &ev[i], h[i]);
+		ev += m;
+		n -= m;
+	}
+}
+
+void
+weir_over_advance(struct weir_over *ov, int64_t wm)
+{
+	if (wm <= ov->wm)
+		return;
+	if (ov->restoring)
+		restore_finish(ov);
+	ov->wm = wm;
+	ov->late_below = sat_sub(wm, ov->lateness);
+	ov->evict_below = sat_sub(ov->late_below, ov->size);
+	/* free the partitions whose newest entry is below the bound; one that got newer
+	 * entries since its heap node was made goes back in at its newest time */
+	while (ov->heap.n && ((struct hnode *)ov->heap.a)[0].time < ov->evict_below) {
+		struct hnode *hp = ov->heap.a, top = hp[0];
+		struct part *p = P(ov, top.part);
+		if (p->tmax >= ov->evict_below) {
+			heap_sift(ov, (struct hnode){ p->tmax, top.part, 0 });
+			continue;
+		}
+		ov->heap.n--;
+		heap_sift(ov, hp[ov->heap.n]);
+		part_free(ov, top.part, true);
+	}
+	if (ov->pool_bytes > (256u << 10))
+		pool_trim(ov);
+}
+
+int64_t
+weir_over_watermark(const struct weir_over *ov)
+{
+	return ov->wm;
+}
+
+void
+weir_over_get_stats(const struct weir_over *ov, struct weir_op_stats *st)
+{
+	*st = ov->st;
+	st->open_windows = ov->live;
+	st->state_bytes = ((uint64_t)ov->nblk << PBLK_SHIFT) * ov->stride + (uint64_t)(ov->mask + 1) * sizeof(struct tent) +
+			  (uint64_t)ov->heap.cap * sizeof(struct hnode) + ov->buf_bytes + ov->pool_bytes;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------------ */
+
+void
+weir_over_ckpt_begin(struct weir_over *ov, struct sp_writer *w, bool full)
+{
+	char name[8];
+
+	if (!ov->track)                 /* created with WEIR_OP_NO_CKPT: a caller's bug */
+		abort();
+	if (ov->ckw)                    /* the previous delta is not out yet: finish it */
+		while (!weir_over_ckpt_step(ov, UINT32_MAX))
+			;
+	if (ov->restoring)
+		restore_finish(ov);
+	ov->cur++;
+	ov->ckw = w;
+	ov->ck_full = full;
+	ov->ck_pos = 0;
+	ov->ck_tpos = 0;
+	ov->ck_end = ov->nparts;
+	if (full) {                     /* the whole state replaces the shard: no deletes */
+		ov->chg[(ov->cur - 1) & 1].n = 0;
+		ov->tomb[(ov->cur - 1) & 1].n = 0;
+	}
+	snprintf(name, sizeof(name), "q%u", (unsigned)ov->qidx);
+	uint8_t *p = sp_rec_put(w, SP_REC_META, (unsigned)strlen(name), 8);
+	memcpy(p, name, strlen(name));
+	memcpy(p + strlen(name), &ov->wm, 8);
+}
+
+bool
+weir_over_ckpt_step(struct weir_over *ov, uint32_t budget)
+{
+	struct vec *chg = &ov->chg[(ov->cur - 1) & 1];
+
+	if (!ov->ckw)
+		return true;
+	ck_tombs(ov, &budget);
+	if (ov->ck_tpos < ov->tomb[(ov->cur - 1) & 1].n)
+		return false;
+	/* budget counts records; a partition is written whole once started */
+	if (ov->ck_full) {
+		for (; ov->ck_pos < ov->ck_end && budget; ov->ck_pos++) {
+			struct part *p = P(ov, ov->ck_pos);
+			if ((p->flags & P_LIVE) && p->dep != ov->cur) {
+				uint32_t m = ck_put(ov, p);
+				budget -= m < budget ? m : budget;
+			}
+		}
+		if (ov->ck_pos < ov->ck_end)
+			return false;
+	} else {
+		const uint32_t *d = chg->a;
+		for (; ov->ck_pos < chg->n && budget; ov->ck_pos++) {
+			struct part *p = P(ov, d[ov->ck_pos]);
+			if (p->dep == ov->cur - 1) {
+				uint32_t m = ck_put(ov, p);
+				p->dep = 0;
+				budget -= m < budget ? m : budget;
+			}
+		}
+		if (ov->ck_pos < chg->n)
+			return false;
+	}
+	chg->n = 0;
+	ov->tomb[(ov->cur - 1) & 1].n = 0;
+	ov->ckw = NULL;
+	return true;
+}
+
+int
+weir_over_restore(struct weir_over *ov, const uint8_t *k, unsigned klen, const uint8_t *v, unsigned vlen)
+{
+	uint16_t q;
+	uint64_t key, h;
+	uint32_t pos, pi;
+	struct part *p;
+
+	if (ov->kind != WEIR_WIN_OVER || weir_state_key(k, klen, &q, &key) || q != ov->qidx)
+		return -1;
+	uint64_t rec = sp_rd_be64(k + 10) ^ (UINT64_C(1) << 63);
+	if (rec > 1u << 26)
+		return -1;
+	if (rec == 0) {
+		uint16_t esz, nrun;
+		uint32_t layout;
+		if (vlen != HDR_LEN + 32u * (unsigned)ov->nrun)
+			return -1;
+		memcpy(&esz, v, 2);
+		memcpy(&nrun, v + 2, 2);
+		memcpy(&layout, v + 12, 4);
+		if (esz != ov->esz || nrun != ov->nrun || layout != ov->layout)
+			return -1;
+	} else if (vlen <= ENT_HDR || (vlen - ENT_HDR) % ov->esz) {
+		return -1;
+	}
+	h = hash_key(key);
+	pos = tab_find(ov, key, h);
+	pi = ov->tab[pos].part;
+	if (pi == NIL) {
+		if (ov->used >= ov->mask || (pi = part_alloc(ov)) == NIL)
+			return -1;
+		p = P(ov, pi);
+		p->key = key;
+		p->flags |= P_RESTORE;
+		tab_put(ov, pos, pi, h);
+		ov->restoring = true;
+	}
+	p = P(ov, pi);
+	if (!(p->flags & P_RESTORE))
+		return -1;                      /* events came first */
+	if (rec == 0) {
+		if (p->flags & P_HDR)
+			return -1;              /* the same record twice */
+		memcpy(&p->next, v + 4, 4);
+		memcpy(&p->rlo, v + 8, 4);
+		memcpy(&p->tmax, v + 16, 8);
+		memcpy(p->run, v + HDR_LEN, 32u * (unsigned)ov->nrun);
+		p->flags |= P_HDR;
+	} else {
+		/* (the first entry's index: records of any size restore) */
+		uint32_t at, cnt = (vlen - ENT_HDR) / ov->esz;
+		memcpy(&at, v, 4);
+		if (at >= 4u << (NCLASS - 1) || cnt > (4u << (NCLASS - 1)) - at)
+			return -1;
+		if (at + cnt > p->cap) {
+			unsigned c = 0;
+			while ((4u << c) < at + cnt)
+				c++;
+			uint32_t n = p->n;      /* the gaps of records yet to come move along */
+			p->n = p->cap;
+			if (buf_move(ov, p, c)) {
+				p->n = n;
+				return -1;
+			}
+			p->n = n;
+		}
+		memcpy(ENT(ov, p, at), v + ENT_HDR, (size_t)cnt * ov->esz);
+		if (at + cnt > p->n)
+			p->n = at + cnt;
+		p->rcv += cnt;
+	}
+	p->pck++;
+	return 0;
+}
+
+void
+weir_over_restore_wm(struct weir_over *ov, int64_t wm)
+{
+	if (ov->restoring)
+		restore_finish(ov);
+	if (wm > ov->wm) {
+		ov->wm = wm;
+		ov->late_below = sat_sub(wm, ov->lateness);
+		ov->evict_below = sat_sub(ov->late_below, ov->size);
+	}
+}
