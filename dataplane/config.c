@@ -1472,7 +1472,7 @@ validate(struct parse *p, struct weir_config *cfg)
 		}
 		q = &cfg->queries[cfg->nqueries++];
 		snprintf(q->name, sizeof(q->name), "%s", name);
-		q->line = p->e[i].line;
+		q->line = p->e[i].first;
 		q->source = -1;
 		q->key_field = -1;
 		if ((en = get(p, section, "allowed_lateness"))) {

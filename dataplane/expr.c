@@ -56,8 +56,8 @@ arith(unsigned op, unsigned type, uint64_t a, uint64_t b, uint64_t *r)
 		si = x / y;
 		break;
 	default:
-		if (!y || (x == INT64_MIN && y == -1)) return false;
-		si = x % y;
+		if (!y) return false;
+		si = y == -1 ? 0 : x % y;       /* (INT64_MIN % -1 is 0, but traps in C) */
 		break;
 	}
 	*r = (uint64_t)si;
@@ -78,6 +78,21 @@ compare(unsigned type, uint64_t a, uint64_t b)
 	return (x > y) - (x < y);
 }
 
+static int
+arity(uint8_t op)
+{
+	switch (op) {
+	case WEIR_X_SLOT: case WEIR_X_KEY: case WEIR_X_TIME: case WEIR_X_END: case WEIR_X_COUNT:
+	case WEIR_X_CONST: case WEIR_X_NUL:
+		return 0;
+	case WEIR_X_I2F: case WEIR_X_U2F: case WEIR_X_U2I: case WEIR_X_I2U: case WEIR_X_F2I:
+	case WEIR_X_NEG: case WEIR_X_ABS: case WEIR_X_NOT: case WEIR_X_ISNULL:
+		return 1;
+	default:
+		return 2;
+	}
+}
+
 bool
 weir_expr_eval(const struct weir_insn *code, const struct weir_expr *e, const struct weir_xin *in, uint64_t *out)
 {
@@ -86,6 +101,11 @@ weir_expr_eval(const struct weir_insn *code, const struct weir_expr *e, const st
 	int sp = -1;
 
 	for (const struct weir_insn *x = code + e->off, *end = x + e->len; x < end; x++) {
+		/* (weir_expr_check proved the program at load; this keeps the stack in bounds
+		 * for any program, and lets the compiler see it) */
+		int ar = arity(x->op);
+		if ((ar == 0 && sp >= WEIR_EXPR_STACK - 1) || sp < ar - 1)
+			return false;
 		switch (x->op) {
 		case WEIR_X_SLOT:
 			v[++sp] = in->slot[x->arg];
@@ -286,21 +306,6 @@ weir_result_having(const struct weir_query_cfg *q, const struct weir_result *r)
 }
 
 /* ---- printing (explain) ------------------------------------------------------------- */
-
-static int
-arity(uint8_t op)
-{
-	switch (op) {
-	case WEIR_X_SLOT: case WEIR_X_KEY: case WEIR_X_TIME: case WEIR_X_END: case WEIR_X_COUNT:
-	case WEIR_X_CONST: case WEIR_X_NUL:
-		return 0;
-	case WEIR_X_I2F: case WEIR_X_U2F: case WEIR_X_U2I: case WEIR_X_I2U: case WEIR_X_F2I:
-	case WEIR_X_NEG: case WEIR_X_ABS: case WEIR_X_NOT: case WEIR_X_ISNULL:
-		return 1;
-	default:
-		return 2;
-	}
-}
 
 /* the first instruction of the operand that ends at i */
 static int

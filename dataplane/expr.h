@@ -14,7 +14,8 @@
  *     field i; X_KEY = the record's key, X_TIME = its event_time;
  *   result programs (HAVING, result columns): slot i = aggregate i's final value
  *     (avg divided, NULL where the sum overflowed); X_KEY = the result's key, X_TIME =
- *     window start (OVER: the event's time), X_END = window end, X_COUNT = its count.
+ *     window start (OVER: the range's start), X_END = window end (OVER and plain: the
+ *     event's time), X_COUNT = its count.
  */
 #ifndef WEIR_EXPR_H
 #define WEIR_EXPR_H

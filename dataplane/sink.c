@@ -255,7 +255,9 @@ weir_result_format_tagged(const struct weir_config *cfg, const struct weir_resul
 		if (r->revision & WEIR_REV_RETRACT)
 			put_str(&o, ",\"retract\":true");
 	}
-	if (q->nout) {                                  /* SQL: the SELECT list */
+	if (r->revision & WEIR_REV_RETRACT) {
+		;                                       /* a retraction: the header alone */
+	} else if (q->nout) {                           /* SQL: the SELECT list */
 		uint64_t slots[WEIR_MAX_AGGS], v;
 		struct weir_xin in;
 		weir_result_xin(q, r, slots, &in);
@@ -289,7 +291,7 @@ weir_result_format_tagged(const struct weir_config *cfg, const struct weir_resul
 			}
 		}
 	}
-	for (int a = 0; a < q->naggs && !q->nout; a++) {
+	for (int a = 0; a < q->naggs && !q->nout && !(r->revision & WEIR_REV_RETRACT); a++) {
 		const struct weir_agg_cfg *g = &q->aggs[a];
 		uint64_t v = r->val[a];
 		double d;

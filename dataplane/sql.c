@@ -48,6 +48,7 @@ struct cx {
 	int64_t over_range;
 	const cJSON *window_clause;
 	int nout_expr;                  /* columns without a name so far (EXPR$n) */
+	int emit_at;                    /* where EMIT ... was (-1: none) */
 };
 
 /* ---- errors ---------------------------------------------------------------------------- */
@@ -187,16 +188,32 @@ interval_text(const char *t, int64_t unit_ns, int64_t *ns)
 		{ "hours", INT64_C(3600000000000) }, { "d", INT64_C(86400000000000) }, { "day", INT64_C(86400000000000) },
 		{ "days", INT64_C(86400000000000) },
 	};
-	char *end;
-	double v;
+	const char *end;
+	unsigned __int128 ip = 0, frac = 0, scale = 1;
+	int nd = 0;
 
+	/* digits[.digits], exactly (4.1 s is 4100000000 ns, which 4.1 * 1e9 in doubles is not) */
 	while (isspace((unsigned char)*t))
 		t++;
 	if (!isdigit((unsigned char)*t) && *t != '.')
 		return -1;
-	errno = 0;
-	v = strtod(t, &end);
-	if (errno || end == t || !(v >= 0))
+	for (end = t; isdigit((unsigned char)*end); end++) {
+		ip = ip * 10 + (unsigned)(*end - '0');
+		if (ip > (unsigned __int128)WEIR_DUR_MAX)
+			return -1;
+		nd++;
+	}
+	if (*end == '.')
+		for (end++; isdigit((unsigned char)*end); end++) {
+			if (scale < (unsigned __int128)UINT64_MAX) {
+				frac = frac * 10 + (unsigned)(*end - '0');
+				scale *= 10;
+			} else if (*end != '0') {
+				return -1;              /* finer than a nanosecond, surely */
+			}
+			nd++;
+		}
+	if (!nd)
 		return -1;
 	while (isspace((unsigned char)*end))
 		end++;
@@ -214,8 +231,11 @@ interval_text(const char *t, int64_t unit_ns, int64_t *ns)
 	} else if (!unit_ns) {
 		return -1;
 	}
-	double x = v * (double)unit_ns;
-	if (x > (double)WEIR_DUR_MAX || x != floor(x))
+	unsigned __int128 x = ip * (unsigned __int128)unit_ns, fx = frac * (unsigned __int128)unit_ns;
+	if (fx % scale)
+		return -1;                      /* not a whole number of nanoseconds */
+	x += fx / scale;
+	if (x > (unsigned __int128)WEIR_DUR_MAX)
 		return -1;
 	*ns = (int64_t)x;
 	return 0;
@@ -674,6 +694,10 @@ column(struct cx *c, struct frag *f, const cJSON *b, enum ctx ctx, struct val *v
 		return emit(c, f, !strcasecmp(cn, "window_end") ? WEIR_X_END : WEIR_X_TIME, WEIR_F_I64, 0, 0, at);
 	if (ctx == C_RECORD) {
 		if (key_col(c->s, cn)) {
+			if (c->key_field != -1)     /* the RX core gave the record the query's key */
+				return fail(c, at, "carry the key in a value field too, or filter in a query on the "
+					    "record's key", "the record's key is not kept in a query partitioned by %s",
+					    c->key_field >= 0 ? c->s->field_name[c->key_field] : "nothing (one group)");
 			v->type = WEIR_F_U64;
 			return emit(c, f, WEIR_X_KEY, WEIR_F_U64, 0, 0, at);
 		}
@@ -741,8 +765,25 @@ constant(struct cx *c, struct frag *f, const cJSON *b, struct val *v)
 		return emit(c, f, WEIR_X_CONST, WEIR_F_I64, 0, cJSON_IsTrue(item(x, "boolval")), at);
 	}
 	if ((x = item(b, "ival"))) {
+		/* (a 32-bit integer; libpg_query 15 leaves 0 and every negative value out of its
+		 * JSON, so the number is read from the text at the constant's location, where
+		 * the parser put the folded minus sign) */
 		const cJSON *i = item(x, "ival");
-		int64_t k = cJSON_IsNumber(i) ? (int64_t)i->valuedouble : 0;
+		int64_t k = 0;
+		if (cJSON_IsNumber(i) && i->valuedouble > 0) {
+			k = (int64_t)i->valuedouble;
+		} else if (at >= 0 && (size_t)at < strlen(c->text)) {
+			const char *t = c->text + at;
+			bool neg = *t == '-';
+			if (neg)                        /* -5, - 5, -(3) */
+				for (t++; isspace((unsigned char)*t) || *t == '('; t++)
+					;
+			if (!isdigit((unsigned char)*t))
+				return fail(c, at, NULL, "cannot read this integer constant");
+			k = strtoll(t, NULL, 10);
+			if (neg)
+				k = -k;
+		}
 		return emit(c, f, WEIR_X_CONST, WEIR_F_I64, 0, (uint64_t)k, at);
 	}
 	if ((x = item(b, "fval"))) {
@@ -752,6 +793,12 @@ constant(struct cx *c, struct frag *f, const cJSON *b, struct val *v)
 			return fail(c, at, NULL, "bad number");
 		if (!strpbrk(t, ".eE")) {               /* an integer beyond 32 bits */
 			errno = 0;
+			if (t[0] == '-') {              /* (the parser folds a minus sign in) */
+				long long n = strtoll(t, &end, 10);
+				if (!errno && !*end)
+					return emit(c, f, WEIR_X_CONST, WEIR_F_I64, 0, (uint64_t)n, at);
+				return fail(c, at, NULL, "integer %s does not fit 64 bits", t);
+			}
 			unsigned long long u = strtoull(t, &end, 10);
 			if (!errno && !*end) {
 				if (u <= INT64_MAX)
@@ -1083,10 +1130,84 @@ scan_over(struct cx *c, const cJSON *n)
 	return 0;
 }
 
+/* Blank out SQL comments (-- to the end of the line, and C-style block comments, nested
+ * as in PostgreSQL) outside quotes, so the text rewrites below only see SQL; offsets stay. */
+static void
+blank_comments(char *t)
+{
+	for (char *p = t; *p; p++) {
+		if (*p == '\'' || *p == '"') {         /* a string or a quoted name: skip it */
+			char q = *p;
+			while (p[1] && p[1] != q)
+				p++;
+			if (p[1])
+				p++;
+		} else if (p[0] == '-' && p[1] == '-') {
+			while (*p && *p != '\n')
+				*p++ = ' ';
+			if (!*p)
+				return;
+		} else if (p[0] == '/' && p[1] == '*') {
+			int depth = 0;
+			do {
+				if (p[0] == '/' && p[1] == '*') {
+					depth++;
+					*p++ = ' ';
+				} else if (p[0] == '*' && p[1] == '/') {
+					depth--;
+					*p++ = ' ';
+				}
+				if (*p != '\n')
+					*p = ' ';
+				p++;
+			} while (*p && depth);
+			p--;
+		}
+	}
+}
+
+/* The offset of keyword kw (a whole word, any case) in t outside quotes, from `from`;
+ * -1 if none.  (For errors about clauses the parse tree gives no location.) */
+static int
+kw_pos(const char *t, const char *kw, int from)
+{
+	size_t n = strlen(kw), len = strlen(t);
+
+	for (size_t i = from < 0 ? 0 : (size_t)from; i < len; i++) {
+		if (t[i] == '\'' || t[i] == '"') {
+			char q = t[i];
+			while (i + 1 < len && t[i + 1] != q)
+				i++;
+			i++;
+			continue;
+		}
+		if (!strncasecmp(t + i, kw, n) && (i == 0 || !(isalnum((unsigned char)t[i - 1]) || t[i - 1] == '_')) &&
+		    !(isalnum((unsigned char)t[i + n]) || t[i + n] == '_'))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* the first OVER call under n: its location, or -1 */
+static int
+over_loc(const cJSON *n)
+{
+	const cJSON *x;
+
+	if (cJSON_IsObject(n) && n->string && !strcmp(n->string, "FuncCall") && item(n, "over"))
+		return loc(n);
+	for (x = n ? n->child : NULL; x; x = x->next) {
+		int l = over_loc(x);
+		if (l >= 0)
+			return l;
+	}
+	return -1;
+}
+
 /* Strip a trailing "EMIT ON UPDATE" / "EMIT ON WATERMARK" (and ';'), which PostgreSQL's
  * grammar does not know: blanked out, so offsets stay the same. */
 static int
-strip_emit(char *t, uint8_t *mode)
+strip_emit(char *t, uint8_t *mode, int *emit_at)
 {
 	size_t n = strlen(t);
 	char *w[3] = { 0 };
@@ -1114,6 +1235,7 @@ strip_emit(char *t, uint8_t *mode)
 		*mode = WEIR_EMIT_UPDATE;
 	else if (strncasecmp(w[2], "watermark", 9) || isalnum((unsigned char)w[2][9]))
 		return -1 - (int)(w[2] - t);
+	*emit_at = (int)(w[0] - t);
 	for (char *p = w[0]; p < t + n; p++)
 		*p = ' ';
 	return 0;
@@ -1238,27 +1360,38 @@ statement(struct cx *c, const cJSON *root)
 	struct weir_query_cfg *q = c->q;
 	const cJSON *stmts = item(root, "stmts"), *st, *sel;
 
-	if (cJSON_GetArraySize(stmts) != 1)
-		return fail(c, 0, NULL, "one SELECT statement per query");
+	if (cJSON_GetArraySize(stmts) != 1) {
+		const cJSON *l2 = item(cJSON_GetArrayItem(stmts, 1), "stmt_location");
+		int at = cJSON_IsNumber(l2) ? l2->valueint : 0;
+		while (c->text[at] && isspace((unsigned char)c->text[at]))
+			at++;
+		return fail(c, cJSON_GetArraySize(stmts) > 1 ? at : 0, "leave out the ';' and what follows",
+			    "one SELECT statement per query");
+	}
 	st = item(cJSON_GetArrayItem(stmts, 0), "stmt");
 	if (strcmp(kind(st, &sel), "SelectStmt"))
 		return fail(c, 0, "a query is SELECT ... FROM source ...", "only SELECT statements");
-	if (item(sel, "op") && strcmp(cJSON_GetStringValue(item(sel, "op")) ?: "", "SETOP_NONE"))
-		return fail(c, 0, NULL, "UNION / INTERSECT / EXCEPT are not supported");
+	if (item(sel, "op") && strcmp(cJSON_GetStringValue(item(sel, "op")) ?: "", "SETOP_NONE")) {
+		int at = kw_pos(c->text, "union", 0);
+		if (at < 0)
+			at = kw_pos(c->text, "intersect", 0);
+		if (at < 0)
+			at = kw_pos(c->text, "except", 0);
+		return fail(c, at, "one query per [query] section", "UNION / INTERSECT / EXCEPT are not supported");
+	}
 	if (item(sel, "valuesLists"))
-		return fail(c, 0, NULL, "VALUES is not a stream");
-	static const char *const unsupported[][2] = {
-		{ "distinctClause", "SELECT DISTINCT" }, { "sortClause", "ORDER BY" }, { "limitCount", "LIMIT" },
-		{ "limitOffset", "OFFSET" }, { "intoClause", "INTO" }, { "withClause", "WITH" },
-		{ "lockingClause", "FOR UPDATE" },
+		return fail(c, kw_pos(c->text, "values", 0), NULL, "VALUES is not a stream");
+	static const char *const unsupported[][3] = {
+		{ "distinctClause", "SELECT DISTINCT", "distinct" }, { "sortClause", "ORDER BY", "order" },
+		{ "limitCount", "LIMIT", "limit" }, { "limitOffset", "OFFSET", "offset" }, { "intoClause", "INTO", "into" },
+		{ "withClause", "WITH", "with" }, { "lockingClause", "FOR UPDATE", "for" },
 	};
 	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
-		const cJSON *x = item(sel, unsupported[i][0]), *xb;
-		if (x) {
-			kind(cJSON_IsArray(x) ? cJSON_GetArrayItem(x, 0) : x, &xb);
-			return fail(c, loc(xb), "results are a stream: each window or event gives its own",
+		const cJSON *x = item(sel, unsupported[i][0]);
+		if (x)
+			return fail(c, kw_pos(c->text, unsupported[i][2], 0),
+				    "results are a stream: each window or event gives its own",
 				    "%s is not supported", unsupported[i][1]);
-		}
 	}
 	/* FROM one source */
 	const cJSON *from = item(sel, "fromClause"), *fb;
@@ -1268,9 +1401,15 @@ statement(struct cx *c, const cJSON *root)
 			    "FROM takes exactly one source");
 	}
 	const char *fk = kind(cJSON_GetArrayItem(from, 0), &fb);
-	if (strcmp(fk, "RangeVar"))
-		return fail(c, loc(fb), "use HAVING for a threshold on an OVER aggregate",
-			    strcmp(fk, "JoinExpr") ? "FROM takes a source name" : "joins are not supported");
+	if (!strcmp(fk, "JoinExpr"))
+		return fail(c, kw_pos(c->text, "join", 0), "weir queries read one source", "joins are not supported");
+	if (strcmp(fk, "RangeVar")) {
+		int fat = kw_pos(c->text, "from", 0), at = fat;
+		while (at >= 0 && c->text[at] && c->text[at] != '(')
+			at++;
+		return fail(c, at >= 0 && c->text[at] ? at : fat, "for a threshold on an OVER aggregate, use HAVING",
+			    "FROM takes a source name (no subquery)");
+	}
 	const char *src = cJSON_GetStringValue(item(fb, "relname"));
 	q->source = -1;
 	for (int i = 0; src && i < c->cfg->nsources; i++)
@@ -1287,6 +1426,28 @@ statement(struct cx *c, const cJSON *root)
 	c->s = &c->cfg->sources[q->source];
 	c->window_clause = item(sel, "windowClause");
 
+	/* the kind of query */
+	enum ctx ctx;
+	const cJSON *gc = item(sel, "groupClause");
+	bool over = contains_over(item(sel, "targetList")) || contains_over(item(sel, "havingClause"));
+	c->key_field = -1;
+	if (gc) {
+		if (over)
+			return fail(c, over_loc(sel), "an OVER query has no GROUP BY", "OVER cannot be used with GROUP BY");
+		if (group_by(c, gc))
+			return -1;
+		ctx = C_WINDOW;
+	} else if (over) {
+		ctx = C_OVER;
+		q->window = WEIR_WIN_OVER;
+		/* find the window first: the partition key names a column of the results */
+		if (scan_over(c, item(sel, "targetList")) || scan_over(c, item(sel, "havingClause")))
+			return -1;
+		c->key_field = c->over_key;
+	} else {
+		ctx = C_SELECT;
+		q->window = WEIR_WIN_SELECT;
+	}
 	/* WHERE */
 	if (item(sel, "whereClause")) {
 		struct frag *f = calloc(1, sizeof(*f));
@@ -1308,28 +1469,6 @@ statement(struct cx *c, const cJSON *root)
 		q->where.boolean = true;
 	}
 
-	/* the kind of query */
-	enum ctx ctx;
-	const cJSON *gc = item(sel, "groupClause");
-	bool over = contains_over(item(sel, "targetList")) || contains_over(item(sel, "havingClause"));
-	c->key_field = -1;
-	if (gc) {
-		if (over)
-			return fail(c, 0, "an OVER query has no GROUP BY", "OVER cannot be used with GROUP BY");
-		if (group_by(c, gc))
-			return -1;
-		ctx = C_WINDOW;
-	} else if (over) {
-		ctx = C_OVER;
-		q->window = WEIR_WIN_OVER;
-		/* find the window first: the partition key names a column of the results */
-		if (scan_over(c, item(sel, "targetList")) || scan_over(c, item(sel, "havingClause")))
-			return -1;
-		c->key_field = c->over_key;
-	} else {
-		ctx = C_SELECT;
-		q->window = WEIR_WIN_SELECT;
-	}
 	/* SELECT list */
 	int idx = 0;
 	const cJSON *x;
@@ -1368,7 +1507,7 @@ statement(struct cx *c, const cJSON *root)
 	if (q->nout == 0)
 		return fail(c, 0, NULL, "the SELECT list is empty");
 	if (q->emit == WEIR_EMIT_UPDATE && ctx != C_WINDOW)
-		return fail(c, 0, "OVER and plain SELECT queries emit every result at once",
+		return fail(c, c->emit_at, "OVER and plain SELECT queries emit every result at once",
 			    "EMIT ON UPDATE needs GROUP BY a window");
 	return 0;
 }
@@ -1376,14 +1515,15 @@ statement(struct cx *c, const cJSON *root)
 int
 weir_sql_compile(const struct weir_config *cfg, struct weir_query_cfg *q, struct weir_sql_err *err)
 {
-	struct cx c = { .cfg = cfg, .q = q, .err = err, .text = q->sql_text, .key_field = -1 };
+	struct cx c = { .cfg = cfg, .q = q, .err = err, .text = q->sql_text, .key_field = -1, .emit_at = -1 };
 	char *text = strdup(q->sql_text);
 	int rc;
 
 	memset(err, 0, sizeof(*err));
 	if (!text)
 		return fail(&c, 0, NULL, "out of memory");
-	rc = strip_emit(text, &q->emit);
+	blank_comments(text);
+	rc = strip_emit(text, &q->emit, &c.emit_at);
 	if (rc < 0) {
 		free(text);
 		return fail(&c, -1 - rc, "EMIT ON UPDATE or EMIT ON WATERMARK", "unknown EMIT mode");
@@ -1400,6 +1540,8 @@ weir_sql_compile(const struct weir_config *cfg, struct weir_query_cfg *q, struct
 		const char *win = strcasestr(q->sql_text, "window ");
 		if (!strcasecmp(tok, "emit"))
 			hint = "EMIT ON UPDATE or EMIT ON WATERMARK, at the very end";
+		else if (!strcasecmp(tok, "on") && pos >= 5 && !strncasecmp(q->sql_text + pos - 5, "emit ", 5))
+			hint = "EMIT ON UPDATE goes at the very end";
 		else if (!strcasecmp(tok, "having") && win && win < q->sql_text + pos)
 			hint = "the clauses go in this order: WHERE, GROUP BY, HAVING, WINDOW";
 		else if (!strcasecmp(tok, "from") || !strcasecmp(tok, "where") || !strcasecmp(tok, "group"))
@@ -1485,7 +1627,7 @@ weir_explain(const struct weir_config *cfg, FILE *out)
 			fprintf(out, "by field %s: the RX cores re-key the stream", s->field_name[q->key_field]);
 		int fields[WEIR_MAX_QUERIES], ngroups = weir_source_groups(cfg, q->source, fields);
 		fprintf(out, " (key group %d of %d on this source: each record is staged %d time%s)\n",
-			weir_query_group(cfg, qi), ngroups, ngroups, ngroups == 1 ? "" : "s");
+			weir_query_group(cfg, qi) + 1, ngroups, ngroups, ngroups == 1 ? "" : "s");
 		if (q->where.len || q->nfilter) {
 			fprintf(out, "  filter     ");
 			if (q->where.len) {
