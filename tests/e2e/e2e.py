@@ -520,6 +520,9 @@ def upsert_view(paths):
                 if not line.endswith("\n"):
                     continue
                 r = json.loads(line)
+                if "window_start" not in r:     # one result per event (OVER, plain): as it is
+                    view[(r["query"], r["key"], r["event_time"], json.dumps(r, sort_keys=True))] = r
+                    continue
                 k = (r["query"], r["key"], r["window_start"])
                 old = view.get(k)
                 if old is not None and old["revision"] == r["revision"] and old != r:
@@ -563,6 +566,29 @@ from = tx
 window = session 20ms
 aggregates = count, sum(amount)
 sink = file:{out}/sess.jsonl
+"""
+# kill-restore-sql: SQL queries whose state is more than words: a stream re-keyed by a field
+# (a key group of its own) with COUNT(DISTINCT) past its exact range (HyperLogLog registers),
+# EMIT ON UPDATE revisions, an OVER window's per-partition buffers
+KILL_SQL = """
+[query rk]
+sql = SELECT merchant, COUNT(*) AS n, COUNT(DISTINCT key) AS cards, COUNT(DISTINCT amount % 50) AS a50,
+          SUM(amount) AS total
+      FROM tx WHERE amount > 0
+      GROUP BY merchant, HOP(event_time, INTERVAL '50' MILLISECOND, INTERVAL '200' MILLISECOND)
+sink = file:{out}/rk.jsonl
+
+[query upd]
+sql = SELECT key, COUNT(*) AS n, MAX(amount) AS mx FROM tx
+      GROUP BY key, TUMBLE(event_time, INTERVAL '100' MILLISECOND) EMIT ON UPDATE
+sink = file:{out}/upd.jsonl
+
+[query ov]
+sql = SELECT merchant, amount, COUNT(*) OVER w AS n, SUM(amount) OVER w AS s, MIN(amount) OVER w AS lo FROM tx
+      HAVING amount > 990000 OR COUNT(*) OVER w = 7
+      WINDOW w AS (PARTITION BY merchant ORDER BY event_time
+                   RANGE BETWEEN INTERVAL '5' MILLISECOND PRECEDING AND CURRENT ROW)
+sink = file:{out}/ov.jsonl
 """
 KILL_RX2 = """
 [source ty]
@@ -659,7 +685,7 @@ def kill_runs(weir, cfg_file, state, dur, rnd, runs, frac=(0.02, 0.4), after_sna
     return outs, restores, killed
 
 
-def kill_restore(a, rx2=False, fused=False):
+def kill_restore(a, rx2=False, fused=False, sql=False):
     """kill -9 at random moments, each run restarting from the newest snapshot on the
     same capture; the last run finishes with a different worker count.  The union of
     every run's output, as an upsert view, must equal an uninterrupted run's.  rx2: a
@@ -675,10 +701,11 @@ def kill_restore(a, rx2=False, fused=False):
         n = "1500000" if rx2 else "3000000"
         subprocess.run([a.gen, "--out", pcap, "--events", n, "--keys", "2000", "--rate", "1000000",
                         "--disorder", "50000000", "--late-fraction", "0.01", "--late-by", "120000000",
-                        "--producers", "3", "--dup-fraction", "0.01", "--seed", str(seed % 1000 + 1)],
+                        "--producers", "3", "--dup-fraction", "0.01", "--seed", str(seed % 1000 + 1)] +
+                       (["--fields", "amount:i64,merchant:u64/40"] if sql else []),
                        check=True, stderr=subprocess.DEVNULL)
         devices = "net_pcap0,rx_pcap=" + pcap
-        queries = ("spend", "hop", "sess")
+        queries = ("spend", "hop", "sess") + (("rk", "upd", "ov") if sql else ())
         if rx2:
             pcap2 = os.path.join(d, "ty.pcap")
             subprocess.run([a.gen, "--out", pcap2, "--events", n, "--keys", "500", "--rate", "500000",
@@ -696,6 +723,7 @@ def kill_restore(a, rx2=False, fused=False):
                     text = text.replace("exit_on_eos = true\n", "exit_on_eos = true\nfused = true\nring_size = 256\n")
                 f.write(text +
                         (KILL_RX2.format(out=out) if rx2 else "") +
+                        (KILL_SQL.format(out=out) if sql else "") +
                         (KILL_STATE.format(state=state) if state else ""))
             return path, [os.path.join(out, q + ".jsonl") for q in queries]
 
@@ -1641,7 +1669,8 @@ def main():
     ap.add_argument("--gen", required=True)
     ap.add_argument("--scenario", required=True, choices=list(SCENARIOS) + ["config-error", "drop-policy", "af-packet", "idle-timeout", "udp-sink",
                                                         "kill-restore", "kill-restore-rx2",
-                                                        "kill-restore-fused"] + list(FORMAT_SCENARIOS))
+                                                        "kill-restore-fused", "kill-restore-sql"] +
+                    list(FORMAT_SCENARIOS))
     ap.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                                    "shared", "data"),
                     help="the shared test data (../shared/data beside the project)")
@@ -1664,6 +1693,8 @@ def main():
         kill_restore(a, rx2=True)
     elif a.scenario == "kill-restore-fused":
         kill_restore(a, rx2=True, fused=True)
+    elif a.scenario == "kill-restore-sql":
+        kill_restore(a, sql=True)
     else:
         scenario(a, a.scenario)
 

@@ -634,6 +634,24 @@ class Query:
             idx = [n for n, _ in self.src.fields].index(name)
             typ = self.src.fields[idx][1]
             self.filter.append((idx, op, float(const) if typ == "f64" else int(const, 0)))
+        # key = FIELD: partitioned by that integer value field (the result's key is its
+        # value) instead of the record's key; emit = update: every batch's changed
+        # windows fire at the end of that batch, the watermark then only frees state
+        # (docs/sql.md)
+        self.key_field = None
+        kf = sec.get("key", "").strip()
+        if kf:
+            idx = [n for n, _ in self.src.fields].index(kf)
+            if self.src.fields[idx][1] not in ("i64", "u64"):
+                raise ValueError("key = %s: not an integer field" % kf)
+            self.key_field = idx
+        self.emit = sec.get("emit", "watermark").strip()
+        if self.emit not in ("watermark", "update"):
+            raise ValueError("emit = " + self.emit)
+        if self.emit == "update" and self.kind == "session":
+            # a session that fired may later grow backwards or merge with another fired
+            # one: docs/sql.md does not say which revision or start that gives
+            raise NotImplementedError("emit = update with session windows is not specified")
         self.filtered = 0
         self.wm = -INF
         self.windows = {}      # (key, start) -> Win ; sessions: key -> [Win]
@@ -849,7 +867,7 @@ class Ref:
                 key = src.key_map[key]
             for q in qs:
                 if all(OPS[op](vals[i], c) for i, op, c in q.filter):
-                    self.apply(q, t, key, vals)
+                    self.apply(q, t, key if q.key_field is None else vals[q.key_field], vals)
                 else:
                     q.filtered += 1
         if eos:
@@ -862,6 +880,10 @@ class Ref:
         else:
             wm = min((i["maxt"] - src.delay) if i["maxt"] is not None else -INF for i in live)
         for q in qs:
+            if q.emit == "update":
+                for (k, _), w in sorted(q.windows.items()):
+                    if w.dirty:
+                        fire(q, k, w)
             q.wm = max(q.wm, wm)
             self.fire_complete(q)
 
@@ -1098,7 +1120,7 @@ class Ref:
             return
         gone = []
         for (key, s), w in q.windows.items():
-            if w.dirty and q.wm >= w.end:
+            if w.dirty and q.wm >= w.end and q.emit == "watermark":
                 fire(q, key, w)
             if q.wm >= w.end + q.lateness:
                 gone.append((key, s))
