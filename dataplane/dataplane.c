@@ -1406,35 +1406,75 @@ wk_stats(struct worker_ctx *wk)
 
 /* Records of ring r that were popped and not yet processed, in order; stops right
  * after a checkpoint barrier (the ring then pauses until the barrier is aligned). */
+/* A run of events of source s (records [i0, i1) of buf; end: the last one ends its
+ * batch).  A fanned-out source's copies of one record come one group after the other:
+ * each group's events of the run go to its queries as one burst (their order within a
+ * group is kept; groups feed different queries, so their order between them is free). */
 static void
+wk_run(struct worker_ctx *wk, uint16_t s, const uint8_t *buf, uint32_t i0, uint32_t i1, bool end)
+{
+	struct weir_ev ev[RING_BURST];
+	unsigned k = 0;
+
+	if (!G.fan[s] || G.ngroups[s] == 1) {
+		for (uint32_t i = i0; i < i1; i++) {
+			const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
+			ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
+		}
+		wk_apply(wk, s, G.fan[s] ? REC_GROUP(((const struct weir_rec *)(buf + i0 * G.rec_size))->flags) : 0,
+			 ev, k, end);
+		return;
+	}
+	uint64_t groups = 0;
+	for (uint32_t i = i0; i < i1; i++)
+		groups |= UINT64_C(1) << REC_GROUP(((const struct weir_rec *)(buf + i * G.rec_size))->flags);
+	while (groups) {
+		unsigned g = (unsigned)__builtin_ctzll(groups);
+		groups &= groups - 1;
+		k = 0;
+		for (uint32_t i = i0; i < i1; i++) {
+			const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
+			if (REC_GROUP(x->flags) == g)
+				ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
+		}
+		wk_apply(wk, s, g, ev, k, false);
+	}
+	if (end)
+		wk_apply(wk, s, 0, NULL, 0, true);
+}
+
+/* Records of ring r that were popped and not yet processed, in order; stops right
+ * after a checkpoint barrier (the ring then pauses until the barrier is aligned). */
+static __attribute__((noinline)) void     /* (one call per ring burst; profiles name it) */
 wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended, unsigned *final)
 {
 	const uint8_t *buf = wk->held[r];
-	struct weir_ev ev[RING_BURST];
-	unsigned k = 0, kgrp = 0;
-	uint16_t ksrc = 0;
-	uint32_t i;
+	uint32_t i, run = 0;            /* events [run, i) of source rsrc wait to be applied */
+	uint16_t rsrc = 0;
+	bool open = false;
 
 	for (i = wk->ho[r]; i < wk->hn[r]; i++) {
 		const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
 
 		if (x->kind == REC_EVENT) {
-			if (k && (x->src != ksrc || REC_GROUP(x->flags) != kgrp)) {
-				wk_apply(wk, ksrc, kgrp, ev, k, false);
-				k = 0;
+			if (open && x->src != rsrc) {
+				wk_run(wk, rsrc, buf, run, i, false);
+				open = false;
 			}
-			ksrc = x->src;
-			kgrp = REC_GROUP(x->flags);
-			ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
+			if (!open) {
+				run = i;
+				rsrc = x->src;
+				open = true;
+			}
 			if (x->flags & REC_F_END) {
-				wk_apply(wk, ksrc, kgrp, ev, k, true);
-				k = 0;
+				wk_run(wk, rsrc, buf, run, i + 1, true);
+				open = false;
 			}
 			continue;
 		}
-		if (k) {
-			wk_apply(wk, ksrc, kgrp, ev, k, false);
-			k = 0;
+		if (open) {
+			wk_run(wk, rsrc, buf, run, i, false);
+			open = false;
 		}
 		if (x->kind == REC_WM) {
 			wk_watermark(wk, x);
@@ -1450,8 +1490,8 @@ wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended,
 			*final += x->kind == REC_FINAL;
 		}
 	}
-	if (k)
-		wk_apply(wk, ksrc, kgrp, ev, k, false);
+	if (open)
+		wk_run(wk, rsrc, buf, run, i, false);
 	wk->ho[r] = i;
 }
 
