@@ -20,6 +20,20 @@ exist before weir's client port starts); weir-load runs pinned to --load-cpu, we
     bench/latency_bench.py --stats STATS.json [--load-json LOAD.json]
 
 prints the table for one existing `weir run --stats-json` file (no runs).
+
+    bench/latency_bench.py --query over --weir build/weir --load build/tools/weir-load --rates 1e6
+
+replaces the tumbling query by the OVER fraud rule in SQL (docs/sql.md), per card (--keys,
+default 100000 for it), an alert as soon as the event's batch is processed:
+    SELECT key, amount, COUNT(*) OVER w AS n, SUM(amount) OVER w AS total FROM tx
+    HAVING amount > 99000 AND COUNT(*) OVER w >= 2
+    WINDOW w AS (PARTITION BY key ORDER BY event_time
+                 RANGE BETWEEN INTERVAL '60' SECOND PRECEDING AND CURRENT ROW)
+(weir-load's amount is uniform in 1..100000: about 1 % of the events alert once their card has
+history).  An OVER result carries its own event's arrival stamp, so arrival->sink is packet
+to alert; no watermark fires an OVER result, so the watermark->sink histogram means nothing
+for it and the table says so instead of printing it (the max search's --max-p99-us then
+bounds packet->alert p99).
 """
 import argparse
 import json
@@ -52,11 +66,24 @@ fields = amount:i64, sent:u64
 watermark_delay = 0
 
 [query q]
-from = tx
+{query_body}sink = file:{out}
+"""
+
+# the [query q] section's body (without sink) for each --query
+QUERY_BODY = {
+    "tumbling": """from = tx
 window = tumbling 1ms
 aggregates = count, sum(amount)
-sink = file:{out}
-"""
+""",
+    "over": """sql = SELECT key, amount, COUNT(*) OVER w AS n, SUM(amount) OVER w AS total FROM tx
+      HAVING amount > 99000 AND COUNT(*) OVER w >= 2
+      WINDOW w AS (PARTITION BY key ORDER BY event_time
+                   RANGE BETWEEN INTERVAL '60' SECOND PRECEDING AND CURRENT ROW)
+""",
+}
+QUERY_ABOUT = {"tumbling": "tumbling 1ms",
+               "over": "OVER: per card, 60 s RANGE, HAVING amount > 99000 AND COUNT(*) >= 2"}
+DEFAULT_KEYS = {"tumbling": 16, "over": 100000}
 
 WINDOW_NS = 1000000           # the query's window: weir-load counts (key, window) pairs for it
 PCTS = ("p50_ns", "p99_ns", "p999_ns", "max_ns")
@@ -130,16 +157,22 @@ def check_environment():
         raise Skip("no AF_UNIX SOCK_SEQPACKET sockets (%s): memif's control channel needs them" % e)
 
 
-def latency_supported(weir, workdir):
-    """True when this weir accepts `[dataplane] latency = on` (weir check)."""
+def config_accepted(weir, workdir, query="tumbling", latency=True):
+    """(True, []) when this weir accepts the config of --query (with `[dataplane] latency = on`),
+    else (False, the last line of `weir check`'s complaint)."""
     cfg = os.path.join(workdir, "probe.ini")
     with open(cfg, "w") as f:
         f.write(CONFIG.format(sock="/tmp/weir-lat-probe.sock", memif_args="", lcores="0,0,0", hugepages="auto",
-                              idle_sleep="20us", extra_lines="latency = on\n",
-                              out=os.path.join(workdir, "probe.jsonl")))
+                              idle_sleep="20us", extra_lines="latency = on\n" if latency else "",
+                              query_body=QUERY_BODY[query], out=os.path.join(workdir, "probe.jsonl")))
     r = subprocess.run([weir, "check", cfg], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=30)
     return r.returncode == 0, r.stdout.strip().splitlines()[-1:] if r.returncode else []
+
+
+def latency_supported(weir, workdir, query="tumbling"):
+    """True when this weir accepts `[dataplane] latency = on` (weir check)."""
+    return config_accepted(weir, workdir, query, latency=True)
 
 
 def stop_process(p, name, grace=5.0):
@@ -206,7 +239,8 @@ def run_once(args, rate, workdir, latency, tag):
     memif_args = "," + args.memif_args if getattr(args, "memif_args", "") else ""
     with open(cfg, "w") as f:
         f.write(CONFIG.format(sock=sock, memif_args=memif_args, lcores=args.lcores, hugepages=args.hugepages,
-                              idle_sleep=args.idle_sleep, extra_lines=extra, out=out))
+                              idle_sleep=args.idle_sleep, extra_lines=extra,
+                              query_body=QUERY_BODY[getattr(args, "query", "tumbling")], out=out))
     if os.path.exists(sock):      # a stale listener file (socket-abstract=no)
         os.unlink(sock)
 
@@ -220,7 +254,8 @@ def run_once(args, rate, workdir, latency, tag):
         eal += ["--no-huge", "-m", "512", "--file-prefix=" + prefix, "--no-shconf"]
     load_cmd = [args.load] + eal + ["--", "--rate", "%.0f" % rate, "--seconds", str(args.seconds),
                                     "--batch", str(args.batch), "--keys", str(args.keys),
-                                    "--window-hint", str(WINDOW_NS), "--link-timeout", "10",
+                                    "--window-hint", str(WINDOW_NS if getattr(args, "query", "tumbling") ==
+                                                         "tumbling" else 0), "--link-timeout", "10",
                                     "--linger", "5", "--json", load_json]
     weir_cmd = [args.weir, "run", cfg, "--stats-json", stats, "--no-progress"]
     lo = open(os.path.join(rdir, "load.log"), "w")
@@ -374,8 +409,9 @@ def median_of(vals):
     return statistics.median(vals) if vals else None
 
 
-def combine(rate, runs):
-    """Medians over the runs of one rate (each percentile separately)."""
+def combine(rate, runs, query="tumbling"):
+    """Medians over the runs of one rate (each percentile separately).  OVER results are
+    not fired by a watermark: no watermark->sink for them."""
     c = {
         "rate_target": rate,
         "rate_achieved": median_of([r["rate_achieved"] for r in runs]),
@@ -388,6 +424,9 @@ def combine(rate, runs):
     for k in ("arrival_to_sink", "watermark_to_sink"):
         per = [r["latency"][k] for r in runs if r.get("latency") and r["latency"].get(k)]
         c[k] = {kk: median_of([p.get(kk) for p in per]) for kk in LAT_KEYS} if per else None
+    if query == "over":
+        c["watermark_to_sink"] = None
+        c["note"] = "OVER: arrival_to_sink is packet-to-alert; no watermark fires an OVER result"
     return c
 
 
@@ -401,10 +440,12 @@ def fmt_us(v):
     return "-" if v is None else ("%.1f" % (v / 1e3) if v < 1e7 else "%.0f" % (v / 1e3))
 
 
-def print_table(rows, file=sys.stdout):
+def print_table(rows, file=sys.stdout, query="tumbling"):
     w = 8
+    over = query == "over"
     lat_hdr = "".join("%*s" % (w, h) for h in ("p50", "p99", "p99.9", "max"))
-    print("%-9s %-9s %9s %5s | %-*s | %-*s" % ("", "", "", "", 4 * w, "arrival->sink (us)", 4 * w,
+    print("%-9s %-9s %9s %5s | %-*s | %-*s" % ("", "", "", "", 4 * w,
+                                             "packet->alert (us)" if over else "arrival->sink (us)", 4 * w,
                                              "watermark->sink (us)"), file=file)
     hdr = "%-9s %-9s %9s %5s | %s | %s" % ("target", "achieved", "results", "ok", lat_hdr, lat_hdr)
     print(hdr, file=file)
@@ -413,6 +454,9 @@ def print_table(rows, file=sys.stdout):
         cols = []
         for k in ("arrival_to_sink", "watermark_to_sink"):
             d = c.get(k)
+            if over and k == "watermark_to_sink":
+                cols.append("%-*s" % (4 * w, "   n/a: no watermark fires OVER"))
+                continue
             cols.append("".join("%*s" % (w, fmt_us(d.get(p))) for p in PCTS) if d else
                         "%-*s" % (4 * w, "   (no latency data)"))
         ok = "%d/%d" % (c["sustainable_runs"], c["runs"]) if c.get("rate_target") else "-"
@@ -421,6 +465,9 @@ def print_table(rows, file=sys.stdout):
                                               res, ok, cols[0], cols[1]), file=file)
     print("(ok: runs that lost nothing and kept >= %d %% of the target rate)" % round(100 * ACHIEVED_MIN),
           file=file)
+    if over:
+        print("(OVER: results are alerts; an alert carries its own event's arrival stamp, so arrival->sink is "
+              "packet-to-alert latency; watermark->sink means nothing for OVER results and is not shown)", file=file)
 
 
 def machine_info():
@@ -470,13 +517,15 @@ def search_max(args, workdir, latency, raw):
         drop_output(args, r)
         raw.append(r)
         ok = r["sustainable"]
-        w2s = (r.get("latency") or {}).get("watermark_to_sink") or {}
+        over = getattr(args, "query", "tumbling") == "over"
+        bound, bname = ("arrival_to_sink", "packet->alert") if over else ("watermark_to_sink", "watermark->sink")
+        w2s = (r.get("latency") or {}).get(bound) or {}
         why = ""
         if ok and args.max_p99_us and w2s.get("p99_ns") is not None and w2s["p99_ns"] > args.max_p99_us * 1e3:
-            ok, why = False, " (watermark->sink p99 %.0f us > %.0f us)" % (w2s["p99_ns"] / 1e3, args.max_p99_us)
-        log("max search: %s -> achieved %s, tx drops %s, imissed %s, rx %s of %s, watermark->sink p99 %s us: %s%s" %
+            ok, why = False, " (%s p99 %.0f us > %.0f us)" % (bname, w2s["p99_ns"] / 1e3, args.max_p99_us)
+        log("max search: %s -> achieved %s, tx drops %s, imissed %s, rx %s of %s, %s p99 %s us: %s%s" %
             (fmt_rate(rate), fmt_rate(r["rate_achieved"]), r["tx_drops"], r["imissed"], r["rx_events"],
-             r["sent_events"], fmt_us(w2s.get("p99_ns")), "sustainable" if ok else "NOT sustainable", why))
+             r["sent_events"], bname, fmt_us(w2s.get("p99_ns")), "sustainable" if ok else "NOT sustainable", why))
         return ok
 
     if not probe(lo):
@@ -502,10 +551,14 @@ def main():
     ap.add_argument("--warmup", type=float, default=1.0,
                     help="seconds of an unmeasured run before each rate's runs (0: none)")
     ap.add_argument("--batch", type=int, default=16, help="records per datagram")
-    ap.add_argument("--keys", type=int, default=16,
-                    help="keys (a per-symbol feed: every key has records near every window end, so "
-                         "arrival->sink measures weir, not how long a key's last record waited for "
-                         "the window to end; with 1000 keys at 1 M/s a key sees one record per ms)")
+    ap.add_argument("--query", default="tumbling", choices=("tumbling", "over"),
+                    help="tumbling: keyed tumbling 1 ms count + sum (the default); over: the OVER fraud rule "
+                         "in SQL, an alert per event that passes its HAVING (see above)")
+    ap.add_argument("--keys", type=int, default=None,
+                    help="keys (default 16 for tumbling: a per-symbol feed, every key has records near every "
+                         "window end, so arrival->sink measures weir, not how long a key's last record waited "
+                         "for the window to end; with 1000 keys at 1 M/s a key sees one record per ms; "
+                         "default 100000 cards for over)")
     ap.add_argument("--lcores", default="0,0",
                     help="weir's lcores: main, then RX and worker (or, --fused, the one fused lcore)")
     ap.add_argument("--load-cpu", type=int, default=1, help="the CPU weir-load polls on")
@@ -535,12 +588,15 @@ def main():
     ap.add_argument("--max-hi", type=parse_rate, default=40e6)
     ap.add_argument("--max-probes", type=int, default=8)
     ap.add_argument("--max-p99-us", type=float, default=0,
-                    help="max search: also require watermark->sink p99 <= this (0: loss and schedule only)")
+                    help="max search: also require watermark->sink p99 (with --query over: packet->alert "
+                         "p99) <= this (0: loss and schedule only)")
     ap.add_argument("--json", help="write the medians (and every run) here")
     ap.add_argument("--keep", help="keep every run's files under this directory")
     ap.add_argument("--stats", help="only print the table for this weir stats JSON")
     ap.add_argument("--load-json", help="with --stats: weir-load's --json report of the same run")
     args = ap.parse_args()
+    if args.keys is None:
+        args.keys = DEFAULT_KEYS[args.query]
 
     if args.stats:
         with open(args.stats) as f:
@@ -553,7 +609,7 @@ def main():
         if r["latency"] is None:
             log("%s has no \"latency\" object: the run was made without `latency = on` "
                 "(or by a weir that does not have it)" % args.stats)
-        print_table([combine(r["rate_target"], [r])])
+        print_table([combine(r["rate_target"], [r], args.query)], query=args.query)
         return 0
     if not args.weir or not args.load:
         ap.error("--weir and --load are required (or --stats FILE)")
@@ -567,10 +623,15 @@ def main():
     workdir = args.keep or tempfile.mkdtemp(prefix="weir-lat-")
     os.makedirs(workdir, exist_ok=True)
     try:
+        if args.query != "tumbling":
+            ok, why = config_accepted(args.weir, workdir, args.query, latency=False)
+            if not ok:
+                log("this weir does not take the %s query (%s)" % (args.query, " ".join(why)))
+                return 1
         if args.latency == "off":
             latency = False
         else:
-            latency, why = latency_supported(args.weir, workdir)
+            latency, why = latency_supported(args.weir, workdir, args.query)
             if not latency:
                 msg = "this weir does not accept `latency = on` (%s)" % " ".join(why)
                 if args.latency == "on":
@@ -578,9 +639,10 @@ def main():
                     return 1
                 log(msg + ": running without it; the latency columns stay empty")
         machine = machine_info()
-        log("machine: %s, %s CPUs, load average %.2f; weir lcores %s, weir-load on CPU %d; latency %s" %
+        log("machine: %s, %s CPUs, load average %.2f; weir lcores %s, weir-load on CPU %d; latency %s; "
+            "query %s, %d keys" %
             (machine.get("cpu", "?"), machine["cpus"], machine["loadavg"], args.lcores, args.load_cpu,
-             "on" if latency else "OFF"))
+             "on" if latency else "OFF", QUERY_ABOUT[args.query], args.keys))
         raw, rows, max_sust = [], [], None
         try:
             for rate in rates:
@@ -610,14 +672,14 @@ def main():
                          r["imissed"], r["foreign_cpu_pct"], "" if r["sustainable"] else "  (NOT sustainable)"))
                     runs.append(r)
                     raw.append(r)
-                rows.append(combine(rate, runs))
+                rows.append(combine(rate, runs, args.query))
         except Skip as e:
             log("skipped: %s" % e)
             return 77
         except RunError as e:
             log("run failed: %s" % e)
             return 1
-        print_table(rows)
+        print_table(rows, query=args.query)
         floor = platform_floor(int(args.lcores.split(",")[-1]))
         if floor:
             print("platform floor (%s): thread wake-up p50 %d / p99 %d / p99.9 %d us" %
@@ -635,7 +697,9 @@ def main():
                               "lcores": args.lcores, "fused": args.fused, "load_cpu": args.load_cpu,
                               "idle_sleep": args.idle_sleep, "memif_args": args.memif_args,
                               "sink_dir": args.sink_dir or "(temp dir)",
-                              "window": "tumbling 1ms", "watermark_delay": 0, "max_p99_us": args.max_p99_us},
+                              "query": args.query, "window": QUERY_ABOUT[args.query],
+                              "query_section": QUERY_BODY[args.query],
+                              "watermark_delay": 0, "max_p99_us": args.max_p99_us},
                    "runs": rows, "max_sustainable": max_sust, "raw_runs": raw, "platform_floor": floor}
             with open(args.json, "w") as f:
                 json.dump(doc, f, indent=1)
