@@ -331,6 +331,7 @@ static struct {
 	/* key groups (weir_source_groups): a source whose queries are not all keyed by the
 	 * record's key is fanned out, one copy per group, to the worker of that group's key */
 	bool fan[WEIR_MAX_SOURCES];
+	int key_slot;                  /* fanned-out copies: v[key_slot] = the record's own key */
 	uint8_t ngroups[WEIR_MAX_SOURCES];
 	int8_t gfield[WEIR_MAX_SOURCES][WEIR_MAX_QUERIES];   /* -1 the record's key, -2 none, else a field */
 	uint8_t qgroup[WEIR_MAX_QUERIES];
@@ -755,6 +756,7 @@ rx_fan(struct rx_ctx *rx, uint16_t s, const struct weir_rec *x)
 		struct weir_rec *y = stage_slot(rx, w);
 
 		memcpy(y, x, G.rec_size);
+		y->v[G.key_slot] = x->key;
 		y->key = key;
 		y->flags = (uint16_t)(g << 8);
 		if (!st->touched) {
@@ -2819,7 +2821,15 @@ setup_cores(void)
 	if (G.sink_efd < 0)
 		return -1;
 	G.lat = cfg->latency;
-	G.rec_size = RTE_ALIGN_CEIL(sizeof(struct weir_rec) + 8 * (maxf + G.lat), 16);
+	/* a fanned-out source's copies carry the record's own key after the fields (and the
+	 * latency stamp): a re-keyed query's WHERE may still read it */
+	bool anyfan = false;
+	for (int s = 0; s < cfg->nsources; s++) {
+		int fields[WEIR_MAX_QUERIES], n = weir_source_groups(cfg, s, fields);
+		anyfan |= n > 1 || (n == 1 && fields[0] != -1);
+	}
+	G.key_slot = (int)(maxf + G.lat);
+	G.rec_size = RTE_ALIGN_CEIL(sizeof(struct weir_rec) + 8 * (maxf + G.lat + anyfan), 16);
 	G.rec_units = (unsigned)(G.rec_size / 16);
 	G.res_size = WEIR_RESULT_SIZE(maxa) + (G.lat ? 16 : 0);
 	if (G.lat) {
@@ -2939,6 +2949,8 @@ setup_cores(void)
 			if (!wk->op[q])
 				return -1;
 			weir_op_set_canonical(wk->op[q], G.canonical);
+			if (G.fan[cfg->queries[q].source])
+				weir_op_set_key_slot(wk->op[q], G.key_slot);
 		}
 		for (unsigned r = 0; r < G.nrx; r++) {
 			snprintf(name, sizeof(name), "weir_rx%u_w%u", r & 0xff, w & 0xff);

@@ -694,10 +694,7 @@ column(struct cx *c, struct frag *f, const cJSON *b, enum ctx ctx, struct val *v
 		return emit(c, f, !strcasecmp(cn, "window_end") ? WEIR_X_END : WEIR_X_TIME, WEIR_F_I64, 0, 0, at);
 	if (ctx == C_RECORD) {
 		if (key_col(c->s, cn)) {
-			if (c->key_field != -1)     /* the RX core gave the record the query's key */
-				return fail(c, at, "carry the key in a value field too, or filter in a query on the "
-					    "record's key", "the record's key is not kept in a query partitioned by %s",
-					    c->key_field >= 0 ? c->s->field_name[c->key_field] : "nothing (one group)");
+			/* (a re-keyed query's records carry their own key beside the query's) */
 			v->type = WEIR_F_U64;
 			return emit(c, f, WEIR_X_KEY, WEIR_F_U64, 0, 0, at);
 		}
@@ -1498,8 +1495,8 @@ statement(struct cx *c, const cJSON *root)
 		q->slide = c->over_range;
 	}
 	q->key_field = c->key_field;
-	if (ctx == C_WINDOW && !q->naggs) {
-		/* windows need an aggregate state to exist: count them at least */
+	if (!q->naggs) {
+		/* a result has at least one aggregate (a window's state, an event's count) */
 		uint8_t t;
 		if (agg_slot(c, WEIR_AGG_COUNT, NULL, 0, &t) < 0)
 			return -1;

@@ -143,6 +143,7 @@ struct weir_op {
 	 * xw words (the source's fields, the computed ones, the latency stamp); HAVING per
 	 * result.  update: EMIT ON UPDATE (every batch's changed windows fire) */
 	const struct weir_query_cfg *q;
+	int key_slot;               /* v[key_slot] holds the record's own key (re-keyed copies), -1: ev.key */
 	struct weir_over *ov;       /* OVER and SELECT queries: the per-event operator (over.c) */
 	bool xform;
 	bool having;
@@ -1332,6 +1333,12 @@ session_timer(struct weir_op *op, struct hentry x)
 /* ---- public ------------------------------------------------------------------------ */
 
 void
+weir_op_set_key_slot(struct weir_op *op, int slot)
+{
+	op->key_slot = slot;
+}
+
+void
 weir_op_set_canonical(struct weir_op *op, bool on)
 {
 	op->canonical = on;
@@ -1400,6 +1407,7 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 	}
 	op->stride = sizeof(struct slot) + 8 * op->nwords;
 	op->q = q;
+	op->key_slot = -1;
 	op->nf = (unsigned)src->nfields;
 	op->update = q->emit == WEIR_EMIT_UPDATE;
 	op->having = q->having.len > 0;
@@ -1528,7 +1536,8 @@ burst_xform(struct weir_op *op, const struct weir_ev *ev, unsigned n)
 	while (n) {
 		unsigned m = n < 64 ? n : 64, k = 0;
 		for (unsigned i = 0; i < m; i++) {
-			struct weir_xin in = { .slot = ev[i].v, .key = ev[i].key, .time = ev[i].t };
+			struct weir_xin in = { .slot = ev[i].v, .time = ev[i].t,
+					       .key = op->key_slot >= 0 ? ev[i].v[op->key_slot] : ev[i].key };
 			uint64_t *row = op->xrows + (size_t)k * op->xw;
 			int d;
 

@@ -89,6 +89,9 @@ struct weir_op *weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx,
 /* The stamp of the watermark about to be applied with weir_op_advance. */
 void weir_op_set_fire_stamp(struct weir_op *op, uint64_t stamp);
 void weir_op_destroy(struct weir_op *op);
+/* Records reach the operator re-keyed (the RX core gave each copy the query's key):
+ * v[slot] holds the record's own key, which `key` in WHERE and in computed inputs reads. */
+void weir_op_set_key_slot(struct weir_op *op, int slot);
 /* Results of one firing in canonical order (window end, then key) rather than in the
  * order the windows were made: the stream then depends only on the records, not on
  * how the state came to be (a restore).  For HA pairs, which compare their streams;

@@ -10,7 +10,7 @@ command -v clang >/dev/null || { echo "SKIP: no clang (libFuzzer needs it)"; exi
 tmp=$(mktemp -d /tmp/weir-libfuzzer-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 rc=0
-for t in decode config itch line; do
+for t in decode config itch line sql; do
 	if ! WEIR_FUZZ_OUT="$tmp/$t" "$src/tools/fuzz" "$t" "$secs" >"$tmp/$t.log" 2>&1; then
 		echo "FAIL: libFuzzer on $t:"; tail -40 "$tmp/$t.log"; ls "$tmp/$t"/crash-* 2>/dev/null && xxd "$tmp/$t"/crash-* | head -20
 		rc=1
