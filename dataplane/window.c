@@ -1381,7 +1381,8 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 	op->cur_start = INT64_MIN / 2;
 	op->cur = 2;                    /* dep 0 means unchanged: intervals start above it */
 	op->track = !(flags & WEIR_OP_NO_CKPT);
-	for (int a = 0; a < q->naggs; a++) {
+	/* (OVER and SELECT aggregates are over.c's: CUR has no window program) */
+	for (int a = 0; a < q->naggs && q->window != WEIR_WIN_OVER && q->window != WEIR_WIN_SELECT; a++) {
 		const struct weir_agg_cfg *g = &q->aggs[a];
 		struct aggop *o = &op->agg[a];
 		o->field = (uint8_t)(g->field < 0 ? 0 : g->field);
