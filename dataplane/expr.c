@@ -93,131 +93,144 @@ arity(uint8_t op)
 	}
 }
 
+/* One switch per instruction, each case checking the stack for itself (weir_expr_check
+ * proved the program at load; the checks keep the stack in bounds for any program, and
+ * let the compiler see it).  The top of the stack is kept apart (top, its NULL bit tn):
+ * v[0 .. sp) and the bits of nul hold what lies below it.  The value under a NULL is
+ * never read. */
 bool
 weir_expr_eval(const struct weir_insn *code, const struct weir_expr *e, const struct weir_xin *in, uint64_t *out)
 {
 	uint64_t v[WEIR_EXPR_STACK];
 	uint32_t nul = 0;           /* bit i: v[i] is NULL */
-	int sp = -1;
+	uint64_t top = 0, a, b;
+	uint32_t tn = 0, an, bn;
+	int sp = -1;                /* the top's index; -1: empty */
 
+#define PUSH(x, n)                                                      \
+	do {                                                            \
+		if (sp >= WEIR_EXPR_STACK - 1)                          \
+			return false;                                   \
+		if (sp >= 0) {                                          \
+			v[sp] = top;                                    \
+			nul = (nul & ~(1u << sp)) | tn << sp;           \
+		}                                                       \
+		sp++;                                                   \
+		top = (x);                                              \
+		tn = (n);                                               \
+	} while (0)
+#define UNARY()                                                         \
+	do {                                                            \
+		if (sp < 0)                                             \
+			return false;                                   \
+	} while (0)
+#define BINARY()                                                        \
+	do {                                                            \
+		if (sp < 1)                                             \
+			return false;                                   \
+		sp--;                                                   \
+		a = v[sp];                                              \
+		an = (nul >> sp) & 1;                                   \
+		b = top;                                                \
+		bn = tn;                                                \
+	} while (0)
 	for (const struct weir_insn *x = code + e->off, *end = x + e->len; x < end; x++) {
-		/* (weir_expr_check proved the program at load; this keeps the stack in bounds
-		 * for any program, and lets the compiler see it) */
-		int ar = arity(x->op);
-		if ((ar == 0 && sp >= WEIR_EXPR_STACK - 1) || sp < ar - 1)
-			return false;
 		switch (x->op) {
-		case WEIR_X_SLOT:
-			v[++sp] = in->slot[x->arg];
-			nul = (nul & ~(1u << sp)) | (uint32_t)((in->null_slots >> x->arg) & 1) << sp;
-			continue;
-		case WEIR_X_KEY:   v[++sp] = in->key; break;
-		case WEIR_X_TIME:  v[++sp] = (uint64_t)in->time; break;
-		case WEIR_X_END:   v[++sp] = (uint64_t)in->end; break;
-		case WEIR_X_COUNT: v[++sp] = in->count; break;
-		case WEIR_X_CONST: v[++sp] = x->k; break;
-		case WEIR_X_NUL:
-			v[++sp] = 0;
-			nul |= 1u << sp;
-			continue;
+		case WEIR_X_SLOT:  PUSH(in->slot[x->arg], (uint32_t)(in->null_slots >> x->arg) & 1); break;
+		case WEIR_X_KEY:   PUSH(in->key, 0); break;
+		case WEIR_X_TIME:  PUSH((uint64_t)in->time, 0); break;
+		case WEIR_X_END:   PUSH((uint64_t)in->end, 0); break;
+		case WEIR_X_COUNT: PUSH(in->count, 0); break;
+		case WEIR_X_CONST: PUSH(x->k, 0); break;
+		case WEIR_X_NUL:   PUSH(0, 1); break;
 		case WEIR_X_ISNULL:
-			v[sp] = (nul >> sp) & 1;
-			nul &= ~(1u << sp);
-			continue;
-		case WEIR_X_I2F: v[sp] = d2u((double)(int64_t)v[sp]); continue;
-		case WEIR_X_U2F: v[sp] = d2u((double)v[sp]); continue;
-		case WEIR_X_U2I:
-			if (v[sp] > INT64_MAX)
-				nul |= 1u << sp;
-			continue;
-		case WEIR_X_I2U:
-			if ((int64_t)v[sp] < 0)
-				nul |= 1u << sp;
-			continue;
+			UNARY();
+			top = tn;
+			tn = 0;
+			break;
+		case WEIR_X_I2F: UNARY(); top = d2u((double)(int64_t)top); break;
+		case WEIR_X_U2F: UNARY(); top = d2u((double)top); break;
+		case WEIR_X_U2I: UNARY(); tn |= top > INT64_MAX; break;
+		case WEIR_X_I2U: UNARY(); tn |= (int64_t)top < 0; break;
 		case WEIR_X_F2I: {
-			double d = trunc(u2d(v[sp]));
+			UNARY();
+			double d = trunc(u2d(top));
 			if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
-				nul |= 1u << sp;
+				tn = 1;
 			else
-				v[sp] = (uint64_t)(int64_t)d;
-			continue;
+				top = (uint64_t)(int64_t)d;
+			break;
 		}
 		case WEIR_X_NEG:
+			UNARY();
 			if (x->type == WEIR_F_F64)
-				v[sp] = d2u(-u2d(v[sp]));
-			else if ((int64_t)v[sp] == INT64_MIN)
-				nul |= 1u << sp;
+				top = d2u(-u2d(top));
+			else if ((int64_t)top == INT64_MIN)
+				tn = 1;
 			else
-				v[sp] = (uint64_t)-(int64_t)v[sp];
-			continue;
+				top = (uint64_t)-(int64_t)top;
+			break;
 		case WEIR_X_ABS:
+			UNARY();
 			if (x->type == WEIR_F_F64)
-				v[sp] = d2u(fabs(u2d(v[sp])));
-			else if (x->type == WEIR_F_I64 && (int64_t)v[sp] < 0) {
-				if ((int64_t)v[sp] == INT64_MIN)
-					nul |= 1u << sp;
+				top = d2u(fabs(u2d(top)));
+			else if (x->type == WEIR_F_I64 && (int64_t)top < 0) {
+				if ((int64_t)top == INT64_MIN)
+					tn = 1;
 				else
-					v[sp] = (uint64_t)-(int64_t)v[sp];
+					top = (uint64_t)-(int64_t)top;
 			}
-			continue;
+			break;
 		case WEIR_X_NOT:
-			v[sp] = !v[sp];
-			continue;
-		case WEIR_X_AND:
-		case WEIR_X_OR: {
-			/* three-valued: FALSE AND NULL = FALSE, TRUE OR NULL = TRUE */
-			bool an = (nul >> (sp - 1)) & 1, bn = (nul >> sp) & 1;
-			uint64_t a = v[sp - 1], b = v[sp];
-			sp--;
-			nul &= ~(3u << sp);
-			if (x->op == WEIR_X_AND) {
-				if ((!an && !a) || (!bn && !b))
-					v[sp] = 0;
-				else if (an || bn)
-					nul |= 1u << sp;
-				else
-					v[sp] = 1;
+			UNARY();
+			top = !top;
+			break;
+		case WEIR_X_AND:            /* three-valued: FALSE AND NULL = FALSE */
+			BINARY();
+			if ((!an && !a) || (!bn && !b)) {
+				top = 0;
+				tn = 0;
 			} else {
-				if ((!an && a) || (!bn && b))
-					v[sp] = 1;
-				else if (an || bn)
-					nul |= 1u << sp;
-				else
-					v[sp] = 0;
+				top = 1;
+				tn = an | bn;
 			}
-			continue;
-		}
-		default: {                  /* binary arithmetic and comparisons */
-			bool n = ((nul >> (sp - 1)) | (nul >> sp)) & 1;
-			uint64_t a = v[sp - 1], b = v[sp];
-			sp--;
-			nul &= ~(3u << sp);
-			if (n) {
-				nul |= 1u << sp;
-				continue;
+			break;
+		case WEIR_X_OR:             /* TRUE OR NULL = TRUE */
+			BINARY();
+			if ((!an && a) || (!bn && b)) {
+				top = 1;
+				tn = 0;
+			} else {
+				top = 0;
+				tn = an | bn;
 			}
-			if (x->op <= WEIR_X_MOD) {
-				if (!arith(x->op, x->type, a, b, &v[sp]))
-					nul |= 1u << sp;
-				continue;
-			}
+			break;
+		case WEIR_X_ADD: case WEIR_X_SUB: case WEIR_X_MUL: case WEIR_X_DIV: case WEIR_X_MOD:
+			BINARY();
+			tn = an | bn || !arith(x->op, x->type, a, b, &top);
+			break;
+		default: {                  /* comparisons (an op past the last one compares as >=) */
+			BINARY();
+			tn = an | bn;
 			int c = compare(x->arg, a, b);
 			switch (x->op) {
-			case WEIR_X_EQ: v[sp] = c == 0; break;
-			case WEIR_X_NE: v[sp] = c != 0; break;
-			case WEIR_X_LT: v[sp] = c == -1; break;
-			case WEIR_X_LE: v[sp] = c == -1 || c == 0; break;
-			case WEIR_X_GT: v[sp] = c == 1; break;
-			default:        v[sp] = c == 1 || c == 0; break;
+			case WEIR_X_EQ: top = c == 0; break;
+			case WEIR_X_NE: top = c != 0; break;
+			case WEIR_X_LT: top = c == -1; break;
+			case WEIR_X_LE: top = c == -1 || c == 0; break;
+			case WEIR_X_GT: top = c == 1; break;
+			default:        top = c == 1 || c == 0; break;
 			}
-			continue;
+			break;
 		}
 		}
-		nul &= ~(1u << sp);         /* the loads above push non-NULL values */
 	}
-	if (sp != 0 || (nul & 1))
+#undef PUSH
+#undef UNARY
+#undef BINARY
+	if (sp != 0 || tn)
 		return false;
-	*out = v[0];
+	*out = top;
 	return true;
 }
 

@@ -33,8 +33,9 @@
  *     the range is added up afresh, and if that overflows too the result is the plain
  *     sum in time order (inf), until the huge values have left the range.
  *   - The result: revision 0, key e.key, start = e.t - q->size, end = e.t,
- *     count = |R(e)|.  A HAVING function (weir_over_set_having) that returns false
- *     drops it (counted in rejected); otherwise it goes to emit (counted in results).
+ *     count = |R(e)|.  A HAVING function (weir_over_set_having) or program
+ *     (weir_over_set_having_prog) that does not hold drops it (counted in rejected);
+ *     otherwise it goes to emit (counted in results).
  *     sum_overflow counts results computed with an overflowed sum, emitted or not.
  *   - WEIR_OP_LATENCY: every event carries one more word after the derived inputs,
  *     v[nfields + nderived], its arrival stamp; every result carries it twice after
@@ -52,8 +53,13 @@
  * An entry with t < wm - lateness - size is in no future range: entries are dropped
  * when their partition is next touched, and a partition whose newest entry is below
  * that bound is freed when the watermark passes it (a heap ordered by newest time).
- * Memory: partitions sit in fixed blocks (growth never copies them), each with room
- * for a few entries (128 bytes); larger buffers double, from per-size free lists.
+ * Memory: partitions sit in blocks that never move (growth adds a block as large as
+ * those before it), each with room for a few entries (128 bytes or more: a partition
+ * fills whole 64-byte lines); larger buffers double, taken from chunks by buddy
+ * allocation (a buffer left behind merges with its free neighbour to serve the next
+ * growth; no malloc per growth), the largest from malloc and per-size free lists.
+ * Blocks, chunks and the key table from 2 MiB on are mapped apart with huge pages
+ * advised (madvise; the kernel's THP setting decides).
  * Times are within +-WEIR_TIME_LIMIT and size, lateness within WEIR_DUR_MAX.
  *
  * Call protocol, per batch of one source instance: weir_over_burst(), then
@@ -84,6 +90,14 @@ struct weir_over *weir_over_create(const struct weir_query_cfg *q, uint16_t qidx
 				   unsigned flags);
 /* fn(ctx, r) decides whether result r is emitted (NULL: every result is). */
 void weir_over_set_having(struct weir_over *ov, weir_having_fn fn, void *ctx);
+/* Result r is emitted only if q's HAVING program holds for it, exactly as
+ * weir_result_having(q, r) (expr.h) decides (q: the query ov was created for; it must
+ * outlive ov).  The operator splits the program at its top-level ANDs and tries the
+ * operands that read only the event (its CUR values, key, times) and the count before
+ * it builds the result: a result they reject is never built.  Replaces an earlier
+ * program, not fn (both must then hold).  -1 if q's program is malformed or q has
+ * other aggregates than ov. */
+int weir_over_set_having_prog(struct weir_over *ov, const struct weir_query_cfg *q);
 void weir_over_destroy(struct weir_over *ov);
 
 /* Apply n events (arrival order); each non-late one gives its result before the call

@@ -1435,7 +1435,9 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 			free(op);
 			return NULL;
 		}
-		if (q->having.len)
+		/* HAVING: over.c runs the program itself, on the event before the result
+		 * (the callback only if it cannot take the program) */
+		if (q->having.len && weir_over_set_having_prog(op->ov, q))
 			weir_over_set_having(op->ov, over_having, (void *)q);
 		return op;
 	}

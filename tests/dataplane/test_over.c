@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "expr.h"
 #include "over.h"
 #include "window.h"
 
@@ -625,6 +626,211 @@ select_kind(void **st)
 	assert_int_equal(os.open_windows, 0);
 	weir_over_destroy(ov);
 	free(got.r);
+}
+
+/* ---- HAVING programs (weir_over_set_having_prog) ---------------------------------------------------- */
+
+/* The operator runs HAVING itself, split at its top-level ANDs, the operands on CUR
+ * values, key, times and count before the result is built, simple comparisons in
+ * place.  It must decide exactly as weir_result_having on the built result: random
+ * programs (well formed, any types: both read the same bits) on random streams, the
+ * operator with the program against a twin with weir_result_having as its function. */
+static bool
+having_ref(void *ctx, const struct weir_result *r)
+{
+	return weir_result_having(ctx, r);
+}
+
+static const int64_t kpool_i[] = { 0, 1, 2, 3, -1, 5, 40, 100, -100, 500, -500, 999, 1000, -1000,
+				   INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1 };
+
+/* A constant for a comparison of type ty: a small or extreme one, or one near the
+ * stream's current values (its times, its keys). */
+static uint64_t
+hv_const(uint8_t ty, int64_t now)
+{
+	static const double fpool[] = { 0.0, -0.0, 1.0, -1.0, 0.5, 125.0, -125.0, 999.875, 1e300, -1e300 };
+	switch (rnd() % 5) {
+	case 0:
+		return (uint64_t)(now - (int64_t)(rnd() % 3000));
+	case 1:
+		return rnd() % 7;                       /* small keys */
+	default:
+		if (ty == WEIR_F_F64) {
+			unsigned i = (unsigned)(rnd() % 13);
+			return i < 10 ? d2u(fpool[i]) : i == 10 ? d2u(NAN) : i == 11 ? d2u(INFINITY) : d2u(-INFINITY);
+		}
+		if (ty == WEIR_F_U64 && rnd() % 4 == 0)
+			return UINT64_MAX - rnd() % 2;
+		return (uint64_t)kpool_i[rnd() % (sizeof(kpool_i) / sizeof(kpool_i[0]))];
+	}
+}
+
+static unsigned hv_n;                       /* instructions written to qc.code */
+
+static void
+hv_put(uint8_t op, uint8_t type, uint16_t arg, uint64_t k)
+{
+	assert_true(hv_n < WEIR_QCODE_MAX);
+	qc.code[hv_n++] = (struct weir_insn){ op, type, arg, 0, k };
+}
+
+static void
+hv_load(int naggs, int64_t now)
+{
+	static const uint8_t leaves[] = { WEIR_X_SLOT, WEIR_X_SLOT, WEIR_X_SLOT, WEIR_X_KEY, WEIR_X_TIME,
+					  WEIR_X_END, WEIR_X_COUNT, WEIR_X_CONST, WEIR_X_CONST };
+	uint8_t op = rnd() % 40 ? leaves[rnd() % sizeof(leaves)] : WEIR_X_NUL;
+	uint8_t ty = (uint8_t)(rnd() % 3);
+	hv_put(op, ty, op == WEIR_X_SLOT ? (uint16_t)(rnd() % (uint64_t)naggs) : 0,
+	       op == WEIR_X_CONST ? hv_const(ty, now) : 0);
+}
+
+/* Any well-formed expression (up to depth d). */
+static void
+hv_expr(int d, int naggs, int64_t now)
+{
+	static const uint8_t un[] = { WEIR_X_I2F, WEIR_X_U2F, WEIR_X_U2I, WEIR_X_I2U, WEIR_X_F2I, WEIR_X_NEG,
+				      WEIR_X_ABS, WEIR_X_NOT, WEIR_X_ISNULL };
+	static const uint8_t bin[] = { WEIR_X_ADD, WEIR_X_SUB, WEIR_X_MUL, WEIR_X_DIV, WEIR_X_MOD, WEIR_X_EQ,
+				       WEIR_X_NE, WEIR_X_LT, WEIR_X_LE, WEIR_X_GT, WEIR_X_GE, WEIR_X_AND, WEIR_X_OR };
+	unsigned r = (unsigned)(rnd() % 4);
+	if (d == 0 || r == 0) {
+		hv_load(naggs, now);
+	} else if (r == 1) {
+		hv_expr(d - 1, naggs, now);
+		hv_put(un[rnd() % sizeof(un)], (uint8_t)(rnd() % 3), 0, 0);
+	} else {
+		uint8_t op = bin[rnd() % sizeof(bin)], ty = (uint8_t)(rnd() % 3);
+		hv_expr(d - 1, naggs, now);
+		hv_expr(d - 1, naggs, now);
+		hv_put(op, ty, op >= WEIR_X_EQ && op <= WEIR_X_GE ? ty : 0, 0);
+	}
+}
+
+/* A conjunct: mostly operand CMP constant (either side), else any expression. */
+static void
+hv_conj(int naggs, int64_t now)
+{
+	if (rnd() % 4 == 0) {
+		hv_expr(3, naggs, now);
+		return;
+	}
+	uint8_t op = (uint8_t)(WEIR_X_EQ + rnd() % 6), ty = (uint8_t)(rnd() % 3);
+	bool left = rnd() % 3 == 0;
+	if (left)
+		hv_put(WEIR_X_CONST, ty, 0, hv_const(ty, now));
+	hv_load(naggs, now);
+	if (!left)
+		hv_put(WEIR_X_CONST, ty, 0, hv_const(ty, now));
+	hv_put(op, WEIR_F_I64, ty, 0);
+}
+
+/* A tree of ANDs over n conjuncts (operands split at random: both sides nest). */
+static void
+hv_and(int n, int naggs, int64_t now)
+{
+	if (n == 1) {
+		hv_conj(naggs, now);
+		return;
+	}
+	int l = 1 + (int)(rnd() % (uint64_t)(n - 1));
+	hv_and(l, naggs, now);
+	hv_and(n - l, naggs, now);
+	hv_put(WEIR_X_AND, WEIR_F_I64, 0, 0);
+}
+
+static void
+having_programs(void **st)
+{
+	static const struct aspec ag[] = {
+		{ WEIR_AGG_CUR, FA }, { WEIR_AGG_COUNT, -1 }, { WEIR_AGG_SUM, FA }, { WEIR_AGG_SUM, FU },
+		{ WEIR_AGG_AVG, FA }, { WEIR_AGG_AVG, FF }, { WEIR_AGG_CUR, FF }, { WEIR_AGG_LAST, FU },
+		{ WEIR_AGG_MIN, FD }, { WEIR_AGG_FIRST, FF }, { WEIR_AGG_SUM, FF }, { WEIR_AGG_CUR, FD },
+	};
+	/* the fraud rule's shape: one i64 sum (its own fast paths) */
+	static const struct aspec ag1[] = { { WEIR_AGG_CUR, FA }, { WEIR_AGG_COUNT, -1 }, { WEIR_AGG_SUM, FA } };
+	uint64_t passed = 0, rejected = 0, overflow = 0;
+
+	(void)st;
+	for (unsigned s = 0; s < 300; s++) {
+		struct params p = base;
+		struct out o1 = { .latency = s % 3 == 0 }, o2 = { .latency = s % 3 == 0 };
+		struct rev evs[48];
+		struct weir_ev ev[48];
+		int64_t now = -7 * p.size - 12345;
+
+		const struct aspec *g = s % 3 == 1 ? ag1 : ag;
+		int naggs = s % 3 == 1 ? 3 : (int)(sizeof(ag) / sizeof(ag[0]));
+		rng = 0x51ed270b27f1ce3bu * (s + 1);
+		p.kind = s % 5 == 4 ? WEIR_WIN_SELECT : WEIR_WIN_OVER;
+		p.extremes = s % 2;             /* sums that overflow: NULL slots */
+		p.specials = s % 4 < 2;         /* NaN, infinities, -0 */
+		p.nkeys = 3;
+		setup(p.kind, p.size, p.lateness, g, naggs);
+		hv_n = 0;
+		if (s % 10 == 9)
+			hv_expr(4, naggs, now);         /* no AND on top */
+		else
+			hv_and(1 + (int)(rnd() % 5), naggs, now);
+		qc.having = (struct weir_expr){ 0, (uint16_t)hv_n, WEIR_F_I64, true };
+		qc.ncode = (int)hv_n;
+		assert_true(weir_expr_check(qc.code, &qc.having, (unsigned)naggs) >= 0);
+
+		unsigned flags = o1.latency ? WEIR_OP_LATENCY : 0;
+		struct weir_over *a = weir_over_create(&qc, 3, &src, collect, &o1, flags);
+		struct weir_over *b = weir_over_create(&qc, 3, &src, collect, &o2, flags);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(weir_over_set_having_prog(a, &qc), 0);
+		weir_over_set_having(b, having_ref, &qc);
+		for (unsigned done = 0; done < 600; ) {
+			unsigned n = 1 + (unsigned)(rnd() % 48);
+			for (unsigned i = 0; i < n; i++) {
+				gen_event(&p, &now, done + i + 1, &evs[i]);
+				ev[i] = (struct weir_ev){ evs[i].t, evs[i].key, evs[i].v };
+			}
+			weir_over_burst(a, ev, n);
+			weir_over_burst(b, ev, n);
+			done += n;
+			if (rnd() % 3) {
+				int64_t wm = now - p.wm_delay;
+				weir_over_advance(a, wm);
+				weir_over_advance(b, wm);
+			}
+		}
+		struct weir_op_stats sa, sb;
+		weir_over_get_stats(a, &sa);
+		weir_over_get_stats(b, &sb);
+		assert_int_equal(sa.results, sb.results);
+		assert_int_equal(sa.rejected, sb.rejected);
+		assert_int_equal(sa.sum_overflow, sb.sum_overflow);
+		assert_int_equal(sa.late_dropped, sb.late_dropped);
+		assert_int_equal(o1.n, o2.n);
+		for (unsigned i = 0; i < o1.n; i++)
+			assert_memory_equal(&o1.r[i], &o2.r[i], sizeof(o1.r[i]));
+		passed += sa.results;
+		rejected += sa.rejected;
+		overflow += sa.sum_overflow;
+		weir_over_destroy(a);
+		weir_over_destroy(b);
+		free(o1.r);
+		free(o2.r);
+	}
+	/* (the programs both pass and reject results) */
+	assert_true(passed > 10000);
+	assert_true(rejected > 10000);
+	assert_true(overflow > 1000);
+
+	/* a malformed program is refused (the caller then falls back to a function) */
+	setup(WEIR_WIN_OVER, 100, 0, ag, (int)(sizeof(ag) / sizeof(ag[0])));
+	qc.code[0] = (struct weir_insn){ WEIR_X_SLOT, 0, 0, 0, 0 };
+	qc.code[1] = (struct weir_insn){ WEIR_X_AND, 0, 0, 0, 0 };
+	qc.having = (struct weir_expr){ 0, 2, WEIR_F_I64, true };
+	struct out o = { 0 };
+	struct weir_over *ov = weir_over_create(&qc, 3, &src, collect, &o, 0);
+	assert_int_equal(weir_over_set_having_prog(ov, &qc), -1);
+	weir_over_destroy(ov);
 }
 
 /* ---- hand-computed boundaries (and the reference agrees) ------------------------------------------- */
@@ -1354,6 +1560,7 @@ main(void)
 		cmocka_unit_test(over_aggregates),
 		cmocka_unit_test(over_lateness),
 		cmocka_unit_test(over_having),
+		cmocka_unit_test(having_programs),
 		cmocka_unit_test(over_overflow_specials),
 		cmocka_unit_test(over_long_ranges),
 		cmocka_unit_test(select_kind),
