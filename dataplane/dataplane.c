@@ -712,14 +712,15 @@ rx_alive(struct rx_ctx *rx, uint16_t s, struct inst *in, uint64_t now)
 /* Stage one event for the worker of its key (after the source's key map).  Returns the
  * record, its value fields to be filled, or NULL: the key map has no such key. */
 static inline __attribute__((always_inline)) struct weir_rec *
-rx_push(struct rx_ctx *rx, uint16_t s, const struct weir_keymap *km, int64_t t, uint64_t key, unsigned nf)
+rx_push(struct rx_ctx *rx, uint16_t s, const struct weir_keymap *km, int64_t t, uint64_t key, unsigned nf,
+	bool fan)
 {
 	if (km && !weir_keymap_get(km, key, &key)) {
 		CNT_ADD(rx->cs.key_map_missed, 1);
 		return NULL;
 	}
 	struct weir_rec *x;
-	if (unlikely(G.fan[s])) {
+	if (unlikely(fan)) {
 		x = (struct weir_rec *)rx->fan_rec;    /* copies go out from rx_fan, once filled */
 	} else {
 		unsigned w = worker_of(key);
@@ -828,16 +829,17 @@ rx_wev(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 	int64_t maxt = in->maxt;
 	unsigned nf = (unsigned)sc->nfields;
 	const struct weir_keymap *km = G.keymap[s];
+	const bool fan = G.fan[s];
 	for (uint32_t i = first; i < n; i++, r += sc->record_size) {
 		int64_t t = (int64_t)weir_rd64le(r);
 		if (t > maxt)           /* every valid record moves the watermark */
 			maxt = t;
-		struct weir_rec *x = rx_push(rx, s, km, t, weir_rd64le(r + 8), nf);
+		struct weir_rec *x = rx_push(rx, s, km, t, weir_rd64le(r + 8), nf, fan);
 		if (!x)
 			continue;
 		for (unsigned k = 0; k < nf; k++)       /* nf is small: no memcpy call */
 			x->v[k] = weir_rd64le(r + 16 + 8 * k);
-		if (unlikely(G.fan[s]))
+		if (unlikely(fan))
 			rx_fan(rx, s, x);
 	}
 	CNT_ADD(rx->cs.rx_events, n - first);
@@ -958,6 +960,7 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 	int64_t maxt = in->maxt;
 	unsigned nf = (unsigned)sc->nfields, nev = 0;
 	const struct weir_keymap *km = G.keymap[s];
+	const bool fan = G.fan[s];
 	const uint8_t *b = m.blocks;
 	for (uint32_t i = 0; i < m.nmsgs; i++, b = weir_mold_next(b)) {
 		uint64_t q = m.seq + i;
@@ -981,13 +984,13 @@ itch_datagram(struct rx_ctx *rx, uint16_t s, const uint8_t *p, uint32_t len, int
 			maxt = t;
 		uint64_t key = sc->itch_key == WEIR_ITCH_KEY_SYMBOL && ev.v[WEIR_ITCH_F_stock]
 			? ev.v[WEIR_ITCH_F_stock] : ev.v[WEIR_ITCH_F_locate];
-		struct weir_rec *x = rx_push(rx, s, km, t, key, nf);
+		struct weir_rec *x = rx_push(rx, s, km, t, key, nf, fan);
 		nev++;
 		if (!x)
 			continue;
 		for (unsigned k = 0; k < nf; k++)
 			x->v[k] = ev.v[sc->field_src[k]];
-		if (unlikely(G.fan[s]))
+		if (unlikely(fan))
 			rx_fan(rx, s, x);
 	}
 	CNT_ADD(rx->cs.rx_events, nev);
@@ -1067,6 +1070,7 @@ rx_line(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 	int64_t maxt = in->maxt, arrival = tsc_to_ns(rx->now);
 	unsigned nf = (unsigned)sc->nfields, nev = 0;
 	const struct weir_keymap *km = G.keymap[s];
+	const bool fan = G.fan[s];
 	weir_lp_init(&ps, u->payload, u->len);
 	while (weir_lp_next(&ps)) {
 		int rc = weir_lp_decode_line(G.lp[s], &ps, arrival, &ev);
@@ -1078,13 +1082,13 @@ rx_line(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 			CNT_ADD(rx->cs.line_no_time, 1);
 		if (ev.time > maxt)
 			maxt = ev.time;
-		struct weir_rec *x = rx_push(rx, s, km, ev.time, ev.key, nf);
+		struct weir_rec *x = rx_push(rx, s, km, ev.time, ev.key, nf, fan);
 		nev++;
 		if (!x)
 			continue;
 		for (unsigned k = 0; k < nf; k++)
 			x->v[k] = ev.v[k];
-		if (unlikely(G.fan[s]))
+		if (unlikely(fan))
 			rx_fan(rx, s, x);
 	}
 	CNT_ADD(rx->cs.rx_events, nev);
@@ -1406,34 +1410,22 @@ wk_stats(struct worker_ctx *wk)
 	CNT_SET(wk->cs.state_bytes, t.state_bytes);
 }
 
-/* Records of ring r that were popped and not yet processed, in order; stops right
- * after a checkpoint barrier (the ring then pauses until the barrier is aligned). */
-/* A run of events of source s (records [i0, i1) of buf; end: the last one ends its
- * batch).  A fanned-out source's copies of one record come one group after the other:
- * each group's events of the run go to its queries as one burst (their order within a
- * group is kept; groups feed different queries, so their order between them is free). */
+/* A run of events of a source with several key groups (records [i0, i1) of buf; end:
+ * the last one ends its batch).  The copies of one record come one group after the
+ * other: each group's events of the run go to its queries as one burst (their order
+ * within a group is kept; groups feed different queries, so their order between them is
+ * free). */
 static void
 wk_run(struct worker_ctx *wk, uint16_t s, const uint8_t *buf, uint32_t i0, uint32_t i1, bool end)
 {
 	struct weir_ev ev[RING_BURST];
-	unsigned k = 0;
-
-	if (!G.fan[s] || G.ngroups[s] == 1) {
-		for (uint32_t i = i0; i < i1; i++) {
-			const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
-			ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
-		}
-		wk_apply(wk, s, G.fan[s] ? REC_GROUP(((const struct weir_rec *)(buf + i0 * G.rec_size))->flags) : 0,
-			 ev, k, end);
-		return;
-	}
 	uint64_t groups = 0;
+
 	for (uint32_t i = i0; i < i1; i++)
 		groups |= UINT64_C(1) << REC_GROUP(((const struct weir_rec *)(buf + i * G.rec_size))->flags);
 	while (groups) {
-		unsigned g = (unsigned)__builtin_ctzll(groups);
+		unsigned g = (unsigned)__builtin_ctzll(groups), k = 0;
 		groups &= groups - 1;
-		k = 0;
 		for (uint32_t i = i0; i < i1; i++) {
 			const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
 			if (REC_GROUP(x->flags) == g)
@@ -1446,37 +1438,57 @@ wk_run(struct worker_ctx *wk, uint16_t s, const uint8_t *buf, uint32_t i0, uint3
 }
 
 /* Records of ring r that were popped and not yet processed, in order; stops right
- * after a checkpoint barrier (the ring then pauses until the barrier is aligned). */
+ * after a checkpoint barrier (the ring then pauses until the barrier is aligned).
+ * Events of a source with one key group are gathered as they are read; a source with
+ * several goes to wk_run. */
 static __attribute__((noinline)) void     /* (one call per ring burst; profiles name it) */
 wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended, unsigned *final)
 {
 	const uint8_t *buf = wk->held[r];
-	uint32_t i, run = 0;            /* events [run, i) of source rsrc wait to be applied */
-	uint16_t rsrc = 0;
-	bool open = false;
+	struct weir_ev ev[RING_BURST];
+	unsigned k = 0, kgrp = 0;
+	uint32_t i, run = 0;            /* multi-group source: its events [run, i) wait in buf */
+	uint16_t ksrc = 0;
+	bool multi = false;
 
 	for (i = wk->ho[r]; i < wk->hn[r]; i++) {
 		const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
 
 		if (x->kind == REC_EVENT) {
-			if (open && x->src != rsrc) {
-				wk_run(wk, rsrc, buf, run, i, false);
-				open = false;
+			if ((k || multi) && x->src != ksrc) {
+				if (multi)
+					wk_run(wk, ksrc, buf, run, i, false);
+				else
+					wk_apply(wk, ksrc, kgrp, ev, k, false);
+				k = 0;
+				multi = false;
 			}
-			if (!open) {
-				run = i;
-				rsrc = x->src;
-				open = true;
+			ksrc = x->src;
+			if (unlikely(G.ngroups[x->src] > 1)) {
+				if (!multi) {
+					run = i;
+					multi = true;
+				}
+				if (x->flags & REC_F_END) {
+					wk_run(wk, ksrc, buf, run, i + 1, true);
+					multi = false;
+				}
+				continue;
 			}
+			kgrp = REC_GROUP(x->flags);
+			ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
 			if (x->flags & REC_F_END) {
-				wk_run(wk, rsrc, buf, run, i + 1, true);
-				open = false;
+				wk_apply(wk, ksrc, kgrp, ev, k, true);
+				k = 0;
 			}
 			continue;
 		}
-		if (open) {
-			wk_run(wk, rsrc, buf, run, i, false);
-			open = false;
+		if (multi) {
+			wk_run(wk, ksrc, buf, run, i, false);
+			multi = false;
+		} else if (k) {
+			wk_apply(wk, ksrc, kgrp, ev, k, false);
+			k = 0;
 		}
 		if (x->kind == REC_WM) {
 			wk_watermark(wk, x);
@@ -1492,8 +1504,10 @@ wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended,
 			*final += x->kind == REC_FINAL;
 		}
 	}
-	if (open)
-		wk_run(wk, rsrc, buf, run, i, false);
+	if (multi)
+		wk_run(wk, ksrc, buf, run, i, false);
+	else if (k)
+		wk_apply(wk, ksrc, kgrp, ev, k, false);
 	wk->ho[r] = i;
 }
 
