@@ -223,6 +223,17 @@ def capture_for(a, name, w, events, verify=False, cache=None):
     return pcap, ysb_map
 
 
+def pcap_frames(path):
+    """The frames of a classic little-endian pcap, in order (weir-gen's captures)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    off = 24
+    while off + 16 <= len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        yield data[off + 16: off + 16 + incl]
+        off += 16 + incl
+
+
 def pcap_packets(path):
     """Count records in a classic pcap (our own tiny reader: no dependency)."""
     n = 0
@@ -581,13 +592,7 @@ def ysb_reference(pcap, ysb_map, w, full):
                 amap[int(ad)] = int(camp)
     counts, missed, filtered, late, events = {}, 0, 0, 0, 0
     maxt = None
-    with open(pcap, "rb") as f:
-        data = f.read()
-    off = 24
-    while off + 16 <= len(data):
-        incl = struct.unpack_from("<I", data, off + 8)[0]
-        fr = data[off + 16: off + 16 + incl]
-        off += 16 + incl
+    for fr in pcap_frames(pcap):
         # weir-gen's plain frames: Ethernet, IPv4 (20 bytes), UDP, WEV
         if struct.unpack_from(">H", fr, 12)[0] != 0x0800 or struct.unpack_from(">H", fr, 36)[0] != 7000:
             raise RuntimeError("unexpected frame in the ysb capture")

@@ -380,13 +380,7 @@ def read_capture(pcap):
     """(t, key, amount, merchant) of every record, in arrival order (weir-gen's plain
     frames: Ethernet, IPv4 without options, UDP, WEV with 32-byte records)."""
     recs = []
-    with open(pcap, "rb") as f:
-        data = f.read()
-    off = 24
-    while off + 16 <= len(data):
-        incl = struct.unpack_from("<I", data, off + 8)[0]
-        fr = data[off + 16: off + 16 + incl]
-        off += 16 + incl
+    for fr in eb.pcap_frames(pcap):
         if struct.unpack_from(">H", fr, 12)[0] != 0x0800 or struct.unpack_from(">H", fr, 36)[0] != 7000:
             raise RuntimeError("unexpected frame in the capture")
         p = fr[42:]
