@@ -411,6 +411,13 @@ do_dataplane(struct parse *p, struct entry *en, struct weir_config *cfg)
 			E(en, "'%s': expected 0 (normal scheduling) to 9", v);
 		else
 			cfg->sink_rt_priority = (int)x;
+	} else if (!strcmp(k, "state_headroom")) {
+		if (!strcmp(v, "off"))
+			cfg->state_headroom = 0;
+		else if (parse_size(v, 0, INT64_C(64) << 30, &x))
+			E(en, "'%s': expected off or a size up to 64GiB (e.g. 32MiB)", v);
+		else
+			cfg->state_headroom = x;
 	} else if (!strcmp(k, "fused")) {
 		if (parse_bool(v, &cfg->fused))
 			E(en, "'%s': expected true or false", v);
@@ -1359,7 +1366,7 @@ validate(struct parse *p, struct weir_config *cfg)
 {
 	static const char *const dp_keys[] = { "devices", "rx_cores", "workers", "lcores", "hugepages",
 		"backpressure", "exit_on_eos", "eal_args", "idle_sleep", "ring_size", "latency", "fused",
-		"sink_rt_priority" };
+		"sink_rt_priority", "state_headroom" };
 	static const char *const src_keys[] = { "format", "udp_port", "schema_id", "fields",
 		"watermark_delay", "idle_timeout", "key_map", "key_name", "session_date", "timezone", "messages", "key",
 		"order_book", "rerequest", "gap_timeout", "measurement", "tags", "precision" };
@@ -1372,6 +1379,7 @@ validate(struct parse *p, struct weir_config *cfg)
 	cfg->exit_on_eos = false;
 	cfg->idle_sleep = 20000;
 	cfg->ring_size = 4096;
+	cfg->state_headroom = INT64_C(32) << 20;
 
 	for (size_t i = 0; i < sizeof(dp_keys) / sizeof(dp_keys[0]); i++)
 		if ((en = get(p, "dataplane", dp_keys[i])))
@@ -1640,11 +1648,13 @@ weir_config_dump(const struct weir_config *cfg, FILE *out)
 	for (int i = 0; i < cfg->ncpus; i++)
 		fprintf(out, "%s%d", i ? "," : "", cfg->cpus[i]);
 	fprintf(out, "\nhugepages = %s\nbackpressure = %s\nexit_on_eos = %s\neal_args = %s\n"
-		"idle_sleep = %s\nring_size = %u\nlatency = %s\nfused = %s\nsink_rt_priority = %d\n",
+		"idle_sleep = %s\nring_size = %u\nlatency = %s\nfused = %s\nsink_rt_priority = %d\n"
+		"state_headroom = %" PRId64 "\n",
 		cfg->hugepages == WEIR_HP_AUTO ? "auto" : cfg->hugepages == WEIR_HP_ON ? "on" : "off",
 		cfg->backpressure == WEIR_BP_BLOCK ? "block" : "drop", cfg->exit_on_eos ? "true" : "false",
 		cfg->eal_args, cfg->idle_sleep ? dur(cfg->idle_sleep, b1, sizeof(b1)) : "off", cfg->ring_size,
-		cfg->latency ? "on" : "off", cfg->fused ? "true" : "false", cfg->sink_rt_priority);
+		cfg->latency ? "on" : "off", cfg->fused ? "true" : "false", cfg->sink_rt_priority,
+		cfg->state_headroom);
 	for (int i = 0; i < cfg->nsources; i++) {
 		const struct weir_source_cfg *s = &cfg->sources[i];
 		static const char *const fmts[] = { "wev", "itch50", "line" };

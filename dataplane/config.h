@@ -176,6 +176,7 @@ struct weir_config {
 	bool latency;                      /* per-result latency histograms (stats) */
 	bool fused;                        /* RX core i runs worker i on its lcore */
 	int sink_rt_priority;              /* SCHED_FIFO priority of the sink loop; 0 = normal */
+	int64_t state_headroom;            /* bytes an OVER query keeps populated ahead (per worker) */
 	/* [state]: checkpoints (off while state_dir is empty) */
 	char state_dir[WEIR_PATH_MAX];
 	int64_t checkpoint_interval;       /* ns */

@@ -9,6 +9,7 @@
  */
 #include "dataplane.h"
 #include "admin.h"
+#include "arena.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -64,6 +65,7 @@
 #define RX_BURST     32
 #define RING_BURST   256
 #define STAGE_RECS   512       /* records staged per worker before a flush */
+#define ARENA_NICE   10        /* the arena service: below the sink loop, as the admin server */
 #define MAX_INST     4096      /* producers (udp port, source_id) per RX core */
 #define RX_DESC      1024
 #define RES_RING     (1u << 17) /* results per worker ring: absorbs a window end's burst */
@@ -2963,6 +2965,9 @@ setup_cores(void)
 			if (!wk->op[q])
 				return -1;
 			weir_op_set_canonical(wk->op[q], G.canonical);
+			if (weir_op_set_headroom(wk->op[q], (size_t)cfg->state_headroom))
+				fprintf(stderr, "weir: warning: query %s: state_headroom: %s (pages are taken on first touch)\n",
+					cfg->queries[q].name, strerror(errno));
 			if (G.fan[cfg->queries[q].source])
 				weir_op_set_key_slot(wk->op[q], G.key_slot);
 		}
@@ -3407,6 +3412,10 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 		fprintf(stderr, "weir: telemetry: dpdk-telemetry.py -f %s  (/weir/stats, /weir/cores, /weir/queries, ...)\n",
 			pfx ? pfx + 1 : rt_dir);
 	}
+	/* populates OVER state ahead of its growth (state_headroom); from the main lcore,
+	 * niced below the sink loop it shares that CPU with */
+	if (cfg->state_headroom && weir_arena_service_start(ARENA_NICE))
+		fprintf(stderr, "weir: warning: state_headroom: no service thread: %s\n", strerror(errno));
 	for (unsigned r = 0; r < G.nrx; r++) {
 		if (G.fused)
 			G.rx[r]->fused = G.wk[r];
@@ -3474,6 +3483,7 @@ out:
 		if (G.wk[w])
 			for (int q = 0; q < cfg->nqueries; q++)
 				weir_op_destroy(G.wk[w]->op[q]);
+	weir_arena_service_stop();
 	for (unsigned d = 0; d < G.nports; d++)
 		rte_eth_dev_close(G.port[d]);
 	rte_eal_cleanup();

@@ -2,6 +2,7 @@
  * OVER-window operator (see over.h; results, stats and checkpoints as in window.h). */
 #include "over.h"
 #include "expr.h"
+#include "arena.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,6 +21,7 @@
 #define PBLK_SHIFT 10           /* partitions live in blocks: 1024, 1024, 2048, 4096, ... */
 #define NPBLK 23                /* (up to 2^32 partitions) */
 #define BIG_ALIGN ((size_t)2 << 20)
+#define ARENA_MIN ((size_t)64 << 10)
 
 enum { P_LIVE = 1, P_RESTORE = 2, P_HDR = 4 };  /* RESTORE: records still arriving; HDR: its record 0 did */
 
@@ -177,6 +179,7 @@ struct weir_over {
 	uint64_t chunk_bytes, chunk_used;
 	uint8_t *pool[NCLASS];
 	uint64_t pool_bytes, buf_bytes;
+	struct weir_arena arena;    /* large blocks, populated ahead (weir_over_set_headroom) */
 
 	/* checkpoints, as in window.c: partitions changed in interval `cur` are in
 	 * chg[cur & 1] with dep == cur, deleted record keys in tomb[cur & 1] */
@@ -230,12 +233,20 @@ P(const struct weir_over *ov, uint32_t i)
 	return (struct part *)(ov->pblk[b] + (size_t)(i - pblk_first(b)) * ov->stride);
 }
 
-/* bytes of memory, 64-byte aligned (*raw: what mem_free takes); from 2 MiB on mapped
- * apart, 2 MiB aligned, huge pages advised (a large state: fewer page faults and TLB
- * misses).  NULL if there is none. */
+/* bytes of memory, 64-byte aligned (*raw: what mem_free takes).  With an arena
+ * (weir_over_set_headroom) from ARENA_MIN on from the arena, whose pages are populated
+ * ahead; otherwise, or when it is full, from 2 MiB on mapped apart, 2 MiB aligned,
+ * huge pages advised (a large state: fewer page faults and TLB misses).  NULL if there
+ * is none. */
 static uint8_t *
-mem_alloc(size_t bytes, void **raw)
+mem_alloc(struct weir_over *ov, size_t bytes, void **raw)
 {
+	uint8_t *b;
+
+	if (bytes >= ARENA_MIN && (b = weir_arena_alloc(&ov->arena, bytes))) {
+		*raw = b;
+		return b;
+	}
 	if (bytes < BIG_ALIGN) {
 		uint8_t *m = malloc(bytes + 63);
 		*raw = m;
@@ -256,9 +267,11 @@ mem_alloc(size_t bytes, void **raw)
 }
 
 static void
-mem_free(void *raw, size_t bytes)
+mem_free(struct weir_over *ov, void *raw, size_t bytes)
 {
-	if (bytes < BIG_ALIGN)
+	if (raw && weir_arena_owns(&ov->arena, raw))
+		weir_arena_free(&ov->arena, raw, bytes);
+	else if (bytes < BIG_ALIGN)
 		free(raw);
 	else if (raw)
 		munmap(raw, bytes);
@@ -483,7 +496,7 @@ chunk_new(struct weir_over *ov, unsigned k)
 	}
 	struct chunk *c = &ov->chk[i];
 	void *raw = NULL;
-	uint8_t *ord = calloc((size_t)1 << k, 1), *base = ord ? mem_alloc(bytes, &raw) : NULL;
+	uint8_t *ord = calloc((size_t)1 << k, 1), *base = ord ? mem_alloc(ov, bytes, &raw) : NULL;
 	if (!base) {
 		free(ord);
 		return NO_CHUNK;
@@ -507,7 +520,7 @@ chunk_free(struct weir_over *ov, uint32_t i)
 {
 	struct chunk *c = &ov->chk[i];
 
-	mem_free(c->raw, (size_t)ov->unit << c->kord);
+	mem_free(ov, c->raw, (size_t)ov->unit << c->kord);
 	free(c->ord);
 	c->raw = NULL;
 	c->next = ov->chk_free;
@@ -809,7 +822,7 @@ part_alloc(struct weir_over *ov)
 		if (ov->nparts == pblk_first(ov->nblk)) {
 			if (ov->nblk == NPBLK - 1 || ov->nparts == NIL)
 				return NIL;
-			if (!(ov->pblk[ov->nblk] = mem_alloc(pblk_bytes(ov, ov->nblk), &ov->praw[ov->nblk])))
+			if (!(ov->pblk[ov->nblk] = mem_alloc(ov, pblk_bytes(ov, ov->nblk), &ov->praw[ov->nblk])))
 				return NIL;
 			ov->nblk++;
 		}
@@ -848,12 +861,12 @@ tab_find(const struct weir_over *ov, uint64_t key, uint64_t h)
 
 /* A table of n entries, all empty (*raw: for mem_free). */
 static struct tent *
-tab_alloc(size_t n, void **raw)
+tab_alloc(struct weir_over *ov, size_t n, void **raw)
 {
-	struct tent *t = (struct tent *)mem_alloc(n * sizeof(*t), raw);
+	struct tent *t = (struct tent *)mem_alloc(ov, n * sizeof(*t), raw);
 
-	if (t && n * sizeof(*t) < BIG_ALIGN)
-		memset(t, 0, n * sizeof(*t));   /* (mapped memory is zeros) */
+	if (t && (n * sizeof(*t) < BIG_ALIGN || weir_arena_owns(&ov->arena, t)))
+		memset(t, 0, n * sizeof(*t));   /* (freshly mapped memory is zeros) */
 	return t;
 }
 
@@ -862,7 +875,7 @@ tab_grow(struct weir_over *ov)
 {
 	uint32_t ncap = (ov->mask + 1) * 2, omask = ov->mask;
 	void *oraw = ov->tab_raw, *nraw;
-	struct tent *old = ov->tab, *nt = tab_alloc(ncap, &nraw);
+	struct tent *old = ov->tab, *nt = tab_alloc(ov, ncap, &nraw);
 
 	if (!nt)
 		return;                 /* stays fuller: still correct (one entry is kept empty) */
@@ -877,7 +890,7 @@ tab_grow(struct weir_over *ov)
 			j = (j + 1) & ov->mask;
 		nt[j] = old[i];
 	}
-	mem_free(oraw, (size_t)(omask + 1) * sizeof(*old));
+	mem_free(ov, oraw, (size_t)(omask + 1) * sizeof(*old));
 }
 
 /* Insert partition p at the empty position pos found for its key. */
@@ -1703,7 +1716,7 @@ weir_over_create(const struct weir_query_cfg *q, uint16_t qidx, const struct wei
 	}
 	ov->free_head = NIL;
 	ov->mask = 1023;
-	ov->tab = tab_alloc(1024, &ov->tab_raw);
+	ov->tab = tab_alloc(ov, 1024, &ov->tab_raw);
 	if (!ov->tab) {
 		free(ov);
 		errno = ENOMEM;
@@ -1777,14 +1790,33 @@ weir_over_destroy(struct weir_over *ov)
 		}
 	}
 	for (uint32_t b = 0; b < ov->nblk; b++)
-		mem_free(ov->praw[b], pblk_bytes(ov, b));
-	mem_free(ov->tab_raw, (size_t)(ov->mask + 1) * sizeof(*ov->tab));
+		mem_free(ov, ov->praw[b], pblk_bytes(ov, b));
+	mem_free(ov, ov->tab_raw, (size_t)(ov->mask + 1) * sizeof(*ov->tab));
 	free(ov->heap.a);
 	for (int i = 0; i < 2; i++) {
 		free(ov->chg[i].a);
 		free(ov->tomb[i].a);
 	}
+	weir_arena_fini(&ov->arena);
 	free(ov);
+}
+
+int
+weir_over_set_headroom(struct weir_over *ov, size_t bytes)
+{
+	if (ov->arena.base || !bytes)
+		return 0;
+	return weir_arena_init(&ov->arena, 0, bytes);
+}
+
+uint64_t
+weir_over_headroom_ready(const struct weir_over *ov)
+{
+	if (!ov->arena.base)
+		return 0;
+	size_t top = atomic_load_explicit(&ov->arena.top, memory_order_relaxed);
+	size_t ready = atomic_load_explicit(&ov->arena.ready, memory_order_relaxed);
+	return ready > top ? ready - top : 0;
 }
 
 void

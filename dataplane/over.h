@@ -100,6 +100,13 @@ void weir_over_set_having(struct weir_over *ov, weir_having_fn fn, void *ctx);
 int weir_over_set_having_prog(struct weir_over *ov, const struct weir_query_cfg *q);
 void weir_over_destroy(struct weir_over *ov);
 
+/* Keep `bytes` of memory populated ahead of the state's growth (see arena.h): the
+ * first now, the rest by the arena service thread as the state takes it.  Call
+ * before traffic; 0 (none) is the default.  0, or -1 with errno. */
+int weir_over_set_headroom(struct weir_over *ov, size_t bytes);
+/* Populated bytes not yet handed out. */
+uint64_t weir_over_headroom_ready(const struct weir_over *ov);
+
 /* Apply n events (arrival order); each non-late one gives its result before the call
  * returns.  An event whose state cannot grow is not applied (alloc_failed). */
 void weir_over_burst(struct weir_over *ov, const struct weir_ev *ev, unsigned n);

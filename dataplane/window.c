@@ -1338,6 +1338,12 @@ weir_op_set_key_slot(struct weir_op *op, int slot)
 	op->key_slot = slot;
 }
 
+int
+weir_op_set_headroom(struct weir_op *op, size_t bytes)
+{
+	return op->ov && op->kind == WEIR_WIN_OVER ? weir_over_set_headroom(op->ov, bytes) : 0;
+}
+
 void
 weir_op_set_canonical(struct weir_op *op, bool on)
 {

@@ -92,6 +92,9 @@ void weir_op_destroy(struct weir_op *op);
 /* Records reach the operator re-keyed (the RX core gave each copy the query's key):
  * v[slot] holds the record's own key, which `key` in WHERE and in computed inputs reads. */
 void weir_op_set_key_slot(struct weir_op *op, int slot);
+/* An OVER query's state: keep `bytes` of memory populated ahead of its growth
+ * (weir_over_set_headroom); other queries: nothing.  0, or -1 with errno. */
+int weir_op_set_headroom(struct weir_op *op, size_t bytes);
 /* Results of one firing in canonical order (window end, then key) rather than in the
  * order the windows were made: the stream then depends only on the records, not on
  * how the state came to be (a restore).  For HA pairs, which compare their streams;

@@ -539,6 +539,24 @@ bench_keys(void **st)
 	assert_int_equal(cfg.sink_rt_priority, 9);
 	expect_error("[dataplane]\ndevices = x\nsink_rt_priority = 10\n[source s]\nudp_port = 1\n" Q,
 		     "bad.ini:3: [dataplane] sink_rt_priority: '10': expected 0 (normal scheduling) to 9");
+	/* state_headroom: 32 MiB unless set; off; sizes with units; the dump keeps it */
+	assert_int_equal(cfg.state_headroom, INT64_C(32) << 20);
+	assert_int_equal(weir_config_load_string("h.ini", "[dataplane]\ndevices = x\nstate_headroom = off\n"
+						 "[source s]\nudp_port = 1\n" Q, &cfg, stderr), 0);
+	assert_int_equal(cfg.state_headroom, 0);
+	assert_int_equal(weir_config_load_string("h.ini", "[dataplane]\ndevices = x\nstate_headroom = 96MiB\n"
+						 "[source s]\nudp_port = 1\n" Q, &cfg, stderr), 0);
+	assert_int_equal(cfg.state_headroom, INT64_C(96) << 20);
+	f = open_memstream(&buf, &len);
+	weir_config_dump(&cfg, f);
+	fclose(f);
+	assert_int_equal(weir_config_load_string("dump.ini", buf, &again, stderr), 0);
+	free(buf);
+	assert_int_equal(again.state_headroom, INT64_C(96) << 20);
+	expect_error("[dataplane]\ndevices = x\nstate_headroom = lots\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:3: [dataplane] state_headroom: 'lots': expected off or a size up to 64GiB");
+	expect_error("[dataplane]\ndevices = x\nstate_headroom = 65GiB\n[source s]\nudp_port = 1\n" Q,
+		     "bad.ini:3: [dataplane] state_headroom: '65GiB': expected off or a size up to 64GiB");
 	expect_error("[dataplane]\ndevices = x\nworkers = 2\nfused = true\n[source s]\nudp_port = 1\n" Q,
 		     "bad.ini:4: [dataplane] fused: needs as many workers as rx_cores");
 	expect_error("[dataplane]\ndevices = x\nfused = sometimes\n[source s]\nudp_port = 1\n" Q,
