@@ -803,6 +803,34 @@ rx_batch_end(struct rx_ctx *rx, uint16_t s, struct inst *in, int64_t maxt, bool 
 		rx_source_wm(rx, s);
 }
 
+/* Stage the records [first, n) of a WEV batch of source s (r: record `first`); returns
+ * the largest event time, maxt if none is larger.  Each call site passes fan as a
+ * constant: one loop for fanned-out sources and one for the others, neither testing it
+ * per record. */
+static inline __attribute__((always_inline)) int64_t
+wev_records(struct rx_ctx *rx, uint16_t s, const uint8_t *r, uint32_t first, uint32_t n, int64_t maxt,
+	    const bool fan)
+{
+	const struct weir_source_cfg *sc = &G.cfg->sources[s];
+	const unsigned nf = (unsigned)sc->nfields;
+	const uint32_t rsize = sc->record_size;
+	const struct weir_keymap *km = G.keymap[s];
+
+	for (uint32_t i = first; i < n; i++, r += rsize) {
+		int64_t t = (int64_t)weir_rd64le(r);
+		if (t > maxt)           /* every valid record moves the watermark */
+			maxt = t;
+		struct weir_rec *x = rx_push(rx, s, km, t, weir_rd64le(r + 8), nf, fan);
+		if (!x)
+			continue;
+		for (unsigned k = 0; k < nf; k++)       /* nf is small: no memcpy call */
+			x->v[k] = weir_rd64le(r + 16 + 8 * k);
+		if (fan)
+			rx_fan(rx, s, x);
+	}
+	return maxt;
+}
+
 static void
 rx_wev(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 {
@@ -828,22 +856,8 @@ rx_wev(struct rx_ctx *rx, uint16_t s, const struct weir_udp *u)
 	rx_alive(rx, s, in, rx->now);
 
 	const uint8_t *r = u->payload + WEV_HDR_LEN + (size_t)first * sc->record_size;
-	int64_t maxt = in->maxt;
-	unsigned nf = (unsigned)sc->nfields;
-	const struct weir_keymap *km = G.keymap[s];
-	const bool fan = G.fan[s];
-	for (uint32_t i = first; i < n; i++, r += sc->record_size) {
-		int64_t t = (int64_t)weir_rd64le(r);
-		if (t > maxt)           /* every valid record moves the watermark */
-			maxt = t;
-		struct weir_rec *x = rx_push(rx, s, km, t, weir_rd64le(r + 8), nf, fan);
-		if (!x)
-			continue;
-		for (unsigned k = 0; k < nf; k++)       /* nf is small: no memcpy call */
-			x->v[k] = weir_rd64le(r + 16 + 8 * k);
-		if (unlikely(fan))
-			rx_fan(rx, s, x);
-	}
+	int64_t maxt = unlikely(G.fan[s]) ? wev_records(rx, s, r, first, n, in->maxt, true) :
+					    wev_records(rx, s, r, first, n, in->maxt, false);
 	CNT_ADD(rx->cs.rx_events, n - first);
 	rx_batch_end(rx, s, in, maxt, h.flags & WEV_FLAG_EOS);
 	return;
@@ -1441,64 +1455,58 @@ wk_run(struct worker_ctx *wk, uint16_t s, const uint8_t *buf, uint32_t i0, uint3
 
 /* Records of ring r that were popped and not yet processed, in order; stops right
  * after a checkpoint barrier (the ring then pauses until the barrier is aligned).
- * Events of a source with one key group are gathered as they are read; a source with
- * several goes to wk_run. */
+ * Events come in runs: a source's consecutive events up to the end of a batch.  A run
+ * of a source with one key group (group 0) goes to its queries as it was read; a run of
+ * a source with several goes to wk_run. */
 static __attribute__((noinline)) void     /* (one call per ring burst; profiles name it) */
 wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended, unsigned *final)
 {
 	const uint8_t *buf = wk->held[r];
+	const uint32_t hn = wk->hn[r], rsize = G.rec_size;
 	struct weir_ev ev[RING_BURST];
-	unsigned k = 0, kgrp = 0;
-	uint32_t i, run = 0;            /* multi-group source: its events [run, i) wait in buf */
-	uint16_t ksrc = 0;
-	bool multi = false;
+	uint32_t i = wk->ho[r];
 
-	for (i = wk->ho[r]; i < wk->hn[r]; i++) {
-		const struct weir_rec *x = (const struct weir_rec *)(buf + i * G.rec_size);
+	while (i < hn) {
+		const struct weir_rec *x = (const struct weir_rec *)(buf + i * rsize);
 
 		if (x->kind == REC_EVENT) {
-			if ((k || multi) && x->src != ksrc) {
-				if (multi)
-					wk_run(wk, ksrc, buf, run, i, false);
-				else
-					wk_apply(wk, ksrc, kgrp, ev, k, false);
-				k = 0;
-				multi = false;
-			}
-			ksrc = x->src;
-			if (unlikely(G.ngroups[x->src] > 1)) {
-				if (!multi) {
-					run = i;
-					multi = true;
+			const uint16_t s = x->src;
+			const uint32_t i0 = i;
+			bool end;
+			if (likely(G.ngroups[s] <= 1)) {
+				unsigned k = 0;
+				for (;;) {
+					ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
+					end = x->flags & REC_F_END;
+					if (end || ++i == hn)
+						break;
+					x = (const struct weir_rec *)(buf + i * rsize);
+					if (x->kind != REC_EVENT || x->src != s)
+						break;
 				}
-				if (x->flags & REC_F_END) {
-					wk_run(wk, ksrc, buf, run, i + 1, true);
-					multi = false;
-				}
+				i += end;
+				wk_apply(wk, s, 0, ev, k, end);
 				continue;
 			}
-			kgrp = REC_GROUP(x->flags);
-			ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
-			if (x->flags & REC_F_END) {
-				wk_apply(wk, ksrc, kgrp, ev, k, true);
-				k = 0;
+			for (;;) {
+				end = x->flags & REC_F_END;
+				if (end || ++i == hn)
+					break;
+				x = (const struct weir_rec *)(buf + i * rsize);
+				if (x->kind != REC_EVENT || x->src != s)
+					break;
 			}
+			i += end;
+			wk_run(wk, s, buf, i0, i, end);
 			continue;
 		}
-		if (multi) {
-			wk_run(wk, ksrc, buf, run, i, false);
-			multi = false;
-		} else if (k) {
-			wk_apply(wk, ksrc, kgrp, ev, k, false);
-			k = 0;
-		}
+		i++;
 		if (x->kind == REC_WM) {
 			wk_watermark(wk, x);
 		} else if (x->kind == REC_BARRIER) {
 			if (!wk->bar_epoch)
 				wk->bar_epoch = (uint64_t)x->t;
 			wk->bar[r] = 1;
-			i++;
 			break;
 		} else if (!done_rx[r]) {      /* REC_FINAL or REC_STOP */
 			done_rx[r] = 1;
@@ -1506,10 +1514,6 @@ wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended,
 			*final += x->kind == REC_FINAL;
 		}
 	}
-	if (multi)
-		wk_run(wk, ksrc, buf, run, i, false);
-	else if (k)
-		wk_apply(wk, ksrc, kgrp, ev, k, false);
 	wk->ho[r] = i;
 }
 
