@@ -54,6 +54,7 @@ LINE_SOURCE = {"format": "line", "udp_port": "8089", "measurement": "cpu", "tags
 LINE_QUERIES = [("cpu_1s", {"window": "tumbling 1s", "aggregates": "count, avg(usage), max(n)"}),
                 ("cpu_hop", {"window": "hopping 2s 500ms", "aggregates": "count, max(usage)"})]
 WEV_QUERY = ("spend", "tumbling 1s", "0", "count, sum(amount), max(amount)")
+HAVING_QUERY = "busy_keys"
 
 
 def fail(msg):
@@ -114,6 +115,11 @@ def write_config(d, wev, lp):
     text += e2e.SOURCE.format(name="tx", port=7000, fields="amount:i64, merchant:u64", delay="50ms")
     q, window, lateness, aggs = WEV_QUERY
     text += e2e.QUERY.format(name=q, src="tx", window=window, lateness=lateness, aggs=aggs, dir=d)
+    # about 13 records per key and second: HAVING leaves every window out (the page's
+    # "HAVING rejected" column must show them)
+    text += ("\n[query %s]\nsql = SELECT key, COUNT(*) AS n FROM tx\n"
+             "  GROUP BY key, TUMBLE(event_time, INTERVAL '1' SECOND) HAVING COUNT(*) > 100000\n"
+             "sink = file:%s/%s.jsonl\n" % (HAVING_QUERY, d, HAVING_QUERY))
     text += "\n[source sensors]\n" + "".join(e2e.ini_line(*kv) for kv in LINE_SOURCE.items())
     for qname, keys in LINE_QUERIES:
         text += "\n[query %s]\nfrom = sensors\n" % qname + "".join(e2e.ini_line(*kv) for kv in keys.items()) + \
@@ -121,7 +127,7 @@ def write_config(d, wev, lp):
     path = os.path.join(d, "weir.ini")
     with open(path, "w") as f:
         f.write(text)
-    return path, [WEV_QUERY[0]] + [q for q, _ in LINE_QUERIES]
+    return path, [WEV_QUERY[0], HAVING_QUERY] + [q for q, _ in LINE_QUERIES]
 
 
 # ------------------------------------------------------------------ Chromium over CDP
@@ -252,7 +258,8 @@ SNAPSHOT = r"""(() => {
     results: val(q("#results-rate")), results_text: txt(q("#results-rate")),
     queries: all("#queries tr.query").map(tr => ({
       name: tr.getAttribute("data-query"), wm_text: txt(tr.querySelector(".wm")), wm: val(tr.querySelector(".wm")),
-      lag_text: txt(tr.querySelector(".lag")), lag: val(tr.querySelector(".lag")) })),
+      lag_text: txt(tr.querySelector(".lag")), lag: val(tr.querySelector(".lag")),
+      rejected: val(tr.querySelector(".rejected")) })),
     cores: all("#cores tbody tr").map(tr => [tr.getAttribute("data-role"), tr.getAttribute("data-index")]),
     bars: all("#rings .bar").length,
     sections: ["#sources", "#bad", "#checkpoints", "#rings"].filter(s => !q(s)),
@@ -369,9 +376,29 @@ def check_live(br, port, names, out):
                 fail("query %s: the watermark text %r is not its data-value %d" % (name, q["wm_text"], wm))
             if not q["lag_text"] or q["lag"] in ("", None):
                 fail("query %s: no watermark lag shown (%r)" % (name, q["lag_text"]))
+            # HAVING rejected: a count, at most what /api/stats said just after
+            ref_rej = (st.get("queries", {}).get(name) or {}).get("rejected")
+            if q["rejected"] in ("", None) or ref_rej is None or not 0 <= float(q["rejected"]) <= ref_rej:
+                fail("query %s: HAVING rejected %r on the page, %r in /api/stats just after" %
+                     (name, q["rejected"], ref_rej))
         extra = set(rows) - set(names)
         if extra:
             fail("rows for queries not in the config: %s" % sorted(extra))
+        # HAVING leaves out every window of busy_keys: once windows have fired the page
+        # shows a count, and in any one stats document it is the number of windows the
+        # twin query `spend` (same key and window, no HAVING) emitted
+        def having_shown(s):
+            r = [q["rejected"] for q in s["queries"] if q["name"] == HAVING_QUERY]
+            return bool(r) and r[0] not in ("", None) and float(r[0]) > 0
+        hs = wait_page(page, having_shown, "show HAVING rejections for %s" % HAVING_QUERY, 30.0)
+        sh = get_json(base + "api/stats")
+        page_rej = [float(q["rejected"]) for q in hs["queries"] if q["name"] == HAVING_QUERY][0]
+        rej, twin = sh["queries"][HAVING_QUERY]["rejected"], sh["queries"][WEV_QUERY[0]]["results_emitted"]
+        if rej != twin or sh["queries"][HAVING_QUERY]["results_emitted"] != 0:
+            fail("/api/stats: %s rejected %r and emitted %r; its twin %s emitted %r windows" %
+                 (HAVING_QUERY, rej, sh["queries"][HAVING_QUERY]["results_emitted"], WEV_QUERY[0], twin))
+        if not 0 < page_rej <= rej:
+            fail("the page shows %r HAVING rejections for %s, /api/stats just after %r" % (page_rej, HAVING_QUERY, rej))
         want = [[c["role"], str(c["index"])] for c in st["cores"]]
         if sorted(snap["cores"]) != sorted(want):
             fail("#cores has rows %s, /api/stats cores %s" % (snap["cores"], want))
