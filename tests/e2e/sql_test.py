@@ -134,13 +134,14 @@ PAIRS = [
       FROM tx WHERE price > 500.0
       GROUP BY key, HOP(event_time, INTERVAL '50' MILLISECOND, INTERVAL '100' MILLISECOND)
       EMIT ON UPDATE""", "10ms"),
-]
-
-# i_ses's sessions with EMIT ON UPDATE: an upsert consumer must end with i_ses's final state
-SES_UPD = """SELECT COUNT(*) AS count, SUM(qty) AS sum_qty, MIN(price) AS min_price,
+    # i_ses's sessions with EMIT ON UPDATE: an upsert consumer must end with i_ses's final state (a2)
+    ("ses_upd", dict(window="session 3ms", emit="update",
+                     aggregates="count, sum(qty), min(price), last(price), first(amount)"),
+     """SELECT COUNT(*) AS count, SUM(qty) AS sum_qty, MIN(price) AS min_price,
         LAST_VALUE(price) AS last_price, FIRST_VALUE(amount) AS first_amount
       FROM tx GROUP BY key, SESSION(event_time, INTERVAL '3' MILLISECOND)
-      EMIT ON UPDATE"""
+      EMIT ON UPDATE""", "0"),
+]
 
 # ---- c) / d): SQL-only windowed queries and their sqlite twins --------------------------------
 # size/slide/lateness in ns; part: the partition column in sqlite ("0": none); where: sqlite
@@ -365,8 +366,6 @@ def main_config(d, pcap, with_sql=True):
                 "allowed_lateness = %s\nsink = file:%s/s_%s.jsonl\n" % (lat, d, name)
             names.append("s_" + name)
     if with_sql:
-        text += "\n[query s_ses_upd]\n" + sql_lines(SES_UPD) + "sink = file:%s/s_ses_upd.jsonl\n" % d
-        names.append("s_ses_upd")
         for q in C_QUERIES:
             text += "\n[query %s]\n" % q["name"] + sql_lines(q["sql"]) + \
                 "allowed_lateness = %dns\nsink = file:%s/%s.jsonl\n" % (q["lateness"], d, q["name"])

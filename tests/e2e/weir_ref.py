@@ -648,10 +648,6 @@ class Query:
         self.emit = sec.get("emit", "watermark").strip()
         if self.emit not in ("watermark", "update"):
             raise ValueError("emit = " + self.emit)
-        if self.emit == "update" and self.kind == "session":
-            # a session that fired may later grow backwards or merge with another fired
-            # one: docs/sql.md does not say which revision or start that gives
-            raise NotImplementedError("emit = update with session windows is not specified")
         self.filtered = 0
         self.wm = -INF
         self.windows = {}      # (key, start) -> Win ; sessions: key -> [Win]
@@ -710,6 +706,16 @@ def result(q, key, w):
         elif fn == "last":
             r[name] = max(recs, key=lambda x: (x[0], x[1]))[2][idx]
     return r
+
+
+def retract(q, key, w):
+    """The row (key, w.start) a fired session was emitted under goes (its start moves back
+    or it merges into an earlier session): the header alone, the next revision."""
+    q.out.append({"query": q.name, "key": key, "window_start": w.start, "window_end": w.end,
+                  "revision": w.rev, "retract": True})
+    q.results += 1
+    w.rev += 1
+    w.fired = False
 
 
 def fire(q, key, w):
@@ -880,7 +886,12 @@ class Ref:
         else:
             wm = min((i["maxt"] - src.delay) if i["maxt"] is not None else -INF for i in live)
         for q in qs:
-            if q.emit == "update":
+            if q.emit == "update" and q.kind == "session":
+                for k, ss in sorted(q.windows.items()):
+                    for w in sorted(ss, key=lambda w: w.start):
+                        if w.dirty:
+                            fire(q, k, w)
+            elif q.emit == "update":
                 for (k, _), w in sorted(q.windows.items()):
                     if w.dirty:
                         fire(q, k, w)
@@ -1080,17 +1091,25 @@ class Ref:
                 w.recs.append(rec)
                 ss.append(w)
                 return
-            fired = [w for w in over if w.fired]
-            assert len(fired) <= 1
-            tgt = fired[0] if fired else min(over, key=lambda w: w.start)
-            for w in over:
-                if w is not tgt:
-                    tgt.recs.extend(w.recs)
-                    tgt.start = min(tgt.start, w.start)
-                    tgt.end = max(tgt.end, w.end)
-                    ss.remove(w)
+            # the earliest overlapping session takes the record and the others (with
+            # firings on the watermark only it is the one that may have fired: a fired
+            # session keeps its start, semantics.md); with emit = update any may have
+            # fired: a fired one merged away, or whose start moves back, is retracted
+            # first (docs/sql.md), and the survivor keeps its own revision count
+            over.sort(key=lambda w: w.start)
+            tgt = over[0]
+            assert q.emit == "update" or not any(w.fired for w in over[1:])
+            for w in over[1:]:
+                if w.fired:
+                    retract(q, key, w)
+                tgt.recs.extend(w.recs)
+                tgt.end = max(tgt.end, w.end)
+                ss.remove(w)
             tgt.recs.append(rec)
-            tgt.start = min(tgt.start, t)
+            if t < tgt.start:
+                if tgt.fired:
+                    retract(q, key, tgt)
+                tgt.start = t
             tgt.end = max(tgt.end, t + q.size)
             tgt.dirty = True
             return
