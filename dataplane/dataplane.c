@@ -3418,7 +3418,10 @@ weir_dataplane_run(const struct weir_config *cfg, const struct weir_run_opts *op
 	}
 	/* populates OVER state ahead of its growth (state_headroom); from the main lcore,
 	 * niced below the sink loop it shares that CPU with */
-	if (cfg->state_headroom && weir_arena_service_start(ARENA_NICE))
+	bool any_over = false;
+	for (int q = 0; q < cfg->nqueries; q++)
+		any_over |= cfg->queries[q].window == WEIR_WIN_OVER;
+	if (any_over && cfg->state_headroom && weir_arena_service_start(ARENA_NICE))
 		fprintf(stderr, "weir: warning: state_headroom: no service thread: %s\n", strerror(errno));
 	for (unsigned r = 0; r < G.nrx; r++) {
 		if (G.fused)
