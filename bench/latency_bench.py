@@ -88,6 +88,7 @@ DEFAULT_KEYS = {"tumbling": 16, "over": 100000}
 WINDOW_NS = 1000000           # the query's window: weir-load counts (key, window) pairs for it
 PCTS = ("p50_ns", "p99_ns", "p999_ns", "max_ns")
 LAT_KEYS = ("count", "min_ns", "mean_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
+LAT_HISTS = ("arrival_to_sink", "watermark_to_sink", "arrival_to_ring")
 ACHIEVED_MIN = 0.98           # of the target rate, for a run to count as sustainable
 
 
@@ -384,7 +385,7 @@ def summarize_run(st, ld=None):
         "latency": None,
     }
     if isinstance(lat, dict):
-        r["latency"] = {k: lat_summary(lat.get(k)) for k in ("arrival_to_sink", "watermark_to_sink")}
+        r["latency"] = {k: lat_summary(lat.get(k)) for k in LAT_HISTS}
     if ld:
         r.update({
             "rate_target": ld.get("rate_target"),
@@ -421,7 +422,7 @@ def combine(rate, runs, query="tumbling"):
         "gen_late_max_ns": median_of([r.get("late_max_ns") for r in runs]),
         "foreign_cpu_pct": median_of([r.get("foreign_cpu_pct") for r in runs]),
     }
-    for k in ("arrival_to_sink", "watermark_to_sink"):
+    for k in LAT_HISTS:
         per = [r["latency"][k] for r in runs if r.get("latency") and r["latency"].get(k)]
         c[k] = {kk: median_of([p.get(kk) for p in per]) for kk in LAT_KEYS} if per else None
     if query == "over":
@@ -444,15 +445,16 @@ def print_table(rows, file=sys.stdout, query="tumbling"):
     w = 8
     over = query == "over"
     lat_hdr = "".join("%*s" % (w, h) for h in ("p50", "p99", "p99.9", "max"))
-    print("%-9s %-9s %9s %5s | %-*s | %-*s" % ("", "", "", "", 4 * w,
-                                             "packet->alert (us)" if over else "arrival->sink (us)", 4 * w,
-                                             "watermark->sink (us)"), file=file)
-    hdr = "%-9s %-9s %9s %5s | %s | %s" % ("target", "achieved", "results", "ok", lat_hdr, lat_hdr)
+    print("%-9s %-9s %9s %5s | %-*s | %-*s | %-*s" % ("", "", "", "", 4 * w,
+                                                    "packet->alert (us)" if over else "arrival->sink (us)", 4 * w,
+                                                    "watermark->sink (us)", 4 * w,
+                                                    "packet->ring (us)" if over else "arrival->ring (us)"), file=file)
+    hdr = "%-9s %-9s %9s %5s | %s | %s | %s" % ("target", "achieved", "results", "ok", lat_hdr, lat_hdr, lat_hdr)
     print(hdr, file=file)
     print("-" * len(hdr), file=file)
     for c in rows:
         cols = []
-        for k in ("arrival_to_sink", "watermark_to_sink"):
+        for k in LAT_HISTS:
             d = c.get(k)
             if over and k == "watermark_to_sink":
                 cols.append("%-*s" % (4 * w, "   n/a: no watermark fires OVER"))
@@ -461,10 +463,12 @@ def print_table(rows, file=sys.stdout, query="tumbling"):
                         "%-*s" % (4 * w, "   (no latency data)"))
         ok = "%d/%d" % (c["sustainable_runs"], c["runs"]) if c.get("rate_target") else "-"
         res = "-" if c.get("results") is None else "%d" % c["results"]
-        print("%-9s %-9s %9s %5s | %s | %s" % (fmt_rate(c.get("rate_target")), fmt_rate(c.get("rate_achieved")),
-                                              res, ok, cols[0], cols[1]), file=file)
+        print("%-9s %-9s %9s %5s | %s | %s | %s" % (fmt_rate(c.get("rate_target")), fmt_rate(c.get("rate_achieved")),
+                                                   res, ok, cols[0], cols[1], cols[2]), file=file)
     print("(ok: runs that lost nothing and kept >= %d %% of the target rate)" % round(100 * ACHIEVED_MIN),
           file=file)
+    print("(->ring: until the worker hands the result to the sink loop's ring -- weir's own path, without the "
+          "sink thread's wake-up on its CPU and the write)", file=file)
     if over:
         print("(OVER: results are alerts; an alert carries its own event's arrival stamp, so arrival->sink is "
               "packet-to-alert latency; watermark->sink means nothing for OVER results and is not shown)", file=file)

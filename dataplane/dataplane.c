@@ -371,6 +371,7 @@ static struct {
 	uint64_t (*lat_pend)[2];
 	uint32_t lat_npend;
 	struct weir_lathist *lh_arrival, *lh_wm;
+	struct weir_lathist *lh_ring;   /* arrival -> the result in the sink's ring (weir's own part) */
 	bool workers_on;               /* worker lcores launched (resync: at adoption) */
 	int sink_efd;                  /* eventfd: workers wake the sink loop (sink_doorbell) */
 	_Atomic bool sink_sleeping;    /* ... which set this before it sleeps */
@@ -1339,6 +1340,14 @@ wk_flush_results(struct worker_ctx *wk)
 	uint32_t done = 0;
 	unsigned spins = 0;
 
+	if (G.lat) {            /* the third stamp: when the results reach the sink's ring */
+		uint64_t now = rte_rdtsc();
+		for (uint32_t i = 0; i < wk->nres; i++) {
+			struct weir_result *r = (struct weir_result *)(wk->res + i * G.res_size);
+			if (r->query < UINT16_MAX - 1)
+				r->val[r->naggs + 2] = now;
+		}
+	}
 	while (done < wk->nres) {
 		done += rte_ring_enqueue_burst_elem(G.resring[wk->idx], wk->res + done * G.res_size,
 						    (unsigned)G.res_size, wk->nres - done, NULL);
@@ -1360,7 +1369,8 @@ wk_emit(void *ctx, const struct weir_result *r)
 
 	if (wk->nres == RES_STAGE)
 		wk_flush_results(wk);
-	/* latency = on: a result's two stamps follow its aggregates (markers have none) */
+	/* latency = on: a result's stamps follow its aggregates (markers have none): the
+	 * operator's two, then wk_flush_results's */
 	memcpy(wk->res + wk->nres++ * G.res_size, r,
 	       WEIR_RESULT_SIZE(r->naggs) + (G.lat && r->query < UINT16_MAX - 1 ? 16 : 0));
 }
@@ -2588,6 +2598,7 @@ stats_doc(double elapsed, unsigned long long sink_errors, bool at_exit)
 		cJSON *l = cJSON_AddObjectToObject(root, "latency");
 		add_lathist(l, "arrival_to_sink", G.lh_arrival);
 		add_lathist(l, "watermark_to_sink", G.lh_wm);
+		add_lathist(l, "arrival_to_ring", G.lh_ring);
 	}
 	return root;
 }
@@ -2851,16 +2862,18 @@ setup_cores(void)
 	G.key_slot = (int)(maxf + G.lat);
 	G.rec_size = RTE_ALIGN_CEIL(sizeof(struct weir_rec) + 8 * (maxf + G.lat + anyfan), 16);
 	G.rec_units = (unsigned)(G.rec_size / 16);
-	G.res_size = WEIR_RESULT_SIZE(maxa) + (G.lat ? 16 : 0);
+	G.res_size = WEIR_RESULT_SIZE(maxa) + (G.lat ? 24 : 0);
 	if (G.lat) {
 		G.ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
 		G.lat_pend = malloc(LAT_PEND * sizeof(*G.lat_pend));
 		G.lh_arrival = malloc(sizeof(*G.lh_arrival));
 		G.lh_wm = malloc(sizeof(*G.lh_wm));
-		if (!G.lat_pend || !G.lh_arrival || !G.lh_wm)
+		G.lh_ring = malloc(sizeof(*G.lh_ring));
+		if (!G.lat_pend || !G.lh_arrival || !G.lh_wm || !G.lh_ring)
 			return -1;
 		weir_lh_init(G.lh_arrival);
 		weir_lh_init(G.lh_wm);
+		weir_lh_init(G.lh_ring);
 	}
 	for (int s = 0; s < cfg->nsources; s++)
 		if (cfg->sources[s].key_map[0] && weir_keymap_load(cfg->sources[s].key_map, &G.keymap[s], stderr))
@@ -3116,7 +3129,10 @@ emit_all(struct weir_sinks *sk, unsigned w, const uint8_t *res, unsigned n)
 			weir_sinks_flush(sk);
 			lat_settle();
 		}
-		G.lat_pend[G.lat_npend][0] = r->val[r->naggs];
+		uint64_t a = r->val[r->naggs], q = r->val[r->naggs + 2];
+		if (a)
+			weir_lh_add(G.lh_ring, q > a ? (uint64_t)((double)(q - a) * G.ns_per_tsc) : 0);
+		G.lat_pend[G.lat_npend][0] = a;
 		G.lat_pend[G.lat_npend++][1] = r->val[r->naggs + 1];
 	}
 }

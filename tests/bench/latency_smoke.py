@@ -104,7 +104,7 @@ def main():
     if latency:
         if not r["latency"]:
             fail("`latency = on` but the stats have no \"latency\" object")
-        for k in ("arrival_to_sink", "watermark_to_sink"):
+        for k in ("arrival_to_sink", "watermark_to_sink", "arrival_to_ring"):
             d = r["latency"].get(k)
             if not d:
                 fail("stats latency has no %s" % k)
@@ -114,6 +114,10 @@ def main():
                 fail("%s: not 0 < p50 <= p99 <= max: %s" % (k, d))
             print("latency-smoke: %s p50 %.1f us, p99 %.1f us, max %.1f us"
                   % (k, d["p50_ns"] / 1e3, d["p99_ns"] / 1e3, d["max_ns"] / 1e3))
+        a2s, a2r = r["latency"]["arrival_to_sink"], r["latency"]["arrival_to_ring"]
+        for p in ("p50_ns", "p99_ns", "max_ns"):   # the ring comes before the sink, result by result
+            if a2r[p] > a2s[p]:
+                fail("arrival_to_ring %s %s ns > arrival_to_sink's %s ns" % (p, a2r[p], a2s[p]))
     print("latency-smoke: ok")
     if not a.keep:
         shutil.rmtree(workdir, ignore_errors=True)

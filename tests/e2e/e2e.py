@@ -252,10 +252,18 @@ def check(name, sc, cfg, d, stats_path, ref_cfg=None, kernel_drops=()):
             fail("%s: %d arrival latencies for %d results" % (name, a2s["count"], rs["total"]["results_emitted"]))
         if not 0 < w2s["count"] <= a2s["count"]:
             fail("%s: %d watermark latencies for %d results" % (name, w2s["count"], a2s["count"]))
-        for h in (a2s, w2s):
+        a2r = lat.get("arrival_to_ring")
+        if not a2r or a2r["count"] != a2s["count"]:
+            fail("%s: arrival_to_ring %s, %d arrival latencies" % (name, a2r and a2r["count"], a2s["count"]))
+        for h in (a2s, w2s, a2r):
             if not h["min_ns"] <= h["p50_ns"] <= h["p99_ns"] <= h["p999_ns"] <= h["max_ns"] or \
                     sum(b[2] for b in h["buckets"]) != h["count"]:
                 fail("%s: inconsistent latency histogram %s" % (name, {k: v for k, v in h.items() if k != "buckets"}))
+        # a result reaches the sink's ring before the sink writes it: every percentile of
+        # arrival->ring is at most arrival->sink's (same results, the same buckets)
+        for p in ("min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"):
+            if a2r[p] > a2s[p]:
+                fail("%s: arrival_to_ring %s %d ns > arrival_to_sink %s %d ns" % (name, p, a2r[p], p, a2s[p]))
     elif "latency" in st:
         fail(name + ": latency histograms without latency = on")
     for q, v in rs["queries"].items():
