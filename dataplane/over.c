@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * OVER-window operator (see over.h; results, stats and checkpoints as in window.h). */
 #include "over.h"
+#include "ckdelta.h"
 #include "expr.h"
 #include "arena.h"
 
@@ -93,16 +94,6 @@ struct hnode {                      /* purge heap: a partition by its newest tim
 	uint32_t pad;
 };
 
-struct tomb {
-	uint64_t key;
-	int64_t rec;
-};
-
-struct vec {
-	void *a;
-	uint32_t n, cap;
-};
-
 /* HAVING, compiled (weir_over_set_having_prog): its top-level AND operands, each of
  * which must hold.  A conjunct that reads nothing but the event (its CUR values, key,
  * times) and the count is "pre": it is tried before the result is built, so a result it
@@ -181,15 +172,9 @@ struct weir_over {
 	uint64_t pool_bytes, buf_bytes;
 	struct weir_arena arena;    /* large blocks, populated ahead (weir_over_set_headroom) */
 
-	/* checkpoints, as in window.c: partitions changed in interval `cur` are in
-	 * chg[cur & 1] with dep == cur, deleted record keys in tomb[cur & 1] */
-	uint32_t cur;
-	bool track;
-	struct vec chg[2];          /* uint32_t partition indices */
-	struct vec tomb[2];         /* struct tomb */
-	struct sp_writer *ckw;
-	bool ck_full;
-	uint32_t ck_pos, ck_tpos, ck_end;
+	/* checkpoints (ckdelta.h): the partitions changed since the barrier, the record
+	 * keys deleted (sub: the record number), the delta being written */
+	struct ck_delta ck;
 	bool restoring;             /* records restored, weir_over_restore_wm not yet called */
 
 	weir_emit_fn emit;
@@ -293,22 +278,6 @@ static inline int64_t
 T(const struct weir_over *ov, const struct part *p, uint32_t i)
 {
 	return (int64_t)ENT(ov, p, i)[0];
-}
-
-static int
-vec_push(struct vec *v, const void *item, size_t sz)
-{
-	if (v->n == v->cap) {
-		uint32_t cap = v->cap ? 2 * v->cap : 64;
-		void *a = realloc(v->a, (size_t)cap * sz);
-		if (!a)
-			return -1;
-		v->a = a;
-		v->cap = cap;
-	}
-	memcpy((uint8_t *)v->a + (size_t)v->n * sz, item, sz);
-	v->n++;
-	return 0;
 }
 
 static inline uint64_t
@@ -699,19 +668,9 @@ buf_room(struct weir_over *ov, struct part *p)
 
 /* ---- checkpoint records ------------------------------------------------------------------- */
 
-#define KEY_LEN 18u
 #define HDR_LEN 24u     /* record 0: u16 esz, u16 nrun, u32 entries, u32 rlo, u32 layout, i64 tmax,
 			 * then the running sums; records 1..: u32 index of their first entry, entries */
 #define ENT_HDR 4u
-
-static void
-state_key(uint8_t *p, uint16_t q, uint64_t key, int64_t rec)
-{
-	p[0] = (uint8_t)(q >> 8);
-	p[1] = (uint8_t)q;
-	sp_be64(p + 2, key);
-	sp_be64(p + 10, (uint64_t)rec ^ (UINT64_C(1) << 63));     /* as window.c's start */
-}
 
 static inline uint32_t
 nrec(const struct weir_over *ov, const struct part *p)
@@ -719,16 +678,19 @@ nrec(const struct weir_over *ov, const struct part *p)
 	return 1 + (p->n - p->head + ov->per_rec - 1) / ov->per_rec;
 }
 
-/* Write p as it stands: record 0, then its entries; returns the records written. */
+/* Write partition pi as it stands: record 0, then its entries; returns the records
+ * written. */
 static uint32_t
-ck_put(struct weir_over *ov, struct part *p)
+ck_put(void *ctx, uint32_t pi)
 {
+	struct weir_over *ov = ctx;
+	struct part *p = P(ov, pi);
 	uint32_t cnt = p->n - p->head, rlo = p->rlo - p->head, m = nrec(ov, p);
 	uint16_t esz = (uint16_t)ov->esz, nrun = (uint16_t)ov->nrun;
-	uint8_t *k = sp_rec_put(ov->ckw, SP_REC_PUT, KEY_LEN, HDR_LEN + 32u * (unsigned)ov->nrun), *v;
+	uint8_t *k = sp_rec_put(ov->ck.w, SP_REC_PUT, CK_KEY_LEN, HDR_LEN + 32u * (unsigned)ov->nrun), *v;
 
-	state_key(k, ov->qidx, PC(ov, p)->key, 0);
-	v = k + KEY_LEN;
+	ck_state_key(k, ov->qidx, PC(ov, p)->key, 0);
+	v = k + CK_KEY_LEN;
 	memcpy(v, &esz, 2);
 	memcpy(v + 2, &nrun, 2);
 	memcpy(v + 4, &cnt, 4);
@@ -738,60 +700,39 @@ ck_put(struct weir_over *ov, struct part *p)
 	memcpy(v + HDR_LEN, p->run, 32u * (unsigned)ov->nrun);
 	for (uint32_t r = 1; r < m; r++) {
 		uint32_t from = (r - 1) * ov->per_rec, c = cnt - from < ov->per_rec ? cnt - from : ov->per_rec;
-		k = sp_rec_put(ov->ckw, SP_REC_PUT, KEY_LEN, ENT_HDR + c * ov->esz);
-		state_key(k, ov->qidx, PC(ov, p)->key, r);
-		memcpy(k + KEY_LEN, &from, 4);
-		memcpy(k + KEY_LEN + ENT_HDR, ENT(ov, p, p->head + from), (size_t)c * ov->esz);
+		k = sp_rec_put(ov->ck.w, SP_REC_PUT, CK_KEY_LEN, ENT_HDR + c * ov->esz);
+		ck_state_key(k, ov->qidx, PC(ov, p)->key, r);
+		memcpy(k + CK_KEY_LEN, &from, 4);
+		memcpy(k + CK_KEY_LEN + ENT_HDR, ENT(ov, p, p->head + from), (size_t)c * ov->esz);
 	}
 	/* (p never has more records than the store holds for it: ck_shrunk) */
 	PC(ov, p)->pck = m;
 	return m;
 }
 
-/* Write tombstones of the delta while budget lasts (they precede its PUTs). */
-static void
-ck_tombs(struct weir_over *ov, uint32_t *budget)
+static uint32_t *
+ck_unit(void *ctx, uint32_t pi, bool *live)
 {
-	struct vec *t = &ov->tomb[(ov->cur - 1) & 1];
+	struct part *p = P(ctx, pi);
 
-	while (ov->ck_tpos < t->n && *budget) {
-		const struct tomb *x = (const struct tomb *)t->a + ov->ck_tpos++;
-		uint8_t *p = sp_rec_put(ov->ckw, SP_REC_DEL, KEY_LEN, 0);
-		state_key(p, ov->qidx, x->key, x->rec);
-		(*budget)--;
-	}
+	*live = p->flags & P_LIVE;
+	return &p->dep;
 }
 
-/* Does partition pi still owe its state at the barrier to the delta being written? */
-static inline bool
-ck_owed(const struct weir_over *ov, uint32_t pi, const struct part *p)
-{
-	if (!ov->ckw)
-		return false;
-	if (ov->ck_full)
-		return pi >= ov->ck_pos && pi < ov->ck_end && p->dep != ov->cur && (p->flags & P_LIVE);
-	return p->dep == ov->cur - 1;
-}
+/* (a step's budget counts records, tombstones too) */
+static const struct ck_ops ck_ops = { ck_unit, ck_put, true };
 
 static __attribute__((noinline)) void
 ck_touch_slow(struct weir_over *ov, uint32_t pi)
 {
-	struct part *p = P(ov, pi);
-
-	if (ck_owed(ov, pi, p)) {               /* copy on write: its barrier state first */
-		uint32_t all = UINT32_MAX;
-		ck_tombs(ov, &all);
-		ck_put(ov, p);
-	}
-	p->dep = ov->cur;
-	vec_push(&ov->chg[ov->cur & 1], &pi, sizeof(pi));
+	ck_cow(&ov->ck, ov->qidx, pi, &ck_ops, ov);
 }
 
 /* Partition pi is about to change (or go). */
 static inline __attribute__((always_inline)) void
 ck_touch(struct weir_over *ov, uint32_t pi)
 {
-	if (P(ov, pi)->dep != ov->cur)
+	if (P(ov, pi)->dep != ov->ck.cur)
 		ck_touch_slow(ov, pi);
 }
 
@@ -802,8 +743,8 @@ ck_shrunk(struct weir_over *ov, struct part *p, uint32_t m)
 	struct pcold *pc = PC(ov, p);
 
 	while (pc->pck > m) {
-		struct tomb t = { pc->key, (int64_t)--pc->pck };
-		vec_push(&ov->tomb[ov->cur & 1], &t, sizeof(t));
+		pc->pck--;
+		ck_forgotten(&ov->ck, pc->key, (int64_t)pc->pck);
 	}
 }
 
@@ -840,9 +781,9 @@ part_alloc(struct weir_over *ov)
 	PC(ov, p)->self = i;
 	p->flags = P_LIVE;
 	PC(ov, p)->next = NIL;
-	p->dep = ov->cur;               /* new since the barrier: never part of its delta */
-	if (ov->track)
-		vec_push(&ov->chg[ov->cur & 1], &i, sizeof(i));
+	p->dep = ov->ck.cur;            /* new since the barrier: never part of its delta */
+	if (ov->ck.track)
+		ck_changed(&ov->ck, i);
 	ov->live++;
 	return i;
 }
@@ -922,7 +863,8 @@ tab_del(struct weir_over *ov, uint32_t i)
 	ov->used--;
 }
 
-static int
+/* (inline: over_event's path for a new partition) */
+static inline int
 heap_push(struct weir_over *ov, int64_t time, uint32_t pi)
 {
 	struct hnode x = { time, pi, 0 }, *hp;
@@ -971,7 +913,7 @@ part_free(struct weir_over *ov, uint32_t pi, bool in_table)
 {
 	struct part *p = P(ov, pi);
 
-	if (ov->track) {
+	if (ov->ck.track) {
 		ck_touch(ov, pi);
 		ck_shrunk(ov, p, 0);
 	}
@@ -1005,7 +947,7 @@ part_trim(struct weir_over *ov, struct part *p)
 	if (i == p->n)
 		p->head = p->n = p->rlo = 0;
 	p->tlow = p->head < p->n ? T(ov, p, p->head) : INT64_MAX;
-	if (ov->track)
+	if (ov->ck.track)
 		ck_shrunk(ov, p, nrec(ov, p));
 }
 
@@ -1532,7 +1474,7 @@ over_event(struct weir_over *ov, const struct weir_ev *e, uint64_t h, struct par
 		p->tmax = INT64_MIN;    /* set by its first entry (none if that fails) */
 		tab_put(ov, pos, p, e->key);
 	} else {
-		if (p->dep != ov->cur)
+		if (p->dep != ov->ck.cur)
 			ck_touch_slow(ov, PC(ov, p)->self);
 		if (p->tlow < ov->evict_below)
 			part_check(ov, p);
@@ -1646,8 +1588,7 @@ weir_over_create(const struct weir_query_cfg *q, uint16_t qidx, const struct wei
 	ov->wm = WEIR_WM_MIN;
 	ov->late_below = ov->evict_below = INT64_MIN;
 	ov->naggs = q->naggs;
-	ov->cur = 2;                    /* dep 0 means unchanged: intervals start above it */
-	ov->track = !(flags & WEIR_OP_NO_CKPT);
+	ck_init(&ov->ck, !(flags & WEIR_OP_NO_CKPT));
 	for (int i = 0; i < MAX_COLS; i++)
 		colof[i] = -1;
 	uint32_t layout = 2166136261u;  /* FNV-1a over the entry and running-sum layout */
@@ -1793,10 +1734,7 @@ weir_over_destroy(struct weir_over *ov)
 		mem_free(ov, ov->praw[b], pblk_bytes(ov, b));
 	mem_free(ov, ov->tab_raw, (size_t)(ov->mask + 1) * sizeof(*ov->tab));
 	free(ov->heap.a);
-	for (int i = 0; i < 2; i++) {
-		free(ov->chg[i].a);
-		free(ov->tomb[i].a);
-	}
+	ck_free(&ov->ck);
 	weir_arena_fini(&ov->arena);
 	free(ov);
 }
@@ -1913,69 +1851,19 @@ weir_over_get_stats(const struct weir_over *ov, struct weir_op_stats *st)
 void
 weir_over_ckpt_begin(struct weir_over *ov, struct sp_writer *w, bool full)
 {
-	char name[8];
-
-	if (!ov->track)                 /* created with WEIR_OP_NO_CKPT: a caller's bug */
-		abort();
-	if (ov->ckw)                    /* the previous delta is not out yet: finish it */
+	if (ov->ck.w)                   /* the previous delta is not out yet: finish it */
 		while (!weir_over_ckpt_step(ov, UINT32_MAX))
 			;
 	if (ov->restoring)
 		restore_finish(ov);
-	ov->cur++;
-	ov->ckw = w;
-	ov->ck_full = full;
-	ov->ck_pos = 0;
-	ov->ck_tpos = 0;
-	ov->ck_end = ov->nparts;
-	if (full) {                     /* the whole state replaces the shard: no deletes */
-		ov->chg[(ov->cur - 1) & 1].n = 0;
-		ov->tomb[(ov->cur - 1) & 1].n = 0;
-	}
-	snprintf(name, sizeof(name), "q%u", (unsigned)ov->qidx);
-	uint8_t *p = sp_rec_put(w, SP_REC_META, (unsigned)strlen(name), 8);
-	memcpy(p, name, strlen(name));
-	memcpy(p + strlen(name), &ov->wm, 8);
+	ck_begin(&ov->ck, w, full, ov->nparts, ov->qidx, ov->wm);
 }
 
+/* (budget counts records, tombstones too; a partition is written whole once started) */
 bool
 weir_over_ckpt_step(struct weir_over *ov, uint32_t budget)
 {
-	struct vec *chg = &ov->chg[(ov->cur - 1) & 1];
-
-	if (!ov->ckw)
-		return true;
-	ck_tombs(ov, &budget);
-	if (ov->ck_tpos < ov->tomb[(ov->cur - 1) & 1].n)
-		return false;
-	/* budget counts records; a partition is written whole once started */
-	if (ov->ck_full) {
-		for (; ov->ck_pos < ov->ck_end && budget; ov->ck_pos++) {
-			struct part *p = P(ov, ov->ck_pos);
-			if ((p->flags & P_LIVE) && p->dep != ov->cur) {
-				uint32_t m = ck_put(ov, p);
-				budget -= m < budget ? m : budget;
-			}
-		}
-		if (ov->ck_pos < ov->ck_end)
-			return false;
-	} else {
-		const uint32_t *d = chg->a;
-		for (; ov->ck_pos < chg->n && budget; ov->ck_pos++) {
-			struct part *p = P(ov, d[ov->ck_pos]);
-			if (p->dep == ov->cur - 1) {
-				uint32_t m = ck_put(ov, p);
-				p->dep = 0;
-				budget -= m < budget ? m : budget;
-			}
-		}
-		if (ov->ck_pos < chg->n)
-			return false;
-	}
-	chg->n = 0;
-	ov->tomb[(ov->cur - 1) & 1].n = 0;
-	ov->ckw = NULL;
-	return true;
+	return ck_step(&ov->ck, ov->qidx, budget, &ck_ops, ov);
 }
 
 int
@@ -1988,7 +1876,7 @@ weir_over_restore(struct weir_over *ov, const uint8_t *k, unsigned klen, const u
 
 	if (ov->kind != WEIR_WIN_OVER || weir_state_key(k, klen, &q, &key) || q != ov->qidx)
 		return -1;
-	uint64_t rec = sp_rd_be64(k + 10) ^ (UINT64_C(1) << 63);
+	uint64_t rec = (uint64_t)ck_state_sub(k);
 	if (rec > 1u << 26)
 		return -1;
 	if (rec == 0) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Event-time window operator (see window.h and ../shared/semantics.md). */
 #include "window.h"
+#include "ckdelta.h"
 #include "expr.h"
 #include "over.h"
 
@@ -70,11 +71,6 @@ struct fire_ent {
 	uint32_t gen_kind;          /* sessions: as in the heap entry */
 };
 
-struct vec {                        /* a growable array of fixed-size items */
-	void *a;
-	uint32_t n, cap;
-};
-
 struct weir_op {
 	uint8_t kind;               /* enum weir_win */
 	uint16_t qidx;
@@ -119,18 +115,9 @@ struct weir_op {
 	/* tumbling fast path: the window of the previous record */
 	int64_t cur_start;
 
-	/* checkpoints (see weir_op_ckpt_begin): slots changed in interval `cur` are in
-	 * chg[cur & 1] with dep == cur, deleted keys in tomb[cur & 1]; at a barrier
-	 * cur moves on and the other pair becomes the delta being written out */
-	uint32_t cur;
-	bool track;                 /* checkpoints will be taken (not WEIR_OP_NO_CKPT) */
-	struct vec chg[2];          /* uint32_t slot indices */
-	struct vec tomb[2];         /* struct tomb */
-	struct sp_writer *ckw;      /* non-NULL while a delta is being written */
-	bool ck_full;
-	uint32_t ck_pos;            /* next entry of chg / slot index (full) */
-	uint32_t ck_tpos;           /* next entry of tomb */
-	uint32_t ck_end;            /* full: slots that existed at the barrier */
+	/* checkpoints (ckdelta.h): the slots changed since the barrier, the keys deleted,
+	 * the delta being written */
+	struct ck_delta ck;
 
 	/* latency stamps (WEIR_OP_LATENCY): a hidden state word after the aggregates'
 	 * (w[nwords], not checkpointed) keeps the largest arrival stamp of the window's
@@ -162,33 +149,12 @@ struct weir_op {
 	uint64_t res_buf[(sizeof(struct weir_result) + 8 * (WEIR_MAX_AGGS + 2)) / 8];
 };
 
-struct tomb {
-	uint64_t key;
-	int64_t start;
-};
-
 /* ---- small helpers ------------------------------------------------------------ */
 
 static inline struct slot *
 S(const struct weir_op *op, uint32_t i)
 {
 	return (struct slot *)(op->slots + (size_t)i * op->stride);
-}
-
-static int
-vec_push(struct vec *v, const void *item, size_t sz)
-{
-	if (v->n == v->cap) {
-		uint32_t cap = v->cap ? 2 * v->cap : 64;
-		void *a = realloc(v->a, (size_t)cap * sz);
-		if (!a)
-			return -1;
-		v->a = a;
-		v->cap = cap;
-	}
-	memcpy((uint8_t *)v->a + (size_t)v->n * sz, item, sz);
-	v->n++;
-	return 0;
 }
 
 static inline uint64_t
@@ -497,17 +463,7 @@ agg_merge(struct weir_op *op, struct slot *a_, const struct slot *b)
 
 /* ---- checkpoint deltas ------------------------------------------------------------- */
 
-#define KEY_LEN 18u
 #define VAL_FIXED 30u
-
-static void
-state_key(uint8_t *p, uint16_t q, uint64_t key, int64_t start)
-{
-	p[0] = (uint8_t)(q >> 8);
-	p[1] = (uint8_t)q;
-	sp_be64(p + 2, key);
-	sp_be64(p + 10, (uint64_t)start ^ (UINT64_C(1) << 63));   /* signed order */
-}
 
 static inline void
 le32(uint8_t *p, uint32_t v)
@@ -567,18 +523,21 @@ dset_read(const uint8_t **pp, const uint8_t *end, bool *ok)
 	return d;
 }
 
-static void
-ck_put(struct weir_op *op, struct slot *s)
+/* Write slot si as it stands: one PUT. */
+static uint32_t
+ck_put(void *ctx, uint32_t si)
 {
+	struct weir_op *op = ctx;
+	struct slot *s = S(op, si);
 	unsigned extra = 0;
 	for (int k = 0; k < op->ndist; k++)
 		extra += dset_size(DS(s->w[op->dist_word[k]]));
-	uint8_t *p = sp_rec_put(op->ckw, SP_REC_PUT, KEY_LEN, VAL_FIXED + 8 * op->nwords + extra);
+	uint8_t *p = sp_rec_put(op->ck.w, SP_REC_PUT, CK_KEY_LEN, VAL_FIXED + 8 * op->nwords + extra);
 	uint32_t fl = s->flags & SLOT_CKPT_FLAGS;
 	uint16_t nw = (uint16_t)op->nwords;
 
-	state_key(p, op->qidx, s->key, s->start);
-	p += KEY_LEN;
+	ck_state_key(p, op->qidx, s->key, s->start);
+	p += CK_KEY_LEN;
 	memcpy(p, &s->end, 8);
 	le32(p + 8, s->revision);
 	le32(p + 12, s->ovf);
@@ -590,50 +549,31 @@ ck_put(struct weir_op *op, struct slot *s)
 	for (int k = 0; k < op->ndist; k++)
 		p = dset_write(p, DS(s->w[op->dist_word[k]]));
 	s->flags |= SLOT_PERSIST;
+	return 1;
 }
 
-/* Write the remaining tombstones of the delta (they must precede its PUTs). */
-static void
-ck_tombs(struct weir_op *op, uint32_t budget)
+static uint32_t *
+ck_unit(void *ctx, uint32_t si, bool *live)
 {
-	struct vec *t = &op->tomb[(op->cur - 1) & 1];
+	struct slot *s = S(ctx, si);
 
-	while (op->ck_tpos < t->n && budget--) {
-		const struct tomb *x = (const struct tomb *)t->a + op->ck_tpos++;
-		uint8_t *p = sp_rec_put(op->ckw, SP_REC_DEL, KEY_LEN, 0);
-		state_key(p, op->qidx, x->key, x->start);
-	}
+	*live = s->flags & SLOT_LIVE;
+	return &s->dep;
 }
 
-/* Does slot si still owe its state at the barrier to the delta being written? */
-static inline bool
-ck_owed(const struct weir_op *op, uint32_t si, const struct slot *s)
-{
-	if (!op->ckw)
-		return false;
-	if (op->ck_full)
-		return si >= op->ck_pos && si < op->ck_end && s->dep != op->cur && (s->flags & SLOT_LIVE);
-	return s->dep == op->cur - 1;
-}
+static const struct ck_ops ck_ops = { ck_unit, ck_put, false };
 
 static __attribute__((noinline)) void
 ck_touch_slow(struct weir_op *op, uint32_t si)
 {
-	struct slot *s = S(op, si);
-
-	if (ck_owed(op, si, s)) {               /* copy on write: its barrier state first */
-		ck_tombs(op, UINT32_MAX);
-		ck_put(op, s);
-	}
-	s->dep = op->cur;
-	vec_push(&op->chg[op->cur & 1], &si, sizeof(si));
+	ck_cow(&op->ck, op->qidx, si, &ck_ops, op);
 }
 
 /* Slot si is about to change (or go). */
 static inline __attribute__((always_inline)) void
 ck_touch(struct weir_op *op, uint32_t si)
 {
-	if (S(op, si)->dep != op->cur)
+	if (S(op, si)->dep != op->ck.cur)
 		ck_touch_slow(op, si);
 }
 
@@ -648,8 +588,7 @@ static void
 ck_forget(struct weir_op *op, struct slot *s)
 {
 	if (s->flags & SLOT_PERSIST) {
-		struct tomb t = { s->key, s->start };
-		vec_push(&op->tomb[op->cur & 1], &t, sizeof(t));
+		ck_forgotten(&op->ck, s->key, s->start);
 		s->flags &= ~(uint32_t)SLOT_PERSIST;
 	}
 }
@@ -764,9 +703,9 @@ slot_alloc(struct weir_op *op)
 	S(op, i)->flags = SLOT_LIVE;
 	S(op, i)->revision = 0;
 	S(op, i)->next = NIL;
-	S(op, i)->dep = op->cur;        /* new since the barrier: never part of its delta */
-	if (op->track)                  /* (without checkpoints the list would only grow) */
-		vec_push(&op->chg[op->cur & 1], &i, sizeof(i));
+	S(op, i)->dep = op->ck.cur;     /* new since the barrier: never part of its delta */
+	if (op->ck.track)               /* (without checkpoints the list would only grow) */
+		ck_changed(&op->ck, i);
 	op->live++;
 	return i;
 }
@@ -1385,8 +1324,7 @@ weir_op_create_ex(const struct weir_query_cfg *q, uint16_t qidx, const struct we
 	op->wm = WEIR_WM_MIN;
 	op->naggs = q->naggs;
 	op->cur_start = INT64_MIN / 2;
-	op->cur = 2;                    /* dep 0 means unchanged: intervals start above it */
-	op->track = !(flags & WEIR_OP_NO_CKPT);
+	ck_init(&op->ck, !(flags & WEIR_OP_NO_CKPT));
 	/* (OVER and SELECT aggregates are over.c's: CUR has no window program) */
 	for (int a = 0; a < q->naggs && q->window != WEIR_WIN_OVER && q->window != WEIR_WIN_SELECT; a++) {
 		const struct weir_agg_cfg *g = &q->aggs[a];
@@ -1489,10 +1427,7 @@ weir_op_destroy(struct weir_op *op)
 	free(op->fire.a);
 	free(op->fire_tmp.a);
 	free(op->xrows);
-	for (int i = 0; i < 2; i++) {
-		free(op->chg[i].a);
-		free(op->tomb[i].a);
-	}
+	ck_free(&op->ck);
 	free(op);
 }
 
@@ -1735,83 +1670,24 @@ weir_op_get_stats(const struct weir_op *op, struct weir_op_stats *st)
 void
 weir_op_ckpt_begin(struct weir_op *op, struct sp_writer *w, bool full)
 {
-	char name[8];
-
 	if (op->ov) {
 		weir_over_ckpt_begin(op->ov, w, full);
 		return;
 	}
-	if (!op->track)                 /* created with WEIR_OP_NO_CKPT: a caller's bug */
-		abort();
-	if (op->ckw)                    /* the previous delta is not out yet: finish it */
+	if (op->ck.w)                   /* the previous delta is not out yet: finish it */
 		while (!weir_op_ckpt_step(op, UINT32_MAX))
 			;
-	op->cur++;
-	op->ckw = w;
-	op->ck_full = full;
-	op->ck_pos = 0;
-	op->ck_tpos = 0;
-	op->ck_end = op->nslots;
-	if (full) {                     /* the whole state replaces the shard: no deletes */
-		op->chg[(op->cur - 1) & 1].n = 0;
-		op->tomb[(op->cur - 1) & 1].n = 0;
-	}
-	/* the watermark at the barrier */
-	snprintf(name, sizeof(name), "q%u", (unsigned)op->qidx);
-	uint8_t *p = sp_rec_put(w, SP_REC_META, (unsigned)strlen(name), 8);
-	memcpy(p, name, strlen(name));
-	memcpy(p + strlen(name), &op->wm, 8);
+	ck_begin(&op->ck, w, full, op->nslots, op->qidx, op->wm);
 }
 
+/* (tombstones do not count against the budget: up to budget of them, then as many
+ * windows) */
 bool
 weir_op_ckpt_step(struct weir_op *op, uint32_t budget)
 {
-	struct vec *chg = &op->chg[(op->cur - 1) & 1];
-
 	if (op->ov)
 		return weir_over_ckpt_step(op->ov, budget);
-	if (!op->ckw)
-		return true;
-	ck_tombs(op, budget);
-	if (op->ck_tpos < op->tomb[(op->cur - 1) & 1].n)
-		return false;
-	if (op->ck_full) {
-		for (; op->ck_pos < op->ck_end && budget; op->ck_pos++) {
-			struct slot *s = S(op, op->ck_pos);
-			if ((s->flags & SLOT_LIVE) && s->dep != op->cur) {
-				ck_put(op, s);
-				budget--;
-			}
-		}
-		if (op->ck_pos < op->ck_end)
-			return false;
-	} else {
-		const uint32_t *d = chg->a;
-		for (; op->ck_pos < chg->n && budget; op->ck_pos++) {
-			struct slot *s = S(op, d[op->ck_pos]);
-			if (s->dep == op->cur - 1) {
-				ck_put(op, s);
-				s->dep = 0;
-				budget--;
-			}
-		}
-		if (op->ck_pos < chg->n)
-			return false;
-	}
-	chg->n = 0;
-	op->tomb[(op->cur - 1) & 1].n = 0;
-	op->ckw = NULL;
-	return true;
-}
-
-int
-weir_state_key(const uint8_t *k, unsigned klen, uint16_t *q, uint64_t *key)
-{
-	if (klen != KEY_LEN)
-		return -1;
-	*q = (uint16_t)(k[0] << 8 | k[1]);
-	*key = sp_rd_be64(k + 2);
-	return 0;
+	return ck_step(&op->ck, op->qidx, budget, &ck_ops, op);
 }
 
 int
@@ -1841,7 +1717,7 @@ weir_op_restore(struct weir_op *op, const uint8_t *k, unsigned klen, const uint8
 	memcpy(&nw, v + 28, 2);
 	if (nw != op->nwords)
 		goto refuse;
-	int64_t start = (int64_t)(sp_rd_be64(k + 10) ^ (UINT64_C(1) << 63));
+	int64_t start = ck_state_sub(k);
 	bool session = op->kind == WEIR_WIN_SESSION;
 	uint64_t h = mix(key, session ? 0 : start);
 	uint32_t pos = tab_find(op, key, start, h);

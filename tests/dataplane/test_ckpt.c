@@ -21,100 +21,8 @@
 
 #define S_ INT64_C(1000000000)
 
-/* ---- a key-value model fed from delta chunks ------------------------------------------- */
-
-struct kv { uint8_t k[SP_KEY_MAX]; unsigned kl; uint8_t v[SP_VAL_MAX]; unsigned vl; };
-struct model { struct kv *e; unsigned n, cap; int64_t wm; int has_wm; };
-
-static struct kv *
-model_find(struct model *m, const uint8_t *k, unsigned kl)
-{
-	for (unsigned i = 0; i < m->n; i++)
-		if (m->e[i].kl == kl && !memcmp(m->e[i].k, k, kl))
-			return &m->e[i];
-	return NULL;
-}
-
-static void
-model_apply(struct model *m, const struct sp_chunk *c)
-{
-	uint32_t off = 0;
-	unsigned type, kl, vl;
-	const uint8_t *k, *v;
-	int r;
-
-	while ((r = sp_rec_next(c, &off, &type, &k, &kl, &v, &vl)) == 1) {
-		struct kv *x = model_find(m, k, kl);
-		if (type == SP_REC_META) {
-			memcpy(&m->wm, v, 8);
-			m->has_wm = 1;
-		} else if (type == SP_REC_DEL) {
-			if (x)
-				*x = m->e[--m->n];
-		} else {
-			assert_int_equal(type, SP_REC_PUT);
-			if (!x) {
-				if (m->n == m->cap) {
-					m->cap = m->cap ? 2 * m->cap : 256;
-					m->e = realloc(m->e, m->cap * sizeof(*m->e));
-				}
-				x = &m->e[m->n++];
-			}
-			memcpy(x->k, k, kl);
-			x->kl = kl;
-			memcpy(x->v, v, vl);
-			x->vl = vl;
-		}
-	}
-	assert_int_equal(r, 0);
-}
-
-static int
-kv_cmp(const void *a, const void *b)
-{
-	const struct kv *x = a, *y = b;
-	int c = memcmp(x->k, y->k, x->kl < y->kl ? x->kl : y->kl);
-	return c ? c : (int)x->kl - (int)y->kl;
-}
-
-static void
-model_equal(struct model *a, struct model *b)
-{
-	assert_int_equal(a->n, b->n);
-	qsort(a->e, a->n, sizeof(*a->e), kv_cmp);
-	qsort(b->e, b->n, sizeof(*b->e), kv_cmp);
-	for (unsigned i = 0; i < a->n; i++) {
-		assert_int_equal(a->e[i].kl, b->e[i].kl);
-		assert_memory_equal(a->e[i].k, b->e[i].k, a->e[i].kl);
-		assert_int_equal(a->e[i].vl, b->e[i].vl);
-		assert_memory_equal(a->e[i].v, b->e[i].v, a->e[i].vl);
-	}
-	assert_int_equal(a->wm, b->wm);
-}
-
-/* ---- a writer whose chunks go straight into a model -------------------------------------- */
-
 #define CHUNK_CAP 512u      /* small: deltas span many chunks */
-
-struct sink { struct model *m; unsigned chunks; };
-
-static struct sp_chunk *
-chunk_new(void)
-{
-	struct sp_chunk *c = calloc(1, sizeof(*c) + CHUNK_CAP);
-	c->cap = CHUNK_CAP;
-	return c;
-}
-
-static struct sp_chunk *
-next_chunk(void *ctx, struct sp_chunk *full)
-{
-	struct sink *s = ctx;
-	model_apply(s->m, full);
-	s->chunks++;
-	free(full);
-	return chunk_new();
-}
+#include "ckpt_capture.h"
 
 /* ---- results -------------------------------------------------------------------------------- */
 
@@ -222,18 +130,9 @@ play(struct weir_op *op, const struct step *x)
 	}
 }
 
-/* Full dump of op's state now (used on the twin). */
-static void
-dump_full(struct weir_op *op, struct model *m)
-{
-	struct sink s = { m, 0 };
-	struct sp_writer w = { chunk_new(), next_chunk, &s, 0, 0 };
-	weir_op_ckpt_begin(op, &w, true);
-	while (!weir_op_ckpt_step(op, UINT32_MAX))
-		;
-	model_apply(m, w.c);
-	free(w.c);
-}
+static void ops_begin(void *op, struct sp_writer *w, bool full) { weir_op_ckpt_begin(op, w, full); }
+static bool ops_step(void *op, uint32_t budget) { return weir_op_ckpt_step(op, budget); }
+static const struct ckpt_ops ops = { ops_begin, ops_step };
 
 static void
 restore_into(struct weir_op *op, const struct model *m)
@@ -264,23 +163,8 @@ run(const char *window, const char *lateness, unsigned seed, unsigned keys)
 
 	for (unsigned i = 0; i < len; i++) {
 		if (sc[i].kind == 3) {
-			if (active) {           /* finish the previous delta first */
-				while (!weir_op_ckpt_step(op, UINT32_MAX))
-					;
-			}
-			if (active) {
-				model_apply(&m, w.c);
-				free(w.c);
-				model_equal(&m, &expect);
-			}
-			/* the truth at this barrier, from the twin */
-			free(expect.e);
-			memset(&expect, 0, sizeof(expect));
-			dump_full(twin, &expect);
+			ckpt_barrier(&ops, op, twin, false, &w, &active, &m, &expect);
 			bar_o1 = o1.n;
-			w.c = chunk_new();
-			weir_op_ckpt_begin(op, &w, false);
-			active = 1;
 			barriers++;
 			continue;
 		}
@@ -289,9 +173,7 @@ run(const char *window, const char *lateness, unsigned seed, unsigned keys)
 		if (rest)
 			play(rest, &sc[i]);
 		if (active && weir_op_ckpt_step(op, (uint32_t)(rnd() % 3))) {
-			model_apply(&m, w.c);
-			free(w.c);
-			model_equal(&m, &expect);
+			delta_check(&m, &w, &expect);
 			active = 0;
 			/* once: restore an operator from the model at this barrier; from here on
 			 * it must emit what the original emits */
@@ -332,8 +214,8 @@ run(const char *window, const char *lateness, unsigned seed, unsigned keys)
 	weir_op_destroy(twin);
 	weir_op_destroy(rest);
 	free(sc);
-	free(m.e);
-	free(expect.e);
+	model_free(&m);
+	model_free(&expect);
 	free(o1.r);
 	free(o2.r);
 	free(o3.r);

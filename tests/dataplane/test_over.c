@@ -1089,133 +1089,11 @@ eviction(void **st)
 
 /* ---- checkpoints ------------------------------------------------------------------------------------- */
 
-struct kv { uint8_t k[SP_KEY_MAX]; unsigned kl; uint8_t *v; unsigned vl; };   /* v: malloc'd */
-struct model { struct kv *e; unsigned n, cap; int64_t wm; };
+#include "ckpt_capture.h"
 
-static struct kv *
-model_find(struct model *m, const uint8_t *k, unsigned kl)
-{
-	for (unsigned i = 0; i < m->n; i++)
-		if (m->e[i].kl == kl && !memcmp(m->e[i].k, k, kl))
-			return &m->e[i];
-	return NULL;
-}
-
-static void
-model_clear(struct model *m)
-{
-	for (unsigned i = 0; i < m->n; i++)
-		free(m->e[i].v);
-	m->n = 0;
-}
-
-static void
-model_free(struct model *m)
-{
-	model_clear(m);
-	free(m->e);
-	memset(m, 0, sizeof(*m));
-}
-
-static void
-model_apply(struct model *m, const struct sp_chunk *c)
-{
-	uint32_t off = 0;
-	unsigned type, kl, vl;
-	const uint8_t *k, *v;
-	int r, puts = 0;
-
-	if (c->seq == 0 && (c->flags & SP_CH_FULL))
-		model_clear(m);                 /* a full delta replaces the shard */
-	while ((r = sp_rec_next(c, &off, &type, &k, &kl, &v, &vl)) == 1) {
-		struct kv *x = model_find(m, k, kl);
-		if (type == SP_REC_META) {
-			memcpy(&m->wm, v, 8);
-		} else if (type == SP_REC_DEL) {
-			assert_int_equal(puts, 0);      /* DELs before PUTs */
-			if (x) {
-				free(x->v);
-				*x = m->e[--m->n];
-			}
-		} else {
-			assert_int_equal(type, SP_REC_PUT);
-			assert_true(vl <= SP_VAL_MAX);
-			puts++;
-			if (!x) {
-				if (m->n == m->cap) {
-					m->cap = m->cap ? 2 * m->cap : 256;
-					m->e = realloc(m->e, m->cap * sizeof(*m->e));
-				}
-				x = &m->e[m->n++];
-				x->v = NULL;
-			}
-			memcpy(x->k, k, kl);
-			x->kl = kl;
-			x->v = realloc(x->v, vl ? vl : 1);
-			memcpy(x->v, v, vl);
-			x->vl = vl;
-		}
-	}
-	assert_int_equal(r, 0);
-}
-
-static int
-kv_cmp(const void *a, const void *b)
-{
-	const struct kv *x = a, *y = b;
-	int c = memcmp(x->k, y->k, x->kl < y->kl ? x->kl : y->kl);
-	return c ? c : (int)x->kl - (int)y->kl;
-}
-
-static void
-model_equal(struct model *a, struct model *b)
-{
-	assert_int_equal(a->n, b->n);
-	qsort(a->e, a->n, sizeof(*a->e), kv_cmp);
-	qsort(b->e, b->n, sizeof(*b->e), kv_cmp);
-	for (unsigned i = 0; i < a->n; i++) {
-		assert_int_equal(a->e[i].kl, b->e[i].kl);
-		assert_memory_equal(a->e[i].k, b->e[i].k, a->e[i].kl);
-		assert_int_equal(a->e[i].vl, b->e[i].vl);
-		assert_memory_equal(a->e[i].v, b->e[i].v, a->e[i].vl);
-	}
-	assert_int_equal(a->wm, b->wm);
-}
-
-#define CHUNK_CAP (SP_REC_HDR + SP_KEY_MAX + SP_VAL_MAX)   /* holds the largest record */
-
-struct sink { struct model *m; unsigned chunks; };
-
-static struct sp_chunk *
-chunk_new(bool full)
-{
-	struct sp_chunk *c = calloc(1, sizeof(*c) + CHUNK_CAP);
-	c->cap = CHUNK_CAP;
-	c->flags = full ? SP_CH_FULL : 0;
-	return c;
-}
-
-static struct sp_chunk *
-next_chunk(void *ctx, struct sp_chunk *full)
-{
-	struct sink *s = ctx;
-	model_apply(s->m, full);
-	s->chunks++;
-	free(full);
-	return chunk_new(false);
-}
-
-static void
-dump_full(struct weir_over *ov, struct model *m)
-{
-	struct sink s = { m, 0 };
-	struct sp_writer w = { chunk_new(true), next_chunk, &s, 0, 0 };
-	weir_over_ckpt_begin(ov, &w, true);
-	while (!weir_over_ckpt_step(ov, UINT32_MAX))
-		;
-	model_apply(m, w.c);
-	free(w.c);
-}
+static void ops_begin(void *ov, struct sp_writer *w, bool full) { weir_over_ckpt_begin(ov, w, full); }
+static bool ops_step(void *ov, uint32_t budget) { return weir_over_ckpt_step(ov, budget); }
+static const struct ckpt_ops ops = { ops_begin, ops_step };
 
 /* Restore from the model's records in a shuffled order; check weir_state_key. */
 static void
@@ -1313,24 +1191,13 @@ ckpt_run(const struct params *pp, unsigned seed, int full_mode)
 
 	for (unsigned i = 0; i < len; i++) {
 		if (sc[i].kind == 3) {
-			if (active) {           /* finish the previous delta first */
-				while (!weir_over_ckpt_step(ov, UINT32_MAX))
-					;
-				model_apply(&m, w.c);
-				free(w.c);
-				model_equal(&m, &expect);
-			}
-			model_free(&expect);
-			dump_full(twin, &expect);               /* the truth at this barrier */
-			for (unsigned j = 0; j < expect.n; j++)
-				multi += expect.e[j].k[17] > 1;      /* partitions of several records */
-			bar_o1 = o1.n;
 			/* full_mode 0: all incremental; 1: the first full (as the dataplane), then
 			 * one in four */
 			bool full = full_mode && (barriers == 0 || rnd() % 4 == 0);
-			w.c = chunk_new(full);
-			weir_over_ckpt_begin(ov, &w, full);
-			active = 1;
+			ckpt_barrier(&ops, ov, twin, full, &w, &active, &m, &expect);
+			for (unsigned j = 0; j < expect.n; j++)
+				multi += expect.e[j].k[17] > 1;      /* partitions of several records */
+			bar_o1 = o1.n;
 			barriers++;
 			continue;
 		}
@@ -1339,9 +1206,7 @@ ckpt_run(const struct params *pp, unsigned seed, int full_mode)
 		if (rest)
 			play(rest, &sc[i]);
 		if (active && weir_over_ckpt_step(ov, (uint32_t)(rnd() % 4))) {
-			model_apply(&m, w.c);
-			free(w.c);
-			model_equal(&m, &expect);
+			delta_check(&m, &w, &expect);
 			active = 0;
 			if (!rest && barriers >= 3 && i > len / 2) {   /* (partitions are large by then) */
 				rest = weir_over_create(&qc, 3, &src, collect, &o3, 0);
