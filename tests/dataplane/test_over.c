@@ -392,6 +392,7 @@ struct params {
 	bool specials;              /* NaN, +-inf, -0 among the f64 values */
 	bool having;
 	bool latency;
+	size_t headroom;            /* weir_over_set_headroom: large blocks from an arena */
 };
 
 static int64_t
@@ -455,6 +456,12 @@ run_random(const struct params *pp, const struct aspec *ag, int naggs, unsigned 
 	unsigned flags = (pp->latency ? WEIR_OP_LATENCY : 0) | (seed % 2 ? WEIR_OP_NO_CKPT : 0);
 	struct weir_over *ov = weir_over_create(&qc, 3, &src, collect, &got, flags);
 	assert_non_null(ov);
+	uint64_t ready0 = 0;
+	if (pp->headroom) {
+		assert_int_equal(weir_over_set_headroom(ov, pp->headroom), 0);
+		ready0 = weir_over_headroom_ready(ov);
+		assert_true(ready0 >= pp->headroom);
+	}
 	if (pp->having)
 		weir_over_set_having(ov, having_fn, NULL);
 	while (done < pp->nev) {
@@ -495,6 +502,8 @@ run_random(const struct params *pp, const struct aspec *ag, int naggs, unsigned 
 		assert_true(rf.rejected > 0);
 	if (pp->extremes && pp->kind == WEIR_WIN_OVER)
 		assert_true(rf.overflow > 0);
+	if (pp->headroom)       /* (no service thread here: what was taken stays taken) */
+		assert_true(weir_over_headroom_ready(ov) < ready0);
 	/* the end of input frees every partition */
 	weir_over_advance(ov, INT64_MAX);
 	weir_over_get_stats(ov, &st);
@@ -509,6 +518,23 @@ static const struct params base = {
 	.kind = WEIR_WIN_OVER, .size = 1000, .lateness = 0, .nkeys = 5, .nev = 3000, .gap = 40,
 	.disorder = 600, .quantum = 25, .wm_delay = 300,
 };
+
+/* state_headroom: the operator's large blocks (key table, partition blocks, chunks) come
+ * from a populated arena, are given back to it and taken again; the results stay the
+ * reference's */
+static void
+over_arena(void **st)
+{
+	(void)st;
+	for (unsigned s = 0; s < 2; s++) {
+		struct params p = base;
+		p.nkeys = 3000;
+		p.nev = 40000;
+		p.size = s ? 1000000 : 3000;    /* everything kept / partitions evicted and reused */
+		p.headroom = (size_t)4 << 20;
+		run_random(&p, all_aggs, N_ALL, 90 + s);
+	}
+}
 
 /* every aggregate, out-of-order and equal times, late events, latency stamps */
 static void
@@ -1428,6 +1454,7 @@ main(void)
 		cmocka_unit_test(having_programs),
 		cmocka_unit_test(over_overflow_specials),
 		cmocka_unit_test(over_long_ranges),
+		cmocka_unit_test(over_arena),
 		cmocka_unit_test(select_kind),
 		cmocka_unit_test(f64_running_overflow),
 		cmocka_unit_test(sum_limits),
