@@ -36,16 +36,18 @@ round_up(size_t x, size_t a)
 bool
 weir_arena_async_supported(void)
 {
-	static int ok = -1;         /* probed once: a page of our own, populated */
+	static _Atomic int ok = -1; /* probed once (or twice, racing: the same answer) */
 
-	if (ok < 0) {
+	int v = atomic_load_explicit(&ok, memory_order_relaxed);
+	if (v < 0) {                /* a page of our own, populated */
 		long pg = sysconf(_SC_PAGESIZE);
 		void *m = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		ok = m != MAP_FAILED && madvise(m, (size_t)pg, MADV_POPULATE_WRITE) == 0;
+		v = m != MAP_FAILED && madvise(m, (size_t)pg, MADV_POPULATE_WRITE) == 0;
 		if (m != MAP_FAILED)
 			munmap(m, (size_t)pg);
+		atomic_store_explicit(&ok, v, memory_order_relaxed);
 	}
-	return ok;
+	return v;
 }
 
 /* Populate [off, off + len) of a's range: mapped writable without being written. */
