@@ -1463,6 +1463,35 @@ wk_run(struct worker_ctx *wk, uint16_t s, const uint8_t *buf, uint32_t i0, uint3
 		wk_apply(wk, s, 0, NULL, 0, true);
 }
 
+/* The run of events that starts at record *ip of buf (records of one source up to the
+ * end of a batch, a record of another kind or source, or hn): *ip moves past it, *endp
+ * says whether it ends a batch; fill (a constant at each call): its events go to ev,
+ * their number returned. */
+static inline __attribute__((always_inline)) unsigned
+wk_scan_run(const uint8_t *buf, uint32_t rsize, uint32_t hn, uint32_t *ip, struct weir_ev *ev, bool *endp,
+	    const bool fill)
+{
+	uint32_t i = *ip;
+	const struct weir_rec *x = (const struct weir_rec *)(buf + i * rsize);
+	const uint16_t s = x->src;
+	unsigned k = 0;
+	bool end;
+
+	for (;;) {
+		if (fill)
+			ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
+		end = x->flags & REC_F_END;
+		if (end || ++i == hn)
+			break;
+		x = (const struct weir_rec *)(buf + i * rsize);
+		if (x->kind != REC_EVENT || x->src != s)
+			break;
+	}
+	*ip = i + end;
+	*endp = end;
+	return k;
+}
+
 /* Records of ring r that were popped and not yet processed, in order; stops right
  * after a checkpoint barrier (the ring then pauses until the barrier is aligned).
  * Events come in runs: a source's consecutive events up to the end of a batch.  A run
@@ -1484,30 +1513,12 @@ wk_records(struct worker_ctx *wk, unsigned r, uint8_t *done_rx, unsigned *ended,
 			const uint32_t i0 = i;
 			bool end;
 			if (likely(G.ngroups[s] <= 1)) {
-				unsigned k = 0;
-				for (;;) {
-					ev[k++] = (struct weir_ev){ x->t, x->key, x->v };
-					end = x->flags & REC_F_END;
-					if (end || ++i == hn)
-						break;
-					x = (const struct weir_rec *)(buf + i * rsize);
-					if (x->kind != REC_EVENT || x->src != s)
-						break;
-				}
-				i += end;
+				unsigned k = wk_scan_run(buf, rsize, hn, &i, ev, &end, true);
 				wk_apply(wk, s, 0, ev, k, end);
-				continue;
+			} else {
+				wk_scan_run(buf, rsize, hn, &i, NULL, &end, false);
+				wk_run(wk, s, buf, i0, i, end);
 			}
-			for (;;) {
-				end = x->flags & REC_F_END;
-				if (end || ++i == hn)
-					break;
-				x = (const struct weir_rec *)(buf + i * rsize);
-				if (x->kind != REC_EVENT || x->src != s)
-					break;
-			}
-			i += end;
-			wk_run(wk, s, buf, i0, i, end);
 			continue;
 		}
 		i++;
