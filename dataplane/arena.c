@@ -63,6 +63,23 @@ populate(struct weir_arena *a, size_t off, size_t len, bool may_write)
 			((volatile uint8_t *)a->base)[off + o] = 0;
 }
 
+void *
+weir_map_huge(size_t bytes, int flags)
+{
+	uint8_t *m = mmap(NULL, bytes + HUGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	if (m == MAP_FAILED)
+		return NULL;
+	uint8_t *base = (uint8_t *)round_up((uintptr_t)m, HUGE_SZ);
+	if (base > m)
+		munmap(m, (size_t)(base - m));
+	munmap(base + bytes, (size_t)(m + HUGE_SZ - base));   /* (what lies after it) */
+#ifdef MADV_HUGEPAGE
+	madvise(base, bytes, MADV_HUGEPAGE);
+#endif
+	return base;
+}
+
 int
 weir_arena_init(struct weir_arena *a, size_t cap, size_t headroom)
 {
@@ -75,17 +92,9 @@ weir_arena_init(struct weir_arena *a, size_t cap, size_t headroom)
 	headroom = round_up(headroom, HUGE_SZ);
 	if (headroom > cap)
 		headroom = cap;
-	uint8_t *m = mmap(NULL, cap + HUGE_SZ, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (m == MAP_FAILED)
+	uint8_t *base = weir_map_huge(cap, MAP_NORESERVE);
+	if (!base)
 		return -1;
-	uint8_t *base = (uint8_t *)round_up((uintptr_t)m, HUGE_SZ);
-	if (base > m)
-		munmap(m, (size_t)(base - m));
-	munmap(base + cap, (size_t)(m + HUGE_SZ - base));     /* (what lies after it) */
-#ifdef MADV_HUGEPAGE
-	madvise(base, cap, MADV_HUGEPAGE);
-#endif
 	a->base = base;
 	a->cap = cap;
 	a->headroom = headroom;

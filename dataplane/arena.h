@@ -42,6 +42,11 @@ struct weir_arena {
 	bool listed;
 };
 
+/* bytes (a multiple of the page size) of anonymous memory mapped apart, 2 MiB aligned,
+ * huge pages advised; flags: more mmap flags (MAP_NORESERVE).  NULL if there is none;
+ * munmap(p, bytes) frees it. */
+void *weir_map_huge(size_t bytes, int flags);
+
 /* Reserve `cap` bytes of address space (0: the machine's RAM) and populate the first
  * `headroom` bytes now.  0, or -1 with errno when nothing could be reserved. */
 int weir_arena_init(struct weir_arena *a, size_t cap, size_t headroom);

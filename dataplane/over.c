@@ -237,18 +237,8 @@ mem_alloc(struct weir_over *ov, size_t bytes, void **raw)
 		*raw = m;
 		return m ? (uint8_t *)(((uintptr_t)m + 63) & ~(uintptr_t)63) : NULL;
 	}
-	uint8_t *m = mmap(NULL, bytes + BIG_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	uint8_t *base = (uint8_t *)(((uintptr_t)m + BIG_ALIGN - 1) & ~(uintptr_t)(BIG_ALIGN - 1));
-	if (base > m)
-		munmap(m, (size_t)(base - m));
-	munmap(base + bytes, (size_t)(m + BIG_ALIGN - base));   /* (what lies after it) */
-#ifdef MADV_HUGEPAGE
-	madvise(base, bytes, MADV_HUGEPAGE);
-#endif
-	*raw = base;
-	return base;
+	*raw = weir_map_huge(bytes, 0);
+	return *raw;
 }
 
 static void
