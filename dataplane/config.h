@@ -86,6 +86,21 @@ struct weir_source_cfg {
 
 enum weir_cmp { WEIR_CMP_EQ = 0, WEIR_CMP_NE, WEIR_CMP_LT, WEIR_CMP_LE, WEIR_CMP_GT, WEIR_CMP_GE };
 
+/* Does a three-way comparison c (-1, 0 or 1) satisfy rel (enum weir_cmp; past the last
+ * one: GE)?  (The INI filter and the SQL expression programs both decide with it.) */
+static inline bool
+weir_cmp_holds(unsigned rel, int c)
+{
+	switch (rel) {
+	case WEIR_CMP_EQ: return c == 0;
+	case WEIR_CMP_NE: return c != 0;
+	case WEIR_CMP_LT: return c == -1;
+	case WEIR_CMP_LE: return c == -1 || c == 0;
+	case WEIR_CMP_GT: return c == 1;
+	default:          return c == 1 || c == 0;
+	}
+}
+
 struct weir_filter_cfg {                   /* field OP value */
 	uint8_t field;                     /* index into the source's fields */
 	uint8_t op;                        /* enum weir_cmp */

@@ -212,15 +212,9 @@ weir_expr_eval(const struct weir_insn *code, const struct weir_expr *e, const st
 		default: {                  /* comparisons (an op past the last one compares as >=) */
 			BINARY();
 			tn = an | bn;
-			int c = compare(x->arg, a, b);
-			switch (x->op) {
-			case WEIR_X_EQ: top = c == 0; break;
-			case WEIR_X_NE: top = c != 0; break;
-			case WEIR_X_LT: top = c == -1; break;
-			case WEIR_X_LE: top = c == -1 || c == 0; break;
-			case WEIR_X_GT: top = c == 1; break;
-			default:        top = c == 1 || c == 0; break;
-			}
+			_Static_assert(WEIR_X_GE - WEIR_X_EQ == WEIR_CMP_GE && WEIR_X_LT - WEIR_X_EQ == WEIR_CMP_LT,
+				       "comparison ops in enum weir_cmp's order");
+			top = weir_cmp_holds((unsigned)(x->op - WEIR_X_EQ), compare(x->arg, a, b));
 			break;
 		}
 		}

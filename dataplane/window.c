@@ -1453,16 +1453,7 @@ filter_pass(const struct weir_op *op, const struct weir_ev *e)
 				cmp = (u2d(v) > u2d(c)) - (u2d(v) < u2d(c));
 			break;
 		}
-		bool ok;
-		switch (f->op) {
-		case WEIR_CMP_EQ: ok = cmp == 0; break;
-		case WEIR_CMP_NE: ok = cmp != 0; break;
-		case WEIR_CMP_LT: ok = cmp == -1; break;
-		case WEIR_CMP_LE: ok = cmp == -1 || cmp == 0; break;
-		case WEIR_CMP_GT: ok = cmp == 1; break;
-		default:          ok = cmp == 1 || cmp == 0; break;
-		}
-		if (!ok)
+		if (!weir_cmp_holds(f->op, cmp))
 			return false;
 	}
 	return true;
